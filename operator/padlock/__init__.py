@@ -1,0 +1,8 @@
+"""Padlock: managed Falco policies for Kubernetes.
+
+The package flows down the page: ``api`` (typed CRD models) -> ``core`` (pure Falco rules and policy
+logic) and ``sources`` / ``adapters`` (I/O) -> ``flows`` (use cases) -> entry points
+(``controllers``, ``webhook``, ``tuner``, ``cli``).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from padlock.cli.main import main
+
+main()

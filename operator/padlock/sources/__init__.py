@@ -1,0 +1,1 @@
+"""TODO: one to three sentences on what this package holds."""
