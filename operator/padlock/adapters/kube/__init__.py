@@ -1,1 +1,2 @@
-"""TODO: one to three sentences on what this package holds."""
+"""Kubernetes adapters: ``client`` (REST over urllib3), ``resources`` (paths of padlock kinds),
+``apply`` (server-side apply), ``status`` (the only status writer), ``events`` and ``publish``."""

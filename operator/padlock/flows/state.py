@@ -1,0 +1,110 @@
+"""The operator's in-memory view of the cluster, shared by the kopf handlers and the webhook.
+
+One ``OperatorState`` is created at startup and passed around explicitly (kopf ``memo.state``), never
+as a module global. Handlers keep it current from watch events; the RuleSource flow stores the bundles
+it adopted; the publishing flow stores the last effective render. The admission webhook
+(``padlock.webhook``) reads it to validate a changed object against the current effective ruleset.
+
+Everything runs on the operator's event loop; flows that run in worker threads receive a ``snapshot``
+(plain copies) rather than the live state.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace or "", name) of a padlock object."""
+
+USER_CHOICE_FIELDS = ("enabled", "disabledRules", "scope")
+
+
+def key_of(obj: JSON) -> ObjectKey:
+    md = obj.get("metadata", {})
+    return (str(obj.get("kind", "")), str(md.get("namespace") or ""), str(md.get("name", "")))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent, immutable-by-convention copy of what a render needs."""
+
+    sources: dict[str, JSON]
+    bundles: dict[str, Any]
+    managed: dict[str, JSON]
+    custom: dict[str, JSON]
+    exceptions: dict[ObjectKey, JSON]
+
+
+@dataclass
+class OperatorState:
+    """Current cluster view. Attributes are read by the webhook; only handlers and flows mutate them."""
+
+    sources: dict[str, JSON] = field(default_factory=dict)
+    """RuleSource objects by name, as last seen."""
+    bundles: dict[str, Any] = field(default_factory=dict)
+    """Adopted bundle (``padlock.sources`` Bundle: version, digest, files) per RuleSource name."""
+    managed: dict[str, JSON] = field(default_factory=dict)
+    """ManagedPolicy objects by name, as last seen."""
+    custom: dict[str, JSON] = field(default_factory=dict)
+    """CustomPolicy objects by name."""
+    exceptions: dict[ObjectKey, JSON] = field(default_factory=dict)
+    """PolicyException and ClusterPolicyException objects by (kind, namespace, name)."""
+    choices: dict[str, JSON] = field(default_factory=dict)
+    """The user's choices (enabled, disabledRules, scope) per ManagedPolicy, remembered so a policy
+    that disappears is recreated with them intact."""
+    last_render: Any = None
+    """The last effective render (``padlock.flows.rendering.Rendered``), publishable or not."""
+    last_published: Any = None
+    """The last render that was published (the ruleset Falco runs)."""
+    synced: set[str] = field(default_factory=set)
+    """RuleSources whose first sync after startup finished (adopted, recovered or failed cleanly)."""
+    changes: int = 0
+    """Bumped on every change of the inputs; the render loop compares it to know a burst is over."""
+
+    # -- updates from watch events ------------------------------------------------------------------
+    def upsert(self, obj: JSON) -> None:
+        kind, namespace, name = key_of(obj)
+        if kind == "RuleSource":
+            self.sources[name] = obj
+        elif kind == "ManagedPolicy":
+            self.managed[name] = obj
+            spec = obj.get("spec") or {}
+            self.choices[name] = {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
+        elif kind == "CustomPolicy":
+            self.custom[name] = obj
+        elif kind in ("PolicyException", "ClusterPolicyException"):
+            self.exceptions[(kind, namespace, name)] = obj
+        self.changes += 1
+
+    def remove(self, obj: JSON) -> None:
+        kind, namespace, name = key_of(obj)
+        if kind == "RuleSource":
+            self.sources.pop(name, None)
+            self.bundles.pop(name, None)
+            self.synced.discard(name)
+        elif kind == "ManagedPolicy":
+            # The choices stay remembered: the policy is recreated with them.
+            self.managed.pop(name, None)
+        elif kind == "CustomPolicy":
+            self.custom.pop(name, None)
+        else:
+            self.exceptions.pop((kind, namespace, name), None)
+        self.changes += 1
+
+    # -- readers ---------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Ready after the first sync of every known RuleSource (or when there are none)."""
+        return all(name in self.synced for name in self.sources)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            sources=copy.deepcopy(self.sources),
+            bundles=dict(self.bundles),
+            managed=copy.deepcopy(self.managed),
+            custom=copy.deepcopy(self.custom),
+            exceptions=copy.deepcopy(self.exceptions),
+        )
