@@ -1,0 +1,44 @@
+"""Where development files live: the per-user cache directory and the source checkout.
+
+Called by the binary, tool and registry lookups. The cache matches ``tests/controlplane/build.sh``:
+``$PADLOCK_CACHE``, else ``$XDG_CACHE_HOME/padlock``, else ``~/.cache/padlock``. It lives outside the
+repository so fresh clones (CI) reuse built binaries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+# A file that only the padlock source checkout has, used to recognise its root.
+_REPO_MARKER = Path("tests/controlplane/build.sh")
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user cache directory (not created)."""
+    env = os.environ if env is None else env
+    if env.get("PADLOCK_CACHE"):
+        return Path(env["PADLOCK_CACHE"])
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "padlock"
+
+
+def repo_root(env: Mapping[str, str] | None = None) -> Path | None:
+    """The root of the padlock source checkout, or None when running from an installed copy.
+
+    ``$PADLOCK_REPO`` wins; otherwise the checkout this module was imported from (editable install),
+    then the current directory and its parents.
+    """
+    env = os.environ if env is None else env
+    candidates: list[Path] = []
+    if env.get("PADLOCK_REPO"):
+        candidates.append(Path(env["PADLOCK_REPO"]))
+    # operator/padlock/devenv/paths.py -> parents[3] is the repository root in a source checkout.
+    candidates.append(Path(__file__).resolve().parents[3])
+    cwd = Path.cwd().resolve()
+    candidates.extend([cwd, *cwd.parents])
+    for candidate in candidates:
+        if (candidate / _REPO_MARKER).is_file():
+            return candidate
+    return None
