@@ -1,0 +1,194 @@
+"""Names, scope, printer columns and operator RBAC verbs of each Padlock kind.
+
+This module does the job of kubebuilder markers: ``padlock.api.schema`` reads it to write the CRDs,
+the chart's RBAC is checked against ``operator_verbs`` by a unit test, and adapters look up plurals
+here instead of spelling them. Pure data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from padlock.api.common import GROUP, VERSION, PadlockModel
+from padlock.api.custompolicy import CustomPolicy
+from padlock.api.exception import ClusterPolicyException, PolicyException
+from padlock.api.managedpolicy import ManagedPolicy
+from padlock.api.rulesource import RuleSource
+
+CATEGORY = "padlock"
+# Verbs the operator needs on every kind: read and watch, patch for kopf's annotations and
+# finalizers. Status is written through the status subresource only.
+_READ_PATCH = ("get", "list", "watch", "patch", "update")
+_STATUS = ("get", "patch", "update")
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One column of `kubectl get` (a CRD additionalPrinterColumn)."""
+
+    name: str
+    type: Literal["string", "integer", "number", "boolean", "date"]
+    json_path: str
+    description: str
+    priority: int = 0
+    """0: always shown; 1: only with `-o wide`."""
+
+    def to_crd(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "name": self.name,
+            "type": self.type,
+            "jsonPath": self.json_path,
+            "description": self.description,
+        }
+        if self.priority:
+            out["priority"] = self.priority
+        return out
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything the CRD and the operator's RBAC need to know about one kind."""
+
+    kind: str
+    plural: str
+    singular: str
+    scope: Literal["Cluster", "Namespaced"]
+    short_names: tuple[str, ...]
+    model: type[PadlockModel]
+    printer_columns: tuple[PrinterColumn, ...]
+    operator_verbs: tuple[str, ...] = _READ_PATCH
+    operator_status_verbs: tuple[str, ...] = _STATUS
+    group: str = GROUP
+    version: str = VERSION
+    categories: tuple[str, ...] = (CATEGORY,)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    @property
+    def namespaced(self) -> bool:
+        return self.scope == "Namespaced"
+
+
+def _ready(priority: int = 0) -> PrinterColumn:
+    return PrinterColumn(
+        "READY", "string", '.status.conditions[?(@.type=="Ready")].status', "Ready condition status", priority
+    )
+
+
+_AGE = PrinterColumn("AGE", "date", ".metadata.creationTimestamp", "Time since creation")
+
+RULE_SOURCE = Kind(
+    kind="RuleSource",
+    plural="rulesources",
+    singular="rulesource",
+    scope="Cluster",
+    short_names=("rsrc",),
+    model=RuleSource,
+    printer_columns=(
+        PrinterColumn("VERSION", "string", ".status.currentVersion", "Version in use"),
+        _ready(),
+        PrinterColumn(
+            "UP-TO-DATE",
+            "string",
+            '.status.conditions[?(@.type=="UpToDate")].status',
+            "Whether the newest allowed version is in use",
+        ),
+        PrinterColumn("AVAILABLE", "string", ".status.availableVersion", "Newest version found"),
+        PrinterColumn("LAST CHECK", "date", ".status.lastCheckTime", "Time since the last check"),
+        _AGE,
+        PrinterColumn("REPOSITORY", "string", ".spec.oci.repository", "OCI repository followed", 1),
+        PrinterColumn("POLICY", "string", ".spec.updatePolicy", "Automatic or Manual", 1),
+    ),
+)
+
+MANAGED_POLICY = Kind(
+    kind="ManagedPolicy",
+    plural="managedpolicies",
+    singular="managedpolicy",
+    scope="Cluster",
+    short_names=("mp",),
+    model=ManagedPolicy,
+    printer_columns=(
+        PrinterColumn("ENABLED", "boolean", ".status.enabled", "Whether the policy runs"),
+        PrinterColumn("RULES", "integer", ".status.ruleCount", "Rules in the policy"),
+        PrinterColumn("VERSION", "string", ".status.sourceVersion", "Rules source version"),
+        PrinterColumn("UPDATED", "date", ".status.lastUpdated", "Time since the rules last changed"),
+        _AGE,
+        PrinterColumn("ACTIVE", "integer", ".status.enabledRuleCount", "Rules that run", 1),
+        PrinterColumn("SOURCE", "string", ".spec.source.ruleSource", "RuleSource of the rules", 1),
+        _ready(1),
+    ),
+    # The operator creates managed policies from the catalog and recreates deleted ones.
+    operator_verbs=(*_READ_PATCH, "create", "delete"),
+)
+
+CUSTOM_POLICY = Kind(
+    kind="CustomPolicy",
+    plural="custompolicies",
+    singular="custompolicy",
+    scope="Cluster",
+    short_names=("cp",),
+    model=CustomPolicy,
+    printer_columns=(
+        PrinterColumn("ENABLED", "boolean", ".spec.enabled", "Whether the policy runs"),
+        PrinterColumn("BASED ON", "string", ".spec.basedOn.managedPolicy", "Managed policy it starts from"),
+        PrinterColumn("RULES", "integer", ".status.ruleCount", "Rules in the policy"),
+        _ready(),
+        _AGE,
+        PrinterColumn("FOLLOWS", "boolean", ".spec.basedOn.followUpdates", "Receives managed updates", 1),
+    ),
+)
+
+_EXCEPTION_COLUMNS = (
+    PrinterColumn("POLICIES", "string", ".spec.policies[*].name", "Policies it applies to"),
+    PrinterColumn("REASON", "string", ".spec.reason", "Why it exists"),
+    # A string, not a date: kubectl prints a future date column as "<invalid>".
+    PrinterColumn("EXPIRES", "string", ".spec.expiresAt", "When it stops applying"),
+    PrinterColumn("ACTIVE", "boolean", ".status.active", "Whether it is in force"),
+    _AGE,
+)
+
+POLICY_EXCEPTION = Kind(
+    kind="PolicyException",
+    plural="policyexceptions",
+    singular="policyexception",
+    scope="Namespaced",
+    short_names=("pex",),
+    model=PolicyException,
+    printer_columns=_EXCEPTION_COLUMNS,
+)
+
+CLUSTER_POLICY_EXCEPTION = Kind(
+    kind="ClusterPolicyException",
+    plural="clusterpolicyexceptions",
+    singular="clusterpolicyexception",
+    scope="Cluster",
+    short_names=("cpex",),
+    model=ClusterPolicyException,
+    printer_columns=_EXCEPTION_COLUMNS,
+)
+
+ALL: tuple[Kind, ...] = (
+    RULE_SOURCE,
+    MANAGED_POLICY,
+    CUSTOM_POLICY,
+    POLICY_EXCEPTION,
+    CLUSTER_POLICY_EXCEPTION,
+)
+BY_KIND: dict[str, Kind] = {k.kind: k for k in ALL}
+BY_PLURAL: dict[str, Kind] = {k.plural: k for k in ALL}
+
+
+def model_for(body_kind: str) -> type[PadlockModel]:
+    """The model class for a `kind:` value; KeyError naming the kind when it is not Padlock's."""
+    try:
+        return BY_KIND[body_kind].model
+    except KeyError:
+        raise KeyError(f"unknown padlock kind {body_kind!r}; expected one of {', '.join(BY_KIND)}") from None
