@@ -1,0 +1,280 @@
+"""The policy layer: policies and exceptions -> the Falco items of the generated rules file.
+
+Everything is expressed with Falco's own mechanisms, as items loaded after the upstream files:
+
+* enablement: a rule runs when at least one enabled policy includes it and that policy does not
+  disable it; every other rule is switched off with ``override: {enabled: replace}`` (and a rule
+  upstream ships disabled is switched on when a policy names it explicitly);
+* scope: a running rule whose every enabling policy is scoped gets ``override: {condition:
+  replace}`` carrying ``(<original>) and (<scope>)``: never a textual append, which would bind to the
+  last ``or`` branch only (falco-rules-format.md section 5.2). Several scoped policies give the union
+  ``(s1) or (s2)``; one unscoped enabling policy means no scope at all;
+* priority: ``override: {priority: replace}`` from CustomPolicy ``priorityOverride`` (the most severe
+  wins when several policies set one);
+* inline ``falcoRules`` of CustomPolicies, re-emitted as items;
+* exceptions: one ``override: {exceptions: append}`` item per (exception object, rule), so each item
+  belongs to exactly one object and a failure can be traced back to it.
+
+Resolution rules (also in docs/catalog.md): a ManagedPolicy includes its rules that upstream enables;
+a CustomPolicy includes its ``basedOn`` rules (current managed rules when following updates, else the
+frozen set), its ``rules`` by name, and the rules its ``falcoRules`` define. Names that no longer
+exist are dropped and reported as warnings, never emitted (Falco errors on missing override targets).
+
+Who calls it: ``padlock.core.effective.render``. Pure: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from padlock.core.custom_rules import CustomRules
+from padlock.core.exceptions_render import NAMESPACE_FIELD, render_exception
+from padlock.core.model import PRIORITIES, Rule, Ruleset
+from padlock.core.policy_objects import (
+    CustomPolicyInput,
+    ExceptionInput,
+    ManagedPolicyInput,
+    ObjectDiagnostic,
+    ObjectRef,
+    Scope,
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """Consecutive items of the generated file and the object they come from (None: the layer itself)."""
+
+    owner: ObjectRef | None
+    items: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ResolvedPolicy:
+    ref: ObjectRef
+    enabled: bool
+    included: tuple[str, ...]  # every rule the policy covers (exceptions target these)
+    runs: tuple[str, ...]  # the included rules it wants running
+    scope: Scope
+    priority: str | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    sections: tuple[Section, ...]
+    diagnostics: tuple[ObjectDiagnostic, ...]
+    invalid: frozenset[ObjectRef]
+    expired: tuple[ObjectRef, ...]
+    policies: Mapping[ObjectRef, ResolvedPolicy] = field(default_factory=dict)
+    running: frozenset[str] = frozenset()
+
+
+def scope_expression(scope: Scope) -> str:
+    """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, never quoted."""
+    parts = []
+    if scope.include:
+        parts.append(f"{NAMESPACE_FIELD} in ({', '.join(scope.include)})")
+    if scope.exclude:
+        parts.append(f"not {NAMESPACE_FIELD} in ({', '.join(scope.exclude)})")
+    return " and ".join(parts)
+
+
+def scoped_condition(condition: str, scopes: Sequence[Scope]) -> str:
+    """``(<condition>) and (<union of scopes>)``, the only safe way to narrow a Falco condition."""
+    exprs = sorted({scope_expression(s) for s in scopes})
+    union = exprs[0] if len(exprs) == 1 else " or ".join(f"({e})" for e in exprs)
+    return f"({condition.strip()}) and ({union})"
+
+
+def _unique(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+def build_layer(
+    upstream: Ruleset,
+    managed: Sequence[ManagedPolicyInput],
+    custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
+    exceptions: Sequence[ExceptionInput],
+    now: datetime,
+) -> Layer:
+    """Resolve every policy and exception against the loaded rules and produce the layer's items."""
+    diags: list[ObjectDiagnostic] = []
+    invalid: set[ObjectRef] = set()
+
+    def warn(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_, "warning"))
+
+    def fail(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_))
+        invalid.add(ref)
+
+    # 1. The rules as they stand after upstream and every CustomPolicy's inline items.
+    rules: dict[str, Rule] = dict(upstream.rules)
+    claimed: dict[tuple[str, str], str] = {}
+    custom_ok: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+    for policy, parsed in sorted(custom, key=lambda pc: pc[0].name):
+        if parsed is not None:
+            clash = sorted(k for k in parsed.defined | parsed.touched if k in claimed)
+            if clash:
+                kind, name = clash[0]
+                fail(policy.ref, "spec.falcoRules",
+                     f'{kind} "{name}" is already defined or overridden by CustomPolicy {claimed[clash[0]]}; '
+                     "only one policy may own an item", "item-owned-elsewhere")
+                continue
+            for key in parsed.defined | parsed.touched:
+                claimed[key] = policy.name
+            rules.update(parsed.rules)
+        custom_ok.append((policy, parsed))
+
+    # 2. What each policy covers and runs.
+    resolved: dict[ObjectRef, ResolvedPolicy] = {}
+    managed_by_name: dict[str, ResolvedPolicy] = {}
+    for mp in sorted(managed, key=lambda m: m.name):
+        ref = ObjectRef("ManagedPolicy", mp.name)
+        names = {r.name for r in mp.rules}
+        gone = [r.name for r in mp.rules if r.name not in rules]
+        for name in gone:
+            warn(ref, "spec.rules", f'rule "{name}" no longer exists upstream; ignored', "vanished-rule")
+        included = _unique([r.name for r in mp.rules if r.enabled and r.name in rules])
+        for i, name in enumerate(mp.disabled_rules):
+            if name not in names:
+                warn(ref, f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy (it may have '
+                     "been removed upstream); kept in your choices", "missing-disabled-rule")
+        disabled = set(mp.disabled_rules)
+        rp = ResolvedPolicy(ref, mp.effective_enabled, included,
+                            tuple(n for n in included if n not in disabled), mp.scope)
+        resolved[ref] = rp
+        managed_by_name[mp.name] = rp
+    custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+    for policy, parsed in custom_ok:
+        ref = policy.ref
+        base: list[str] = []
+        if policy.based_on is not None:
+            target = managed_by_name.get(policy.based_on.managed_policy)
+            if target is None:
+                fail(ref, "spec.basedOn.managedPolicy",
+                     f'no ManagedPolicy named "{policy.based_on.managed_policy}"', "unknown-policy")
+                continue
+            if policy.based_on.follow_updates:
+                base = list(target.included)
+            elif policy.frozen_rules is not None:
+                base = list(policy.frozen_rules)
+            elif not policy.rules:
+                warn(ref, "status.frozenRules", "frozen rule set not captured yet; using the managed "
+                     "policy's current rules", "frozen-rules-missing")
+                base = list(target.included)
+        candidates = _unique([*base, *policy.rules])
+        for name in candidates:
+            if name not in rules:
+                where = "spec.rules" if name in policy.rules else "spec.basedOn"
+                warn(ref, where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
+        defined = parsed.defined_rules if parsed is not None else ()
+        included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
+        for i, name in enumerate(policy.disabled_rules):
+            if name not in included:
+                warn(ref, f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
+        # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
+        off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
+        resolved[ref] = ResolvedPolicy(ref, policy.enabled, included, tuple(n for n in included if n not in off),
+                                       policy.scope, policy.priority_override)
+        custom_valid.append((policy, parsed))
+
+    # 3. Desired state of every rule.
+    runners: dict[str, list[ResolvedPolicy]] = {}
+    for rp in resolved.values():
+        if rp.enabled:
+            for name in rp.runs:
+                runners.setdefault(name, []).append(rp)
+    override_items: list[Mapping[str, Any]] = []
+    for name in sorted(rules):
+        rule = rules[name]
+        by = runners.get(name, [])
+        item: dict[str, Any] = {"rule": name}
+        ov: dict[str, str] = {}
+        if by:
+            scopes = [rp.scope for rp in by]
+            if all(not s.is_empty for s in scopes):
+                if rule.source == "syscall":
+                    item["condition"] = scoped_condition(rule.condition, scopes)
+                    ov["condition"] = "replace"
+                else:
+                    for rp in by:
+                        warn(rp.ref, "spec.scope", f'rule "{name}" has source {rule.source}, which has no '
+                             f"{NAMESPACE_FIELD} field; it runs unscoped", "scope-not-applicable")
+            wanted = [rp.priority for rp in by if rp.priority]
+            if wanted:
+                priority = min(wanted, key=PRIORITIES.index)
+                if priority != rule.priority:
+                    item["priority"] = priority
+                    ov["priority"] = "replace"
+        if bool(by) != rule.enabled:
+            item["enabled"] = bool(by)
+            ov["enabled"] = "replace"
+        if ov:
+            item["override"] = ov
+            override_items.append(item)
+    running = frozenset(runners)
+
+    # 4. Exceptions, each bound to the running rules of the policies it names.
+    all_custom = {p.name for p, _ in custom}
+    exception_sections: list[Section] = []
+    expired: list[ObjectRef] = []
+    work: list[tuple[ExceptionInput, int, list[str]]] = []
+    for exc in sorted(exceptions, key=lambda e: e.ref):
+        targets: list[str] = []
+        for i, t in enumerate(exc.policies):
+            pref = ObjectRef(t.kind, t.name)
+            rp = resolved.get(pref)
+            if rp is None:
+                known = t.kind == "CustomPolicy" and t.name in all_custom
+                fail(exc.ref, f"spec.policies[{i}]",
+                     f'{t.kind} "{t.name}" is invalid and left out' if known else f'no {t.kind} named "{t.name}"',
+                     "unknown-policy")
+                continue
+            for j, r in enumerate(t.rules):
+                if r not in rp.included:
+                    warn(exc.ref, f"spec.policies[{i}].rules[{j}]",
+                         f'{t.kind} {t.name} has no rule "{r}"; ignored', "unknown-rule")
+            targets.extend(r for r in (t.rules or rp.included) if r in rp.included)
+        work.append((exc, 0, targets))
+    for policy, _ in custom_valid:
+        rp = resolved[policy.ref]
+        for i, exc in enumerate(policy.exceptions):
+            work.append((exc, i, list(rp.included)))
+    for exc, index, targets in work:
+        if exc.ref in invalid:
+            continue
+        rendered = render_exception(exc, now, index)
+        diags.extend(rendered.diagnostics)
+        if rendered.expired:
+            expired.append(exc.ref)
+            continue
+        if rendered.entry is None:
+            invalid.add(exc.ref)
+            continue
+        items: list[Mapping[str, Any]] = []
+        for name in sorted(set(targets)):
+            if name not in running:
+                continue  # a rule that does not run needs no exception
+            if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
+                warn(exc.ref, exc.path, f'rule "{name}" has source {rules[name].source}, which has no '
+                     f"{NAMESPACE_FIELD} field; not applied to it", "exception-not-applicable")
+                continue
+            items.append({"rule": name, "exceptions": [rendered.entry], "override": {"exceptions": "append"}})
+        if items:
+            exception_sections.append(Section(exc.ref, tuple(items)))
+
+    sections: list[Section] = [Section(p.ref, parsed.items) for p, parsed in custom_valid
+                               if parsed is not None and parsed.items]
+    sections.extend(Section(None, (item,)) for item in override_items)
+    sections.extend(exception_sections)
+    return Layer(
+        sections=tuple(sections),
+        diagnostics=tuple(diags),
+        invalid=frozenset(invalid),
+        expired=tuple(expired),
+        policies=resolved,
+        running=running,
+    )
