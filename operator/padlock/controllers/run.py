@@ -1,0 +1,127 @@
+"""Start the operator: build the context, register handlers, run kopf cluster-wide until stopped.
+
+Called by ``padlock operator`` (and by tests and the demo through that command in a subprocess).
+kopf logs in with the same credentials as the flows' client (``--kubeconfig``/``--context`` or
+in-cluster). Progress and diff base live in ``padlock.dev/`` annotations so they survive the status
+schema's structural pruning and never mix with the status the flows write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import kopf
+
+from padlock import metrics
+from padlock.adapters.kube.client import Connection, KubeClient
+from padlock.adapters.kube.cluster import KubeCluster
+from padlock.adapters.kube.resources import KINDS
+from padlock.controllers import health, render_loop, rulesource, watches
+from padlock.controllers.context import OperatorContext, RuntimeOptions
+from padlock.flows.options import OperatorOptions
+
+log = logging.getLogger("padlock.operator")
+
+
+def _prefill(ctx: OperatorContext) -> None:
+    """Read every padlock object once before the first render, so a restart renders the same inputs."""
+    for kind in ("RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"):
+        k = KINDS[kind]
+        for obj in ctx.client.list(k.path()):
+            obj.setdefault("apiVersion", "padlock.dev/v1alpha1")
+            obj.setdefault("kind", kind)
+            ctx.state.upsert(obj)
+
+
+def build_registry(runtime: RuntimeOptions, *, with_webhook: bool) -> kopf.OperatorRegistry:
+    registry = kopf.get_default_registry()
+    if with_webhook:
+        import padlock.webhook  # noqa: F401  (its import registers the @kopf.on.validate handlers)
+    rulesource.register(registry, runtime.tick)
+    watches.register(registry)
+    return registry
+
+
+async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
+                   stop_flag: asyncio.Event | None) -> None:
+    from padlock.flows import corebridge, sourcebridge
+
+    client = KubeClient(connection)
+    ctx = OperatorContext(
+        options=options, runtime=runtime, connection=connection, client=client,
+        cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap),
+        sources=sourcebridge.Sources(client), core=corebridge.Core(options),
+    )
+    with_webhook = runtime.webhook_port is not None
+    registry = build_registry(runtime, with_webhook=with_webhook)
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(
+            server=connection.server, ca_path=connection.ca_path, token=connection.token,
+            certificate_path=connection.cert_path, private_key_path=connection.key_path,
+            insecure=not connection.verify, scheme="Bearer" if connection.token else None,
+        )
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="padlock.dev")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="padlock.dev", key="last-handled-configuration")
+        settings.persistence.finalizer = "padlock.dev/finalizer"
+        settings.posting.level = logging.WARNING  # kopf's own Events only for problems
+        settings.watching.server_timeout = 300
+        settings.networking.request_timeout = 60
+        if with_webhook:
+            from padlock import webhook
+            webhook.setup(settings, addr=runtime.webhook_addr or "127.0.0.1", port=runtime.webhook_port,
+                          cert_dir=runtime.webhook_cert_dir, state=ctx.state)
+        await asyncio.to_thread(_prefill, ctx)
+        ctx.tasks.append(asyncio.create_task(render_loop.run(ctx), name="padlock-render-loop"))
+        ctx.tasks.append(asyncio.create_task(_mark_started(ctx), name="padlock-started"))
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        for task in ctx.tasks:
+            task.cancel()
+
+    runner = await health.start(ctx)
+    if runtime.metrics_addr:
+        metrics.serve(runtime.metrics_addr)
+    ready_flag: asyncio.Event = asyncio.Event()
+    ctx.tasks.append(asyncio.create_task(_watch_ready(ctx, ready_flag)))
+    try:
+        await kopf.operator(
+            registry=registry, clusterwide=True, standalone=True, memo=kopf.Memo(ctx=ctx),
+            stop_flag=stop_flag, ready_flag=ready_flag,
+        )
+    finally:
+        for task in ctx.tasks:
+            task.cancel()
+        await runner.cleanup()
+
+
+async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
+    await flag.wait()
+    ctx.started = True
+
+
+async def _mark_started(ctx: OperatorContext) -> None:
+    return None
+
+
+def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
+                 stop_flag: threading.Event | None = None) -> None:
+    async def main() -> None:
+        flag: asyncio.Event | None = None
+        if stop_flag is not None:
+            flag = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=lambda: (stop_flag.wait(), loop.call_soon_threadsafe(flag.set)),
+                             daemon=True).start()
+        await _operate(options, runtime, connection, flag)
+
+    asyncio.run(main())

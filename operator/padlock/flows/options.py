@@ -1,0 +1,19 @@
+"""Settings of a running operator that flows need (from ``padlock operator`` flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    falco_namespace: str = "falco"
+    """Namespace of the published rules ConfigMap(s) (where Falco runs)."""
+    configmap: str = "padlock-rules"
+    """Name of the published ConfigMap; shards get ``-1``, ``-2``... as the policy core names them."""
+    engine_version: str | None = None
+    """Falco engine version of the cluster (``0.43.0``); None skips the engine check."""
+    plugins: dict[str, str] = field(default_factory=dict)
+    """Plugins Falco loads, name -> version, for ``required_plugin_versions`` checks."""
+    history_limit: int = 20
+    """Entries kept in RuleSource ``status.history`` and ManagedPolicy ``status.changes``."""

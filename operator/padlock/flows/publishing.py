@@ -1,0 +1,169 @@
+"""Render the effective ruleset from the current objects and publish it; write every object's status.
+
+Called by the controllers' render loop (debounced: one call per burst of changes) and, with a
+candidate bundle, by ``sync_source.adopt``. Runs in a worker thread with a ``Snapshot``.
+
+Order matters: managed policies that disappeared are recreated first (with the user's remembered
+choices), then the render, then the ConfigMap write (only when publishable: the last good ruleset
+stays otherwise), then statuses and Events for objects whose diagnostics changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from padlock.adapters.kube.publish import owner_reference
+from padlock.flows import policy_status
+from padlock.flows.options import OperatorOptions
+from padlock.flows.ports import ClusterPort, CorePort
+from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
+from padlock.flows.state import USER_CHOICE_FIELDS, ObjectKey, Snapshot, key_of
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    rendered: Rendered
+    published: bool
+    recreated: tuple[str, ...]
+    written: tuple[str, ...] = ()
+
+
+def choices_of(obj: JSON | None, remembered: Mapping[str, Any] | None = None) -> JSON:
+    """The user's choices on a ManagedPolicy object (or the remembered ones when it is gone)."""
+    if obj is None:
+        return copy.deepcopy(dict(remembered or {}))
+    spec = obj.get("spec") or {}
+    return {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
+
+
+def managed_objects(drafts: Sequence[ManagedDraft], snapshot: Snapshot, remembered: Mapping[str, JSON]) -> list[JSON]:
+    """ManagedPolicy objects as the render sees them: the drafts' spec plus the user's choices."""
+    out = []
+    for draft in drafts:
+        current = snapshot.managed.get(draft.name)
+        spec = {**copy.deepcopy(draft.spec), **choices_of(current, remembered.get(draft.name))}
+        metadata = copy.deepcopy((current or {}).get("metadata") or {"name": draft.name})
+        out.append({"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": metadata, "spec": spec})
+    return out
+
+
+def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Sequence[JSON], options: OperatorOptions) -> RenderInputs:
+    load_orders = {
+        name: int(((snapshot.sources.get(name) or {}).get("spec") or {}).get("loadOrder", 50)) for name in bundles
+    }
+    return RenderInputs(
+        bundles=dict(bundles),
+        load_orders=load_orders,
+        managed=tuple(managed),
+        custom=tuple(snapshot.custom[k] for k in sorted(snapshot.custom)),
+        exceptions=tuple(snapshot.exceptions[k] for k in sorted(snapshot.exceptions)),
+        engine_version=options.engine_version,
+        plugins=dict(options.plugins),
+        configmap=options.configmap,
+    )
+
+
+def owners(snapshot: Snapshot) -> list[JSON]:
+    """Owner references of the published ConfigMaps: every RuleSource, by name (a stable order)."""
+    refs = []
+    for name in sorted(snapshot.sources):
+        obj = snapshot.sources[name]
+        if (obj.get("metadata") or {}).get("uid"):
+            refs.append(owner_reference({"apiVersion": "padlock.dev/v1alpha1", "kind": "RuleSource", **obj}))
+    return refs
+
+
+def render_and_publish(
+    snapshot: Snapshot, remembered: Mapping[str, JSON], *, core: CorePort, cluster: ClusterPort,
+    options: OperatorOptions, now: dt.datetime, previous: Rendered | None,
+    bundles: Mapping[str, Any] | None = None, old_rules: Mapping[str, list[JSON]] | None = None,
+    from_versions: Mapping[str, str | None] | None = None, publish_invalid: bool = False,
+) -> PublishOutcome:
+    """Render with ``bundles`` (default: the adopted ones) and publish when publishable.
+
+    ``old_rules``/``from_versions`` are passed by an adoption so ManagedPolicy status records the
+    change; otherwise rules did not change and ``changes`` stays as it is.
+    """
+    bundles = snapshot.bundles if bundles is None else bundles
+    drafts = list(core.managed_drafts(bundles, now))
+    managed = managed_objects(drafts, snapshot, remembered)
+    rendered = core.render(render_inputs(snapshot, bundles, managed, options), now)
+    if not rendered.publishable and not publish_invalid:
+        return PublishOutcome(rendered, False, ())
+    recreated = []
+    for draft in drafts:
+        if draft.name in snapshot.managed:
+            cluster.apply_managed(draft)
+        else:
+            # Either new, or deleted by someone although the lock forbids it: restore the user's choices.
+            choices = choices_of(None, remembered.get(draft.name))
+            cluster.recreate_managed(draft, choices)
+            if draft.name in remembered:
+                recreated.append(draft.name)
+    result = cluster.publish(rendered, owners(snapshot))
+    write_statuses(snapshot, managed, rendered, previous, cluster=cluster, options=options, now=now,
+                   old_rules=old_rules or {}, from_versions=from_versions or {})
+    written = tuple(getattr(result, "written", ()) or ())
+    return PublishOutcome(rendered, True, tuple(recreated), written)
+
+
+def write_statuses(
+    snapshot: Snapshot, managed: Sequence[JSON], rendered: Rendered, previous: Rendered | None, *,
+    cluster: ClusterPort, options: OperatorOptions, now: dt.datetime,
+    old_rules: Mapping[str, list[JSON]], from_versions: Mapping[str, str | None],
+) -> None:
+    for obj in managed:
+        name = obj["metadata"]["name"]
+        current = snapshot.managed.get(name)
+        key: ObjectKey = ("ManagedPolicy", "", name)
+        errors = rendered.errors_for(key)
+        status = policy_status.managed_status(
+            current=(current or {}).get("status"), generation=(current or {}).get("metadata", {}).get("generation"),
+            spec=obj["spec"],
+            # Only an adoption records changes: a render triggered by a user edit never changes rule text,
+            # and comparing with a possibly stale watched copy could record a change twice.
+            old_rules=old_rules.get(name),
+            from_version=from_versions.get(obj["spec"].get("source", {}).get("ruleSource", "")),
+            errors=errors, now=now, limit=options.history_limit,
+        )
+        cluster.write_status("ManagedPolicy", name, status)
+        _event_on_change(cluster, obj, key, rendered, previous)
+    for name in sorted(snapshot.custom):
+        obj = snapshot.custom[name]
+        key = ("CustomPolicy", "", name)
+        status = policy_status.object_status(
+            current=obj.get("status"), generation=obj["metadata"].get("generation"), errors=rendered.errors_for(key),
+            now=now, extra={k: v for k, v in (obj.get("status") or {}).items() if k in ("frozenRules", "ruleCount")},
+        )
+        cluster.write_status("CustomPolicy", name, status)
+        _event_on_change(cluster, obj, key, rendered, previous)
+    for key in sorted(snapshot.exceptions):
+        obj = snapshot.exceptions[key]
+        errors = rendered.errors_for(key)
+        expired = key in rendered.expired
+        status = policy_status.object_status(
+            current=obj.get("status"), generation=obj["metadata"].get("generation"), errors=errors, now=now,
+            extra={"active": not errors and not expired}, expired=expired,
+        )
+        cluster.write_status(key[0], key[2], status, namespace=key[1] or None)
+        _event_on_change(cluster, obj, key, rendered, previous)
+
+
+def _event_on_change(cluster: ClusterPort, obj: JSON, key: ObjectKey, rendered: Rendered, previous: Rendered | None) -> None:
+    """One Event when an object becomes invalid (or its problem changes), not one per render."""
+    errors = rendered.errors_for(key)
+    before = previous.errors_for(key) if previous is not None else ()
+    if errors and errors != before:
+        cluster.event(obj, "Invalid", f"left out of the published ruleset: {policy_status.first_lines(errors)}", warning=True)
+    elif key in rendered.expired and (previous is None or key not in previous.expired):
+        cluster.event(obj, "Expired", "expiresAt has passed: the exception no longer applies")
+
+
+def key(obj: JSON) -> ObjectKey:
+    return key_of(obj)

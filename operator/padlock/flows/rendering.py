@@ -1,0 +1,70 @@
+"""The data flows exchange with the core: render inputs, the rendered result, managed policy drafts.
+
+Plain frozen data. ``padlock.flows.corebridge`` fills these from ``padlock.core``; the publishing and
+sync flows read them. Keeping the flows' view in one module means a change of the core's shapes is
+absorbed in the bridge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from padlock.adapters.kube.publish import ConfigMapContent
+from padlock.flows.state import ObjectKey
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ManagedDraft:
+    """The operator-owned part of one ManagedPolicy (never ``enabled``/``disabledRules``/``scope``)."""
+
+    name: str
+    spec: JSON
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+    """RuleSource name the rules come from."""
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """Everything the effective ruleset depends on (and nothing else: no clock, no cluster)."""
+
+    bundles: Mapping[str, Any]
+    """Adopted (or candidate) bundle per RuleSource name."""
+    load_orders: Mapping[str, int]
+    """``spec.loadOrder`` per RuleSource name."""
+    managed: tuple[JSON, ...]
+    """ManagedPolicy objects: operator-owned spec from the drafts plus the user's choices."""
+    custom: tuple[JSON, ...]
+    exceptions: tuple[JSON, ...]
+    engine_version: str | None
+    plugins: Mapping[str, str]
+    configmap: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One effective render, as the flows use it."""
+
+    publishable: bool
+    content_hash: str
+    configmaps: tuple[ConfigMapContent, ...]
+    diagnostics: Mapping[ObjectKey, tuple[str, ...]]
+    """One-line error diagnostics per object (``("RuleSource", "", "falco-rules")`` for a source)."""
+    warnings: Mapping[ObjectKey, tuple[str, ...]] = field(default_factory=dict)
+    expired: frozenset[ObjectKey] = frozenset()
+    """Exceptions left out because ``expiresAt`` has passed."""
+    engine_errors: tuple[str, ...] = ()
+    """Diagnostics about engine or plugin versions (reason ``EngineTooOld``)."""
+    raw: Any = None
+    """The core's own result object (for the webhook and the CLI)."""
+
+    def errors_for(self, key: ObjectKey) -> tuple[str, ...]:
+        return tuple(self.diagnostics.get(key, ()))
+
+    def all_errors(self) -> list[str]:
+        return [msg for key in sorted(self.diagnostics) for msg in self.diagnostics[key]]
