@@ -1,0 +1,230 @@
+"""kopf validating handlers: the lock on ManagedPolicies and generated ConfigMaps, and object validation.
+
+``register(registry, context)`` adds the handlers to a kopf registry; ``padlock.webhook.setup`` calls
+it at operator startup (before kopf starts its admission server, which reads the registry after the
+startup handlers finished). Each handler has a fixed id, which is also its URL path on the webhook
+server (``/lock-managedpolicy``) and the webhook name prefix in the ValidatingWebhookConfiguration, so
+the chart's service-based configuration (``charts/padlock/templates/webhook.yaml``) routes to the same
+handlers as kopf's managed one.
+
+The decisions themselves are pure (``padlock.core.lock``, ``padlock.core.admission``); this module
+turns them into ``kopf.AdmissionError`` (HTTP 403, shown by kubectl as "denied the request: ...") and
+counts them in ``padlock_admission_decisions_total``.
+
+Every webhook registration uses ``failurePolicy: Ignore``: while the operator is down, users can still
+change their own choices, and the ValidatingAdmissionPolicy in the chart keeps the lock on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import kopf
+
+from padlock import metrics
+from padlock.core import admission, lock
+from padlock.webhook.views import ViewCache
+
+GROUP: Final = "padlock.dev"
+VERSION: Final = "v1alpha1"
+
+HANDLER_IDS: Final = (
+    "lock-managedpolicy",
+    "lock-managedpolicy-status",
+    "lock-configmap",
+    "validate-custompolicy",
+    "validate-policyexception",
+    "validate-clusterpolicyexception",
+)
+"""Handler ids = URL paths = webhook name prefixes. The chart's webhook.yaml lists the same ids."""
+
+FORBIDDEN: Final = 403
+INVALID: Final = 422
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AdmissionContext:
+    """What the handlers need besides the request: who the operator is, and the operator's state."""
+
+    identity: lock.Identity = field(default_factory=lock.Identity)
+    state: Any | None = None
+    """``padlock.flows.state.OperatorState`` (read only), or None for a webhook-only process."""
+    views: ViewCache = field(default_factory=ViewCache)
+
+
+def _username(userinfo: Mapping[str, Any] | None) -> str | None:
+    value = (userinfo or {}).get("username")
+    return value if isinstance(value, str) else None
+
+
+def _raw(body: Any) -> dict[str, Any] | None:
+    # kopf passes Body views (or None); the pure core takes plain mappings.
+    return None if body is None else dict(body)
+
+
+def _count(kind: str, operation: str, result: str) -> None:
+    metrics.ADMISSION_DECISIONS.labels(kind, operation, result).inc()
+
+
+def decide_managed_policy(
+    context: AdmissionContext,
+    *,
+    name: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    operation: str,
+    subresource: str | None,
+    username: str | None,
+) -> str | None:
+    """The rejection message for a ManagedPolicy request, or None to allow it."""
+    violations = lock.check_managed_policy(
+        old=old,
+        new=new,
+        operation=operation,
+        username=username,
+        subresource=subresource,
+        identity=context.identity,
+    )
+    if not violations:
+        return None
+    return lock.managed_policy_message(name, operation, violations)
+
+
+def decide_configmap(
+    context: AdmissionContext,
+    *,
+    namespace: str | None,
+    name: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    operation: str,
+    username: str | None,
+) -> str | None:
+    """The rejection message for a request on a generated ConfigMap, or None to allow it."""
+    violations = lock.check_generated_configmap(
+        old=old, new=new, operation=operation, username=username, identity=context.identity
+    )
+    if not violations:
+        return None
+    return lock.configmap_message(namespace, name, operation, violations)
+
+
+def decide_object(context: AdmissionContext, body: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """(rejection message or None, warnings) for a CustomPolicy or exception create/update."""
+    diags = admission.validate(body, context.views.view(context.state))
+    warnings = [d.one_line() for d in diags if d.severity == "warning"]
+    errors = admission.message(diags)
+    return (errors or None), warnings
+
+
+def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None:
+    """Add Padlock's validating handlers to ``registry``; they read ``context`` on every request."""
+
+    def lock_managed_policy(**kwargs: Any) -> None:
+        old, new, operation = kwargs.get("old"), kwargs.get("new"), str(kwargs.get("operation"))
+        name, subresource, userinfo = kwargs.get("name"), kwargs.get("subresource"), kwargs.get("userinfo")
+        old_raw, new_raw = _raw(old), _raw(new)
+        obj_name = name or str(((new_raw or old_raw or {}).get("metadata") or {}).get("name", ""))
+        reason = decide_managed_policy(
+            context,
+            name=obj_name,
+            old=old_raw,
+            new=new_raw,
+            operation=operation,
+            subresource=subresource,
+            username=_username(userinfo),
+        )
+        _count("ManagedPolicy", operation, "denied" if reason else "allowed")
+        if reason:
+            raise kopf.AdmissionError(reason, code=FORBIDDEN)
+
+    kopf.on.validate(
+        GROUP,
+        VERSION,
+        "managedpolicies",
+        id="lock-managedpolicy",
+        registry=registry,
+        operations=["CREATE", "UPDATE", "DELETE"],
+        ignore_failures=True,
+    )(lock_managed_policy)
+    kopf.on.validate(
+        GROUP,
+        VERSION,
+        "managedpolicies",
+        id="lock-managedpolicy-status",
+        registry=registry,
+        operations=["UPDATE"],
+        subresource="status",
+        ignore_failures=True,
+    )(lock_managed_policy)
+
+    def lock_configmap(**kwargs: Any) -> None:
+        old, new, operation = kwargs.get("old"), kwargs.get("new"), str(kwargs.get("operation"))
+        name, namespace, userinfo = kwargs.get("name"), kwargs.get("namespace"), kwargs.get("userinfo")
+        old_raw, new_raw = _raw(old), _raw(new)
+        if not (lock.is_generated_configmap(old_raw) or lock.is_generated_configmap(new_raw)):
+            return  # not ours; not counted, so the metric only shows decisions about Padlock's objects
+        reason = decide_configmap(
+            context,
+            namespace=namespace,
+            name=name or "",
+            old=old_raw,
+            new=new_raw,
+            operation=operation,
+            username=_username(userinfo),
+        )
+        _count("ConfigMap", operation, "denied" if reason else "allowed")
+        if reason:
+            raise kopf.AdmissionError(reason, code=FORBIDDEN)
+
+    # No kopf label filter here: kopf would check it on the new object only, so an UPDATE that removes
+    # the managed-by label would skip the lock. The chart's webhook.yaml narrows the calls with an
+    # objectSelector, which the API server evaluates on old and new objects.
+    kopf.on.validate(
+        "",
+        "v1",
+        "configmaps",
+        id="lock-configmap",
+        registry=registry,
+        operations=["CREATE", "UPDATE", "DELETE"],
+        ignore_failures=True,
+    )(lock_configmap)
+
+    def validating(kind: str) -> Callable[..., None]:
+        def validate_object(**kwargs: Any) -> None:
+            body, operation, warnings = kwargs.get("body"), str(kwargs.get("operation")), kwargs["warnings"]
+            try:
+                reason, found = decide_object(context, _raw(body) or {})
+            except Exception:
+                # A bug in validation must not block users: the operator validates again before
+                # publishing and reports problems in status. Deny only what is known to be wrong.
+                logger.exception("validating %s failed; allowing the request", kind)
+                _count(kind, operation, "error")
+                warnings.append(f"padlock could not validate this {kind} at admission; see the operator log")
+                return
+            warnings.extend(found)
+            _count(kind, operation, "denied" if reason else "allowed")
+            if reason:
+                raise kopf.AdmissionError(reason, code=INVALID)
+
+        return validate_object
+
+    for plural, kind in (
+        ("custompolicies", "CustomPolicy"),
+        ("policyexceptions", "PolicyException"),
+        ("clusterpolicyexceptions", "ClusterPolicyException"),
+    ):
+        kopf.on.validate(
+            GROUP,
+            VERSION,
+            plural,
+            id=f"validate-{kind.lower()}",
+            registry=registry,
+            operations=["CREATE", "UPDATE"],
+            ignore_failures=True,
+        )(validating(kind))

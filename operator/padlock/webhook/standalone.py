@@ -1,0 +1,41 @@
+"""A webhook-only kopf process: the lock and object validation without the rest of the operator.
+
+For integration tests and the admission bench, so they never wait on the full operator::
+
+    PADLOCK_WEBHOOK_PORT=9443 python -m kopf run --standalone -A -m padlock.webhook.standalone
+
+Configured by environment variables (all optional): ``PADLOCK_WEBHOOK_ADDR`` (default 127.0.0.1),
+``PADLOCK_WEBHOOK_PORT`` (9443), ``PADLOCK_WEBHOOK_CERT_DIR`` (a temporary directory),
+``PADLOCK_WEBHOOK_CONFIG`` (the kopf-managed ValidatingWebhookConfiguration, default padlock.dev),
+``PADLOCK_OPERATOR_USERNAME``. It holds no operator state, so reference checks only warn.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from typing import Any
+
+import kopf
+
+from padlock.core import lock
+from padlock.webhook.wiring import WebhookOptions, setup
+
+
+def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
+    values = dict(os.environ if env is None else env)
+    return WebhookOptions(
+        listen_addr=values.get("PADLOCK_WEBHOOK_ADDR", "127.0.0.1"),
+        port=int(values.get("PADLOCK_WEBHOOK_PORT", "9443")),
+        cert_dir=values.get("PADLOCK_WEBHOOK_CERT_DIR") or tempfile.mkdtemp(prefix="padlock-webhook-"),
+        managed_config=values.get("PADLOCK_WEBHOOK_CONFIG", "padlock.dev") or None,
+        operator_username=values.get("PADLOCK_OPERATOR_USERNAME", lock.DEFAULT_OPERATOR_USERNAME),
+    )
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # No resource is watched here; only the admission server runs, so posting events is pointless.
+    settings.posting.enabled = False
+    setup(settings, options_from_env(), None, now=datetime.datetime.now(datetime.UTC))

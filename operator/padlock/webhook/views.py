@@ -1,0 +1,71 @@
+"""Build the ``AdmissionView`` (``padlock.core.admission``) from the operator's in-memory state.
+
+Called by the validating handlers (``padlock.webhook.handlers``) on every CustomPolicy or exception
+admission. ``padlock.flows.state.OperatorState`` is read, never written. The view is cached per
+``state.changes`` counter, so a burst of admissions between two state changes parses the upstream
+files once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from padlock.core import admission
+from padlock.core import policy_objects as po
+from padlock.core.model import RulesFile
+
+
+class ViewCache:
+    """The last view built, and the state revision it was built from."""
+
+    def __init__(self) -> None:
+        self._revision: tuple[int, int] | None = None
+        self._view = admission.AdmissionView(complete=False)
+
+    def view(self, state: Any | None) -> admission.AdmissionView:
+        if state is None:
+            # Webhook running without an operator (tests, a webhook-only process): no references known.
+            return admission.AdmissionView(complete=False)
+        revision = (id(state), int(getattr(state, "changes", 0)))
+        if revision != self._revision:
+            self._view = build_view(state)
+            self._revision = revision
+        return self._view
+
+
+def build_view(state: Any) -> admission.AdmissionView:
+    """The current effective inputs held by an ``OperatorState``."""
+    sources: Mapping[str, Mapping[str, Any]] = getattr(state, "sources", {}) or {}
+    bundles: Mapping[str, Any] = getattr(state, "bundles", {}) or {}
+    ordered = sorted(bundles, key=lambda name: (_load_order(sources.get(name)), name))
+    files: list[RulesFile] = []
+    for name in ordered:
+        order = _load_order(sources.get(name))
+        for f in getattr(bundles[name], "files", ()):
+            # Same names as the published ConfigMap keys (design.md, "Published ruleset").
+            files.append(RulesFile(f"{order:02d}-{name}-{f.name}", f.text))
+    policies: dict[tuple[str, str], set[str]] = {}
+    managed: Mapping[str, Mapping[str, Any]] = getattr(state, "managed", {}) or {}
+    for name, body in managed.items():
+        spec = body.get("spec") or {}
+        policies[("ManagedPolicy", name)] = {r.name for r in po.managed_rules_from_spec(spec)}
+    custom: Mapping[str, Mapping[str, Any]] = getattr(state, "custom", {}) or {}
+    for name, body in custom.items():
+        spec = body.get("spec") or {}
+        rules = {r for r in spec.get("rules") or () if isinstance(r, str)}
+        rules.update(admission.defined_rule_names(spec.get("falcoRules") or ""))
+        based = (spec.get("basedOn") or {}).get("managedPolicy")
+        frozen = (body.get("status") or {}).get("frozenRules")
+        if isinstance(frozen, list):
+            rules.update(r for r in frozen if isinstance(r, str))
+        elif isinstance(based, str):
+            rules.update(policies.get(("ManagedPolicy", based), ()))
+        policies[("CustomPolicy", name)] = rules
+    complete = bool(getattr(state, "ready", True))
+    return admission.AdmissionView.build(files, policies, complete=complete)
+
+
+def _load_order(source: Mapping[str, Any] | None) -> int:
+    order = ((source or {}).get("spec") or {}).get("loadOrder", 50)
+    return order if isinstance(order, int) and not isinstance(order, bool) else 50
