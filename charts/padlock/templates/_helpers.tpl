@@ -1,0 +1,54 @@
+{{/*
+Names and labels shared by every template (the admission templates webhook.yaml and
+lock-policy.yaml use them too).
+*/}}
+
+{{- define "padlock.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-qualified name; just the release name when it already contains the chart name. */}}
+{{- define "padlock.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "padlock.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "padlock.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "padlock.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "padlock.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: padlock
+{{- end }}
+
+{{/* The operator's ServiceAccount; the lock exempts system:serviceaccount:<namespace>:<this>. */}}
+{{- define "padlock.serviceAccountName" -}}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+
+{{/* The operator's user name as the API server sees it. */}}
+{{- define "padlock.operatorUsername" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "padlock.serviceAccountName" .) }}
+{{- end }}
+
+{{/* Service in front of the webhook and metrics ports. */}}
+{{- define "padlock.serviceName" -}}
+{{- include "padlock.fullname" . }}
+{{- end }}
+
+{{/* The ValidatingWebhookConfiguration the operator keeps patched (and may touch nothing else). */}}
+{{- define "padlock.webhookConfigurationName" -}}
+{{- .Values.webhook.configurationName }}
+{{- end }}
+
+{{- define "padlock.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
