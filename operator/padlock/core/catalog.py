@@ -129,9 +129,13 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
         where = f"line {mark.line + 1}" if mark is not None else "document"
         return None, [CatalogProblem(origin, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
     if not isinstance(doc, Mapping):
-        return None, [CatalogProblem(origin, "(root)", "must be a map with apiVersion, name, version, policies")]
+        return None, [
+            CatalogProblem(origin, "(root)", "must be a map with apiVersion, name, version, policies")
+        ]
     if doc.get("apiVersion") != API_VERSION:
-        problems.append(CatalogProblem(origin, "apiVersion", f'must be "{API_VERSION}", got {doc.get("apiVersion")!r}'))
+        problems.append(
+            CatalogProblem(origin, "apiVersion", f'must be "{API_VERSION}", got {doc.get("apiVersion")!r}')
+        )
     name, version = doc.get("name"), doc.get("version")
     for key, value in (("name", name), ("version", version)):
         if not isinstance(value, str) or not value:
@@ -154,7 +158,9 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
             problems.append(CatalogProblem(origin, f"{path}.{key}", "unknown key"))
         pname = raw.get("name")
         if not isinstance(pname, str) or not _NAME_RE.match(pname):
-            problems.append(CatalogProblem(origin, f"{path}.name", f"{pname!r} is not a valid Kubernetes object name"))
+            problems.append(
+                CatalogProblem(origin, f"{path}.name", f"{pname!r} is not a valid Kubernetes object name")
+            )
         elif pname in seen:
             problems.append(CatalogProblem(origin, f"{path}.name", f'duplicate policy name "{pname}"'))
         for key in ("displayName", "description"):
@@ -178,24 +184,33 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
             )
             for j, m in enumerate(selector.maturity):
                 if m not in MATURITIES:
-                    problems.append(CatalogProblem(
-                        origin, f"{path}.select.maturity[{j}]",
-                        f'unknown maturity "{m}" (expected one of {", ".join(MATURITIES)})'))
+                    problems.append(
+                        CatalogProblem(
+                            origin,
+                            f"{path}.select.maturity[{j}]",
+                            f'unknown maturity "{m}" (expected one of {", ".join(MATURITIES)})',
+                        )
+                    )
             if not (selector.tags_any or selector.tags_all or selector.maturity):
                 # Without a tag or maturity criterion a policy would swallow every rule of a source.
-                problems.append(CatalogProblem(
-                    origin, f"{path}.select", "must give at least one of tagsAny, tagsAll, maturity"))
+                problems.append(
+                    CatalogProblem(
+                        origin, f"{path}.select", "must give at least one of tagsAny, tagsAll, maturity"
+                    )
+                )
         if len(problems) == before and isinstance(pname, str):
             seen.add(pname)
-            policies.append(CatalogPolicy(
-                name=pname,
-                display_name=raw["displayName"],
-                description=raw["description"],
-                default_enabled=default_enabled,
-                select=selector,
-                catalog_name=str(name),
-                catalog_version=str(version),
-            ))
+            policies.append(
+                CatalogPolicy(
+                    name=pname,
+                    display_name=raw["displayName"],
+                    description=raw["description"],
+                    default_enabled=default_enabled,
+                    select=selector,
+                    catalog_name=str(name),
+                    catalog_version=str(version),
+                )
+            )
     if problems:
         return None, problems
     return Catalog(str(name), str(version), tuple(policies)), []

@@ -46,8 +46,12 @@ class Change:
         out: dict[str, Any] = {"time": format_time(self.time)}
         if self.from_version is not None:
             out["fromVersion"] = self.from_version
-        out.update(toVersion=self.to_version, added=list(self.added), removed=list(self.removed),
-                   modified=list(self.modified))
+        out.update(
+            toVersion=self.to_version,
+            added=list(self.added),
+            removed=list(self.removed),
+            modified=list(self.modified),
+        )
         return out
 
 
@@ -85,9 +89,16 @@ class PolicyStatus:
             t = parse_time(c.get("time"))
             if t is None:
                 continue
-            changes.append(Change(t, c.get("fromVersion"), str(c.get("toVersion", "")),
-                                  tuple(c.get("added") or ()), tuple(c.get("removed") or ()),
-                                  tuple(c.get("modified") or ())))
+            changes.append(
+                Change(
+                    t,
+                    c.get("fromVersion"),
+                    str(c.get("toVersion", "")),
+                    tuple(c.get("added") or ()),
+                    tuple(c.get("removed") or ()),
+                    tuple(c.get("modified") or ()),
+                )
+            )
         return cls(
             enabled=bool(data.get("enabled", True)),
             last_updated=last,

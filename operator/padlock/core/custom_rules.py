@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from padlock.core import loader
-from padlock.core.model import Rule, RulesFile, Ruleset
+from padlock.core.model import Rule, Ruleset, RulesFile
 from padlock.core.policy_objects import ObjectDiagnostic, ObjectRef
 
 KINDS = ("rule", "macro", "list")
@@ -49,8 +49,11 @@ def _kind_of(item: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _upstream_has(upstream: Ruleset, kind: str, name: str) -> bool:
-    table: Mapping[str, Any] = {"rule": upstream.rules, "macro": upstream.macros, "list": upstream.lists}[kind]
-    return name in table
+    if kind == "rule":
+        return name in upstream.rules
+    if kind == "macro":
+        return name in upstream.macros
+    return name in upstream.lists
 
 
 def parse_custom_rules(
@@ -71,13 +74,21 @@ def parse_custom_rules(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
-        return CustomRules(diagnostics=(ObjectDiagnostic(
-            ref, where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "yaml-parse"),))
+        return CustomRules(
+            diagnostics=(
+                ObjectDiagnostic(ref, where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "yaml-parse"),
+            )
+        )
     if doc is None:
         doc = []
     if not isinstance(doc, list) or not all(isinstance(i, Mapping) for i in doc):
-        return CustomRules(diagnostics=(ObjectDiagnostic(
-            ref, path, "must be a YAML list of Falco items (lists, macros, rules)", "yaml-validate"),))
+        return CustomRules(
+            diagnostics=(
+                ObjectDiagnostic(
+                    ref, path, "must be a YAML list of Falco items (lists, macros, rules)", "yaml-validate"
+                ),
+            )
+        )
     defined: set[tuple[str, str]] = set()
     touched: set[tuple[str, str]] = set()
     defined_rules: list[str] = []
@@ -87,23 +98,33 @@ def parse_custom_rules(
             continue
         kind, name = key
         is_override = "override" in item or item.get("append") is True
-        if not is_override and "enabled" in item and not {"condition", "output", "desc", "priority"} & set(item):
+        if (
+            not is_override
+            and "enabled" in item
+            and not {"condition", "output", "desc", "priority"} & set(item)
+        ):
             is_override = True  # Falco's deprecated enable-only form acts on an existing rule
         if is_override:
             if _upstream_has(upstream, kind, name):
                 touched.add(key)
             continue
         if _upstream_has(upstream, kind, name):
-            diags.append(ObjectDiagnostic(
-                ref, f"{path}[{i}]",
-                f'{kind} "{name}" is already defined upstream; a redefinition would replace it for every '
-                f"policy: use override: to change it explicitly, or pick another name", "redefines-upstream"))
+            diags.append(
+                ObjectDiagnostic(
+                    ref,
+                    f"{path}[{i}]",
+                    f'{kind} "{name}" is already defined upstream; a redefinition would replace it for every '
+                    f"policy: use override: to change it explicitly, or pick another name",
+                    "redefines-upstream",
+                )
+            )
             continue
         defined.add(key)
         if kind == "rule" and name not in defined_rules:
             defined_rules.append(name)
     result = loader.load(
-        [*upstream_files, RulesFile(fname, text)], engine_version=engine_version, plugins=plugins)
+        [*upstream_files, RulesFile(fname, text)], engine_version=engine_version, plugins=plugins
+    )
     for d in [*result.errors, *result.warnings]:
         if d.file == fname:
             where = f"{path}:{d.line}:{d.column}" if d.line else path

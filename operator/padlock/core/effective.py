@@ -36,7 +36,7 @@ import yaml
 from padlock.core import loader, sharding
 from padlock.core.custom_rules import CustomRules, parse_custom_rules
 from padlock.core.layer import Layer, build_layer
-from padlock.core.model import RulesFile, Ruleset
+from padlock.core.model import Ruleset, RulesFile
 from padlock.core.policy_objects import (
     CustomPolicyInput,
     ExceptionInput,
@@ -83,8 +83,12 @@ class ConfigMapData:
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": self.name, "namespace": self.namespace, "labels": dict(self.labels),
-                         "annotations": dict(self.annotations)},
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": dict(self.labels),
+                "annotations": dict(self.annotations),
+            },
             "data": dict(self.data),
         }
 
@@ -146,8 +150,14 @@ def _dump(item: Mapping[str, Any], cache: RenderCache) -> str:
     key = repr(item)
     text = cache.dumped.get(key)
     if text is None:
-        text = yaml.dump([item], Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True,
-                         default_flow_style=False, width=4096)
+        text = yaml.dump(
+            [item],
+            Dumper=yaml.CSafeDumper,
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+            width=4096,
+        )
         if len(cache.dumped) > 200_000:
             cache.dumped.clear()
         cache.dumped[key] = text
@@ -213,8 +223,14 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             key = source_key(src, fname)
             ref = ObjectRef("RuleSource", src.name)
             if not set(key) <= _KEY_CHARS or key in key_owner:
-                diags.append(ObjectDiagnostic(ref, "files", f'file "{fname}" gives the ConfigMap key "{key}", '
-                             "which is invalid or used twice", "invalid-file-name"))
+                diags.append(
+                    ObjectDiagnostic(
+                        ref,
+                        "files",
+                        f'file "{fname}" gives the ConfigMap key "{key}", which is invalid or used twice',
+                        "invalid-file-name",
+                    )
+                )
                 continue
             key_owner[key] = ref
             upstream_files.append(RulesFile(key, text))
@@ -226,18 +242,25 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
 
     if any(d.severity == "error" for d in diags):
         return unpublishable()
-    ukey = (inputs.engine_version, tuple(sorted(inputs.plugins.items())),
-            tuple((f.name, hashlib.sha256(f.text.encode()).hexdigest()) for f in upstream_files))
+    ukey = (
+        inputs.engine_version,
+        tuple(sorted(inputs.plugins.items())),
+        tuple((f.name, hashlib.sha256(f.text.encode()).hexdigest()) for f in upstream_files),
+    )
     upstream_result = cache.upstream.get(ukey)
     if upstream_result is None:
-        upstream_result = loader.load(upstream_files, engine_version=inputs.engine_version, plugins=inputs.plugins)
+        upstream_result = loader.load(
+            upstream_files, engine_version=inputs.engine_version, plugins=inputs.plugins
+        )
         cache.upstream.clear()  # only the current upstream set is worth keeping
         cache.upstream[ukey] = upstream_result
     if not upstream_result.valid:
-        return unpublishable([
-            ObjectDiagnostic(key_owner.get(d.file, RENDER_REF), d.file, d.one_line(), d.id)
-            for d in upstream_result.errors
-        ])
+        return unpublishable(
+            [
+                ObjectDiagnostic(key_owner.get(d.file, RENDER_REF), d.file, d.one_line(), d.id)
+                for d in upstream_result.errors
+            ]
+        )
     upstream: Ruleset = upstream_result.ruleset
 
     parsed_custom: list[tuple[CustomPolicyInput, CustomRules | None]] = []
@@ -248,8 +271,14 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             ckey = (ukey, policy.name, policy.falco_rules)
             parsed = cache.custom.get(ckey)
             if parsed is None:
-                parsed = parse_custom_rules(policy.ref, policy.falco_rules, upstream_files, upstream,
-                                            engine_version=inputs.engine_version, plugins=inputs.plugins)
+                parsed = parse_custom_rules(
+                    policy.ref,
+                    policy.falco_rules,
+                    upstream_files,
+                    upstream,
+                    engine_version=inputs.engine_version,
+                    plugins=inputs.plugins,
+                )
                 cache.custom[ckey] = parsed
             diags.extend(parsed.diagnostics)
             if not parsed.valid:
@@ -262,18 +291,27 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
     # Each round either publishes or excludes at least one more object, so this terminates.
     for _ in range(len(parsed_custom) + len(exceptions) + len(managed) + 2):
         layer = build_layer(
-            upstream, managed, [pc for pc in parsed_custom if pc[0].ref not in excluded],
-            [e for e in exceptions if e.ref not in excluded], now)
+            upstream,
+            managed,
+            [pc for pc in parsed_custom if pc[0].ref not in excluded],
+            [e for e in exceptions if e.ref not in excluded],
+            now,
+        )
         generated, spans = _emit(layer, inputs.shard_limit, cache)
-        result = loader.load([*upstream_files, *(RulesFile(k, v) for k, v in generated.items())],
-                             engine_version=inputs.engine_version, plugins=inputs.plugins)
+        result = loader.load(
+            [*upstream_files, *(RulesFile(k, v) for k, v in generated.items())],
+            engine_version=inputs.engine_version,
+            plugins=inputs.plugins,
+        )
         blamed: set[ObjectRef] = set()
         untraced: list[ObjectDiagnostic] = []
         for d in result.errors:
             found, owner = _owner(spans, d.file, d.line)
             if found and owner is not None:
                 blamed.add(owner)
-                diags.append(ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}", d.id))
+                diags.append(
+                    ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}", d.id)
+                )
             else:
                 untraced.append(ObjectDiagnostic(RENDER_REF, d.file, d.one_line(), d.id))
         if untraced or (result.errors and not blamed):
@@ -304,8 +342,9 @@ def _outcome(
         shards = sharding.shard(files, inputs.configmap_name, inputs.shard_limit)
     except sharding.FileTooLarge as exc:
         all_diags.append(ObjectDiagnostic(RENDER_REF, "", str(exc), "file-too-large"))
-        return RenderOutcome(False, files, tuple(all_diags), tuple(sorted(excluded_all)), layer.expired,
-                             chash, versions, ())
+        return RenderOutcome(
+            False, files, tuple(all_diags), tuple(sorted(excluded_all)), layer.expired, chash, versions, ()
+        )
     configmaps = tuple(
         ConfigMapData(
             name=s.name,

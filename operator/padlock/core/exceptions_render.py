@@ -29,8 +29,28 @@ CONVENIENCE_FIELDS = (
 # Falco's comparison operators for exceptions (falco-rules-format.md section 6); a modifier form
 # such as "startswith oneof" is checked by its first word.
 COMPS = frozenset(
-    "exists <= < >= > == = != glob iglob contains icontains bcontains startswith bstartswith "
-    "endswith regex intersects in pmatch".split()
+    [
+        "exists",
+        "<=",
+        "<",
+        ">=",
+        ">",
+        "==",
+        "=",
+        "!=",
+        "glob",
+        "iglob",
+        "contains",
+        "icontains",
+        "bcontains",
+        "startswith",
+        "bstartswith",
+        "endswith",
+        "regex",
+        "intersects",
+        "in",
+        "pmatch",
+    ]
 )
 _LIST_COMPS = frozenset({"in", "intersects", "pmatch"})
 
@@ -67,8 +87,12 @@ def render_exception(exc: ExceptionInput, now: datetime, index: int = 0) -> Rend
     if is_expired(exc, now):
         assert exc.expires_at is not None
         diag = ObjectDiagnostic(
-            exc.ref, f"{exc.path}.expiresAt",
-            f"expired at {exc.expires_at.isoformat()}; no longer applied", "exception-expired", "warning")
+            exc.ref,
+            f"{exc.path}.expiresAt",
+            f"expired at {exc.expires_at.isoformat()}; no longer applied",
+            "exception-expired",
+            "warning",
+        )
         return RenderedException(None, (diag,), expired=True)
     m = exc.match
     problems: list[ObjectDiagnostic] = []
@@ -78,9 +102,14 @@ def render_exception(exc: ExceptionInput, now: datetime, index: int = 0) -> Rend
         rows = [list(r) for r in m.values]
         for i, comp in enumerate(comps):
             if comp.split()[0] not in COMPS:
-                problems.append(ObjectDiagnostic(
-                    exc.ref, f"{path}.comps[{i}]", f"'{comp}' is not a supported comparison operator",
-                    "invalid-exception"))
+                problems.append(
+                    ObjectDiagnostic(
+                        exc.ref,
+                        f"{path}.comps[{i}]",
+                        f"'{comp}' is not a supported comparison operator",
+                        "invalid-exception",
+                    )
+                )
     else:
         fields, comps, row = [], [], []
         for attr, field_name in CONVENIENCE_FIELDS:
@@ -91,8 +120,11 @@ def render_exception(exc: ExceptionInput, now: datetime, index: int = 0) -> Rend
                 row.append(list(values))
         rows = [row]
         if not fields:
-            problems.append(ObjectDiagnostic(
-                exc.ref, path, "names no images, containerNames or processNames", "invalid-exception"))
+            problems.append(
+                ObjectDiagnostic(
+                    exc.ref, path, "names no images, containerNames or processNames", "invalid-exception"
+                )
+            )
     if exc.ref.kind == "PolicyException":
         problems.extend(_pin_namespace(exc, fields, comps, rows))
     if problems:
@@ -128,19 +160,29 @@ def _pin_namespace(
     idx = fields.index(NAMESPACE_FIELD)
     problems = []
     if comps[idx] not in ("=", "==", "in"):
-        problems.append(ObjectDiagnostic(
-            exc.ref, f"{path}.comps[{idx}]",
-            f"'{comps[idx]}' on {NAMESPACE_FIELD} could match other namespaces; a PolicyException in "
-            f'namespace "{ns}" may only use = {ns}', "exception-namespace-escape"))
+        problems.append(
+            ObjectDiagnostic(
+                exc.ref,
+                f"{path}.comps[{idx}]",
+                f"'{comps[idx]}' on {NAMESPACE_FIELD} could match other namespaces; a PolicyException in "
+                f'namespace "{ns}" may only use = {ns}',
+                "exception-namespace-escape",
+            )
+        )
         return problems
     comps[idx] = "="
     for i, r in enumerate(rows):
         value = r[idx]
         values = list(value) if isinstance(value, tuple | list) else [value]
         if values != [ns]:
-            problems.append(ObjectDiagnostic(
-                exc.ref, f"{path}.values[{i}][{idx}]",
-                f'names namespace {", ".join(map(str, values))!s}; a PolicyException in namespace "{ns}" '
-                f"can only silence events from its own namespace", "exception-namespace-escape"))
+            problems.append(
+                ObjectDiagnostic(
+                    exc.ref,
+                    f"{path}.values[{i}][{idx}]",
+                    f'names namespace {", ".join(map(str, values))!s}; a PolicyException in namespace "{ns}" '
+                    f"can only silence events from its own namespace",
+                    "exception-namespace-escape",
+                )
+            )
         r[idx] = ns
     return problems

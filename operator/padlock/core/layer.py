@@ -119,9 +119,13 @@ def build_layer(
             clash = sorted(k for k in parsed.defined | parsed.touched if k in claimed)
             if clash:
                 kind, name = clash[0]
-                fail(policy.ref, "spec.falcoRules",
-                     f'{kind} "{name}" is already defined or overridden by CustomPolicy {claimed[clash[0]]}; '
-                     "only one policy may own an item", "item-owned-elsewhere")
+                fail(
+                    policy.ref,
+                    "spec.falcoRules",
+                    f'{kind} "{name}" is already defined or overridden by CustomPolicy {claimed[clash[0]]}; '
+                    "only one policy may own an item",
+                    "item-owned-elsewhere",
+                )
                 continue
             for key in parsed.defined | parsed.touched:
                 claimed[key] = policy.name
@@ -140,11 +144,17 @@ def build_layer(
         included = _unique([r.name for r in mp.rules if r.enabled and r.name in rules])
         for i, name in enumerate(mp.disabled_rules):
             if name not in names:
-                warn(ref, f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy (it may have '
-                     "been removed upstream); kept in your choices", "missing-disabled-rule")
+                warn(
+                    ref,
+                    f"spec.disabledRules[{i}]",
+                    f'no rule named "{name}" in this policy (it may have '
+                    "been removed upstream); kept in your choices",
+                    "missing-disabled-rule",
+                )
         disabled = set(mp.disabled_rules)
-        rp = ResolvedPolicy(ref, mp.effective_enabled, included,
-                            tuple(n for n in included if n not in disabled), mp.scope)
+        rp = ResolvedPolicy(
+            ref, mp.effective_enabled, included, tuple(n for n in included if n not in disabled), mp.scope
+        )
         resolved[ref] = rp
         managed_by_name[mp.name] = rp
     custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
@@ -154,16 +164,24 @@ def build_layer(
         if policy.based_on is not None:
             target = managed_by_name.get(policy.based_on.managed_policy)
             if target is None:
-                fail(ref, "spec.basedOn.managedPolicy",
-                     f'no ManagedPolicy named "{policy.based_on.managed_policy}"', "unknown-policy")
+                fail(
+                    ref,
+                    "spec.basedOn.managedPolicy",
+                    f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
+                    "unknown-policy",
+                )
                 continue
             if policy.based_on.follow_updates:
                 base = list(target.included)
             elif policy.frozen_rules is not None:
                 base = list(policy.frozen_rules)
             elif not policy.rules:
-                warn(ref, "status.frozenRules", "frozen rule set not captured yet; using the managed "
-                     "policy's current rules", "frozen-rules-missing")
+                warn(
+                    ref,
+                    "status.frozenRules",
+                    "frozen rule set not captured yet; using the managed policy's current rules",
+                    "frozen-rules-missing",
+                )
                 base = list(target.included)
         candidates = _unique([*base, *policy.rules])
         for name in candidates:
@@ -174,11 +192,22 @@ def build_layer(
         included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
         for i, name in enumerate(policy.disabled_rules):
             if name not in included:
-                warn(ref, f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
+                warn(
+                    ref,
+                    f"spec.disabledRules[{i}]",
+                    f'no rule named "{name}" in this policy',
+                    "missing-disabled-rule",
+                )
         # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
         off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
-        resolved[ref] = ResolvedPolicy(ref, policy.enabled, included, tuple(n for n in included if n not in off),
-                                       policy.scope, policy.priority_override)
+        resolved[ref] = ResolvedPolicy(
+            ref,
+            policy.enabled,
+            included,
+            tuple(n for n in included if n not in off),
+            policy.scope,
+            policy.priority_override,
+        )
         custom_valid.append((policy, parsed))
 
     # 3. Desired state of every rule.
@@ -201,8 +230,13 @@ def build_layer(
                     ov["condition"] = "replace"
                 else:
                     for rp in by:
-                        warn(rp.ref, "spec.scope", f'rule "{name}" has source {rule.source}, which has no '
-                             f"{NAMESPACE_FIELD} field; it runs unscoped", "scope-not-applicable")
+                        warn(
+                            rp.ref,
+                            "spec.scope",
+                            f'rule "{name}" has source {rule.source}, which has no '
+                            f"{NAMESPACE_FIELD} field; it runs unscoped",
+                            "scope-not-applicable",
+                        )
             wanted = [rp.priority for rp in by if rp.priority]
             if wanted:
                 priority = min(wanted, key=PRIORITIES.index)
@@ -225,24 +259,40 @@ def build_layer(
     for exc in sorted(exceptions, key=lambda e: e.ref):
         targets: list[str] = []
         for i, t in enumerate(exc.policies):
-            pref = ObjectRef(t.kind, t.name)
-            rp = resolved.get(pref)
-            if rp is None:
+            target = resolved.get(ObjectRef(t.kind, t.name))
+            if target is None:
                 known = t.kind == "CustomPolicy" and t.name in all_custom
-                fail(exc.ref, f"spec.policies[{i}]",
-                     f'{t.kind} "{t.name}" is invalid and left out' if known else f'no {t.kind} named "{t.name}"',
-                     "unknown-policy")
+                fail(
+                    exc.ref,
+                    f"spec.policies[{i}]",
+                    f'{t.kind} "{t.name}" is invalid and left out'
+                    if known
+                    else f'no {t.kind} named "{t.name}"',
+                    "unknown-policy",
+                )
                 continue
             for j, r in enumerate(t.rules):
-                if r not in rp.included:
-                    warn(exc.ref, f"spec.policies[{i}].rules[{j}]",
-                         f'{t.kind} {t.name} has no rule "{r}"; ignored', "unknown-rule")
-            targets.extend(r for r in (t.rules or rp.included) if r in rp.included)
+                if r not in target.included:
+                    warn(
+                        exc.ref,
+                        f"spec.policies[{i}].rules[{j}]",
+                        f'{t.kind} {t.name} has no rule "{r}"; ignored',
+                        "unknown-rule",
+                    )
+            targets.extend(r for r in (t.rules or target.included) if r in target.included)
         work.append((exc, 0, targets))
     for policy, _ in custom_valid:
         rp = resolved[policy.ref]
         for i, exc in enumerate(policy.exceptions):
-            work.append((exc, i, list(rp.included)))
+            for j, r in enumerate(exc.rules):
+                if r not in rp.included:
+                    warn(
+                        exc.ref,
+                        f"{exc.path}.rules[{j}]",
+                        f'this policy has no rule "{r}"; ignored',
+                        "unknown-rule",
+                    )
+            work.append((exc, i, [r for r in (exc.rules or rp.included) if r in rp.included]))
     for exc, index, targets in work:
         if exc.ref in invalid:
             continue
@@ -259,15 +309,21 @@ def build_layer(
             if name not in running:
                 continue  # a rule that does not run needs no exception
             if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
-                warn(exc.ref, exc.path, f'rule "{name}" has source {rules[name].source}, which has no '
-                     f"{NAMESPACE_FIELD} field; not applied to it", "exception-not-applicable")
+                warn(
+                    exc.ref,
+                    exc.path,
+                    f'rule "{name}" has source {rules[name].source}, which has no '
+                    f"{NAMESPACE_FIELD} field; not applied to it",
+                    "exception-not-applicable",
+                )
                 continue
             items.append({"rule": name, "exceptions": [rendered.entry], "override": {"exceptions": "append"}})
         if items:
             exception_sections.append(Section(exc.ref, tuple(items)))
 
-    sections: list[Section] = [Section(p.ref, parsed.items) for p, parsed in custom_valid
-                               if parsed is not None and parsed.items]
+    sections: list[Section] = [
+        Section(p.ref, parsed.items) for p, parsed in custom_valid if parsed is not None and parsed.items
+    ]
     sections.extend(Section(None, (item,)) for item in override_items)
     sections.extend(exception_sections)
     return Layer(

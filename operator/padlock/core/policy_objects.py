@@ -21,9 +21,7 @@ from padlock.core.model import PRIORITIES
 
 GROUP_VERSION = "padlock.dev/v1alpha1"
 
-Kind = Literal[
-    "RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"
-]
+Kind = Literal["RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"]
 KINDS: tuple[str, ...] = (
     "RuleSource",
     "ManagedPolicy",
@@ -174,6 +172,7 @@ class ExceptionInput:
     reason: str
     expires_at: datetime | None = None
     path: str = "spec"  # field path of this exception inside its object (for diagnostics)
+    rules: tuple[str, ...] = ()  # CustomPolicy inline exceptions only: rules of that policy (empty: all)
 
 
 @dataclass(frozen=True)
@@ -342,7 +341,9 @@ def _exception(
             if kind not in ("ManagedPolicy", "CustomPolicy"):
                 p.error(f"{path}.policies[{i}].kind", f'"{kind}" is not ManagedPolicy or CustomPolicy')
                 continue
-            targets.append(PolicyTarget(kind, t["name"], _str_list(t.get("rules"), f"{path}.policies[{i}].rules", p)))
+            targets.append(
+                PolicyTarget(kind, t["name"], _str_list(t.get("rules"), f"{path}.policies[{i}].rules", p))
+            )
     reason = spec.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         p.error(f"{path}.reason", "is required: say why these events are expected")
@@ -360,6 +361,7 @@ def _exception(
         reason=reason,
         expires_at=expires_at,
         path=path,
+        rules=() if needs_policies else _str_list(spec.get("rules"), f"{path}.rules", p),
     )
 
 
@@ -374,7 +376,9 @@ def _bool(value: Any, default: bool | None, path: str, p: _Problems) -> bool | N
 
 def ref_of(body: Mapping[str, Any]) -> ObjectRef:
     meta = body.get("metadata") or {}
-    return ObjectRef(str(body.get("kind", "")), str(meta.get("name", "")), str(meta.get("namespace", "") or ""))
+    return ObjectRef(
+        str(body.get("kind", "")), str(meta.get("name", "")), str(meta.get("namespace", "") or "")
+    )
 
 
 def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
@@ -433,7 +437,9 @@ def parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, lis
     if priority is not None:
         canonical = normalize_priority(str(priority))
         if canonical is None:
-            p.error("spec.priorityOverride", f'"{priority}" is not a Falco priority ({", ".join(PRIORITIES)})')
+            p.error(
+                "spec.priorityOverride", f'"{priority}" is not a Falco priority ({", ".join(PRIORITIES)})'
+            )
         priority = canonical
     falco_rules = spec.get("falcoRules") or ""
     if not isinstance(falco_rules, str):
@@ -493,7 +499,9 @@ def parse_objects(bodies: Sequence[Mapping[str, Any]]) -> ParsedObjects:
         if ref.kind == "RuleSource":
             order = (body.get("spec") or {}).get("loadOrder", 50)
             if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 99:
-                diags.append(ObjectDiagnostic(ref, "spec.loadOrder", "must be an integer 0-99", "invalid-field"))
+                diags.append(
+                    ObjectDiagnostic(ref, "spec.loadOrder", "must be an integer 0-99", "invalid-field")
+                )
                 invalid.append(ref)
                 continue
             sources.append((ref.name, order))
