@@ -36,13 +36,20 @@ def _prefill(ctx: OperatorContext) -> None:
             ctx.state.upsert(obj)
 
 
-def build_registry(runtime: RuntimeOptions, *, with_webhook: bool) -> kopf.OperatorRegistry:
-    registry = kopf.get_default_registry()
-    if with_webhook:
-        import padlock.webhook  # noqa: F401  (its import registers the @kopf.on.validate handlers)
-    rulesource.register(registry, runtime.tick)
-    watches.register(registry)
-    return registry
+def build_registry() -> kopf.OperatorRegistry:
+    """kopf's default registry: the webhook's ``setup`` registers its validating handlers there too."""
+    return kopf.get_default_registry()
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    # Progress and diff base in annotations: status is ours alone and survives structural pruning.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="padlock.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="padlock.dev", key="last-handled-configuration")
+    settings.persistence.finalizer = "padlock.dev/finalizer"
+    settings.posting.level = logging.WARNING  # kopf's own Events only for problems
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
 
 
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
@@ -53,10 +60,20 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     ctx = OperatorContext(
         options=options, runtime=runtime, connection=connection, client=client,
         cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap),
-        sources=sourcebridge.Sources(client), core=corebridge.Core(options),
+        sources=sourcebridge.Sources(client, engine_version=options.engine_version), core=corebridge.Core(options),
     )
-    with_webhook = runtime.webhook_port is not None
-    registry = build_registry(runtime, with_webhook=with_webhook)
+    registry = build_registry()
+    settings = kopf.OperatorSettings()
+    configure(settings)
+    if runtime.webhook_port is not None:
+        from padlock import webhook
+
+        webhook.setup(settings, webhook.WebhookOptions(
+            listen_addr=runtime.webhook_addr or "127.0.0.1", port=runtime.webhook_port,
+            cert_dir=runtime.webhook_cert_dir or "/tmp/padlock-webhook-tls",
+        ), ctx.state, now=ctx.now(), registry=registry)
+    rulesource.register(registry, runtime.tick)
+    watches.register(registry)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -67,21 +84,9 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
         )
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="padlock.dev")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="padlock.dev", key="last-handled-configuration")
-        settings.persistence.finalizer = "padlock.dev/finalizer"
-        settings.posting.level = logging.WARNING  # kopf's own Events only for problems
-        settings.watching.server_timeout = 300
-        settings.networking.request_timeout = 60
-        if with_webhook:
-            from padlock import webhook
-            webhook.setup(settings, addr=runtime.webhook_addr or "127.0.0.1", port=runtime.webhook_port,
-                          cert_dir=runtime.webhook_cert_dir, state=ctx.state)
+    async def startup(**_: Any) -> None:
         await asyncio.to_thread(_prefill, ctx)
         ctx.tasks.append(asyncio.create_task(render_loop.run(ctx), name="padlock-render-loop"))
-        ctx.tasks.append(asyncio.create_task(_mark_started(ctx), name="padlock-started"))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -95,7 +100,7 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     ctx.tasks.append(asyncio.create_task(_watch_ready(ctx, ready_flag)))
     try:
         await kopf.operator(
-            registry=registry, clusterwide=True, standalone=True, memo=kopf.Memo(ctx=ctx),
+            registry=registry, settings=settings, clusterwide=True, standalone=True, memo=kopf.Memo(ctx=ctx),
             stop_flag=stop_flag, ready_flag=ready_flag,
         )
     finally:
@@ -107,10 +112,6 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
 async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
     await flag.wait()
     ctx.started = True
-
-
-async def _mark_started(ctx: OperatorContext) -> None:
-    return None
 
 
 def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,

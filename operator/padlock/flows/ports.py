@@ -29,7 +29,8 @@ class SourcePort(Protocol):
 
 
 class CorePort(Protocol):
-    def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime) -> Sequence[ManagedDraft]:
+    def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
+                       load_orders: Mapping[str, int] | None = None) -> Sequence[ManagedDraft]:
         """Operator-owned ManagedPolicy content built from the catalog and the adopted bundles."""
 
     def render(self, inputs: RenderInputs, now: dt.datetime) -> Rendered:

@@ -91,7 +91,8 @@ def render_and_publish(
     change; otherwise rules did not change and ``changes`` stays as it is.
     """
     bundles = snapshot.bundles if bundles is None else bundles
-    drafts = list(core.managed_drafts(bundles, now))
+    load_orders = {n: int(((snapshot.sources.get(n) or {}).get("spec") or {}).get("loadOrder", 50)) for n in bundles}
+    drafts = list(core.managed_drafts(bundles, now, load_orders))
     managed = managed_objects(drafts, snapshot, remembered)
     rendered = core.render(render_inputs(snapshot, bundles, managed, options), now)
     if not rendered.publishable and not publish_invalid:

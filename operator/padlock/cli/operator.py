@@ -1,0 +1,89 @@
+"""``padlock operator``: run the Padlock operator (kopf, cluster-wide) against a cluster.
+
+Wiring only: parse flags into ``OperatorOptions`` (what flows need) and ``RuntimeOptions`` (addresses,
+timings), configure logging, load credentials, and hand over to ``padlock.controllers.run``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import click
+
+from padlock.flows.options import OperatorOptions
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def _plugins(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, version = value.partition("=")
+        if not sep or not name or not _VERSION.match(version):
+            raise click.BadParameter(f'"{value}": expected NAME=X.Y.Z, e.g. container=0.4.0', param_hint="--plugin")
+        out[name] = version
+    return out
+
+
+def _addr(value: str | None, flag: str) -> str | None:
+    if value is None or value in ("", "0", "off"):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f'"{value}": expected HOST:PORT, e.g. 127.0.0.1:8080', param_hint=flag)
+    return value
+
+
+@click.command(name="operator")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig (default: in-cluster, then ~/.kube/config).")
+@click.option("--context", "context_", help="Kubeconfig context.")
+@click.option("--falco-namespace", default="falco", show_default=True, help="Namespace of the published rules ConfigMap.")
+@click.option("--configmap", default="padlock-rules", show_default=True, help="Name of the published rules ConfigMap.")
+@click.option("--engine-version", help="Falco engine version of the cluster (X.Y.Z); releases needing more are refused.")
+@click.option("--plugin", "plugins", multiple=True, metavar="NAME=VER", help="A plugin Falco loads, for plugin requirements.")
+@click.option("--health-addr", default="127.0.0.1:8080", show_default=True, help="Address of /healthz and /readyz.")
+@click.option("--metrics-addr", default="127.0.0.1:9090", show_default=True, help="Address of /metrics ('off' to disable).")
+@click.option("--webhook-addr", default="127.0.0.1", show_default=True, help="Address the admission webhook listens on.")
+@click.option("--webhook-port", type=int, help="Port of the admission webhook (unset: no webhook in this process).")
+@click.option("--webhook-cert-dir", type=click.Path(file_okay=False), help="Directory with tls.crt/tls.key/ca.crt (generated if absent).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--identity-check/--no-identity-check", default=False, help="Print the identity the operator runs as, then exit.")
+@click.option("--tick", type=float, default=1.0, show_default=True, hidden=True, help="Seconds between RuleSource timer ticks.")
+@click.option("--drift-interval", type=float, default=10.0, show_default=True, hidden=True, help="Seconds between ConfigMap drift checks.")
+@click.option("--debounce", type=float, default=0.3, show_default=True, hidden=True, help="Seconds to collapse a burst of changes.")
+def command(
+    kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, engine_version: str | None,
+    plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
+    webhook_cert_dir: str | None, log_format: str, identity_check: bool, tick: float, drift_interval: float,
+    debounce: float,
+) -> None:
+    """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
+    from padlock import logging_setup
+    from padlock.adapters.kube.client import KubeClient, load_connection
+    from padlock.controllers.context import RuntimeOptions
+
+    if engine_version is not None and not _VERSION.match(engine_version):
+        raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
+    options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, engine_version=engine_version,
+                              plugins=_plugins(plugins))
+    runtime = RuntimeOptions(
+        health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",
+        metrics_addr=_addr(metrics_addr, "--metrics-addr"), webhook_addr=webhook_addr, webhook_port=webhook_port,
+        webhook_cert_dir=webhook_cert_dir, tick=tick, drift_interval=drift_interval, debounce=debounce,
+    )
+    logging_setup.configure(log_format)
+    try:
+        connection = load_connection(kubeconfig, context_)
+    except Exception as exc:
+        click.echo(f"padlock operator: cannot load credentials ({kubeconfig or 'in-cluster/default'}): {exc}", err=True)
+        sys.exit(2)
+    if identity_check:
+        review = KubeClient(connection).create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews", {"apiVersion": "authentication.k8s.io/v1",
+                                                                   "kind": "SelfSubjectReview"})
+        click.echo(((review.get("status") or {}).get("userInfo") or {}).get("username", "?"))
+        return
+    from padlock.controllers.run import run_operator
+
+    run_operator(options, runtime, connection)

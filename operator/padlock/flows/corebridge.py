@@ -1,0 +1,164 @@
+"""``CorePort`` over ``padlock.core``: catalog + bundles -> managed drafts; objects -> effective render.
+
+The one place the operator meets the core's shapes (``padlock.core.effective.RenderInputs`` /
+``RenderOutcome``, ``padlock.core.managed.ManagedPolicyContent``, ``padlock.core.policy_objects``), so
+the flows keep their own small view (``padlock.flows.rendering``). Loaded upstream rulesets and the
+render cache are kept per digest, so a re-render after one object changes re-parses nothing else.
+Pure apart from that memo; called from worker threads, one at a time (the publish lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from padlock.adapters.kube.publish import ConfigMapContent
+from padlock.flows.options import OperatorOptions
+from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
+from padlock.flows.state import ObjectKey
+
+JSON = dict[str, Any]
+MANAGED_LABELS = {"app.kubernetes.io/managed-by": "padlock"}
+
+
+def _key(ref: Any) -> ObjectKey:
+    return (str(ref.kind), str(ref.namespace or ""), str(ref.name))
+
+
+def _is_engine_problem(diag_id: str) -> bool:
+    # Loader diagnostics about required_engine_version / required_plugin_versions against the
+    # configured engine: the cluster's Falco is too old for the release (reason EngineTooOld).
+    return ("engine" in diag_id or "plugin" in diag_id) and not diag_id.startswith("bad-")
+
+
+class Core:
+    def __init__(self, options: OperatorOptions) -> None:
+        from padlock.core import catalog, effective
+
+        self.options = options
+        self.cache = effective.RenderCache()
+        self.base_catalog = catalog.builtin()
+        self._rulesets: dict[tuple[str, str], Any] = {}
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _files(bundle: Any) -> tuple[tuple[str, str], ...]:
+        return tuple((f.name, f.text) for f in bundle.files)
+
+    def _ruleset(self, name: str, bundle: Any) -> Any:
+        from padlock.core import loader
+        from padlock.core.model import RulesFile
+
+        key = (name, bundle.digest)
+        if key not in self._rulesets:
+            files = [RulesFile(f.name, f.text) for f in bundle.files if f.name.endswith((".yaml", ".yml"))
+                     and not f.name.endswith("padlock-catalog.yaml")]
+            if len(self._rulesets) > 16:
+                self._rulesets.clear()
+            self._rulesets[key] = loader.load(files).ruleset
+        return self._rulesets[key]
+
+    # -- the port --------------------------------------------------------------------------------------
+    def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
+                       load_orders: Mapping[str, int] | None = None) -> list[ManagedDraft]:
+        from padlock.core import catalog, managed
+
+        if not bundles:
+            return []
+        orders = load_orders or {}
+        names = sorted(bundles, key=lambda n: (orders.get(n, 50), n))
+        cat = self.base_catalog
+        for name in names:
+            cat, _problems = catalog.from_bundle(cat, self._files(bundles[name]), f"{name}/")
+        contents = managed.build_managed(
+            cat, {n: self._ruleset(n, bundles[n]) for n in names}, {n: bundles[n].version for n in names},
+        )
+        return [
+            ManagedDraft(name=c.name, spec=c.to_spec(), labels=dict(MANAGED_LABELS),
+                         annotations={}, source=c.rule_source)
+            for c in contents
+        ]
+
+    def render(self, inputs: RenderInputs, now: dt.datetime) -> Rendered:
+        from padlock.core import effective
+        from padlock.core import policy_objects as po
+
+        diagnostics: dict[ObjectKey, list[str]] = {}
+        bodies = [*inputs.managed, *inputs.custom, *inputs.exceptions]
+        parsed = po.parse_objects(bodies)
+        for d in parsed.diagnostics:
+            if d.severity == "error":
+                diagnostics.setdefault(_key(d.ref), []).append(d.one_line())
+        sources = tuple(
+            po.SourceInput(name=name, load_order=int(inputs.load_orders.get(name, 50)), version=b.version,
+                           files=self._files(b))
+            for name, b in sorted(inputs.bundles.items())
+        )
+        core_inputs = effective.RenderInputs(
+            sources=sources, managed=parsed.managed, custom=parsed.custom, exceptions=parsed.exceptions,
+            engine_version=inputs.engine_version, plugins=dict(inputs.plugins), configmap_name=inputs.configmap,
+            namespace=self.options.falco_namespace,
+        )
+        outcome = effective.render(core_inputs, now, self.cache)
+        warnings: dict[ObjectKey, list[str]] = {}
+        engine_errors: list[str] = []
+        for d in outcome.diagnostics:
+            target = diagnostics if d.severity == "error" else warnings
+            target.setdefault(_key(d.ref), []).append(d.one_line())
+            if d.severity == "error" and _is_engine_problem(d.id):
+                engine_errors.append(d.one_line())
+        configmaps = tuple(
+            ConfigMapContent(name=cm.name, data=dict(cm.data), annotations=dict(cm.annotations))
+            for cm in outcome.configmaps
+        )
+        return Rendered(
+            publishable=outcome.publishable and bool(configmaps),
+            content_hash=outcome.content_hash,
+            configmaps=configmaps,
+            diagnostics={k: tuple(v) for k, v in diagnostics.items()},
+            warnings={k: tuple(v) for k, v in warnings.items()},
+            expired=frozenset(_key(r) for r in outcome.expired),
+            engine_errors=tuple(engine_errors),
+            raw=outcome,
+        )
+
+    def diff_counts(self, old: Any | None, new: Any) -> tuple[int, int, int]:
+        new_rules = self._ruleset("diff-new", new).rules
+        if old is None:
+            return len(new_rules), 0, 0
+        try:
+            from padlock.core import differ
+
+            d = differ.diff(self._ruleset("diff-old", old), self._ruleset("diff-new", new))
+            rules = d.rules
+            return len(rules.added), len(rules.removed), len(rules.modified)
+        except ImportError:  # differ not available: compare rule definitions directly
+            old_rules = self._ruleset("diff-old", old).rules
+            added = len(set(new_rules) - set(old_rules))
+            removed = len(set(old_rules) - set(new_rules))
+            modified = sum(1 for n in set(new_rules) & set(old_rules) if new_rules[n] != old_rules[n])
+            return added, removed, modified
+
+    def recover_files(self, source: JSON, configmaps: Sequence[JSON]) -> Any | None:
+        """The source's files as published (keys ``NN-<source>-<file>``), when the ConfigMaps say they
+        hold exactly ``status.currentVersion`` of it."""
+        from padlock.core import effective
+        from padlock.core.model import RulesFile
+        from padlock.sources.bundles import Bundle
+
+        md, status = source.get("metadata") or {}, source.get("status") or {}
+        name, version = str(md.get("name")), status.get("currentVersion")
+        order = int((source.get("spec") or {}).get("loadOrder", 50))
+        data: dict[str, str] = {}
+        for cm in configmaps:
+            annotations = (cm.get("metadata") or {}).get("annotations") or {}
+            if f"{name}={version}" not in str(annotations.get(effective.SOURCE_VERSIONS, "")).split(","):
+                return None
+            data.update(cm.get("data") or {})
+        prefix = f"{order:02d}-{name}-"
+        files = tuple(RulesFile(k[len(prefix):], v) for k, v in sorted(data.items()) if k.startswith(prefix))
+        if not files or not version:
+            return None
+        return Bundle(source=name, version=str(version), digest=str(status.get("currentDigest")), files=files,
+                      engine_requirement=None, reference="configmap-recovery")
