@@ -1,1 +1,47 @@
-"""TODO: one to three sentences on what this package holds."""
+"""Falco's condition language: parse to a tree, print back, and list what a condition uses.
+
+Public entry points for the loader and the policy renderer: ``parse(text) -> Node`` (raises
+``ConditionError`` with libsinsp's message and an offset), ``render(node) -> str`` and
+``fields(node) -> tuple[str, ...]``.
+"""
+
+from padlock.core.condition.ast import (
+    And,
+    Check,
+    FieldRef,
+    ListRef,
+    ListValue,
+    MacroRef,
+    Node,
+    Not,
+    Num,
+    Or,
+    Str,
+    Transformer,
+)
+from padlock.core.condition.parser import ConditionError, parse
+from padlock.core.condition.render import quote, render
+from padlock.core.condition.walk import fields, iter_field_refs, iter_nodes, macro_refs
+
+__all__ = [
+    "And",
+    "Check",
+    "ConditionError",
+    "FieldRef",
+    "ListRef",
+    "ListValue",
+    "MacroRef",
+    "Node",
+    "Not",
+    "Num",
+    "Or",
+    "Str",
+    "Transformer",
+    "fields",
+    "iter_field_refs",
+    "iter_nodes",
+    "macro_refs",
+    "parse",
+    "quote",
+    "render",
+]

@@ -1,0 +1,562 @@
+"""Compiler: the collected items -> checked lists, macros and rules (Falco's ``rule_loader_compiler``).
+
+Called by ``padlock.core.loader`` once, after all files are collected. Expands lists inside lists (only
+earlier ones), parses every macro and rule condition once (parses are cached by text, so the same macro
+redefined identically in stable, incubating and sandbox costs one parse), checks macro visibility,
+substitutes lists, appends exceptions as ``and not (...)``, and checks fields, operators, event types
+and outputs against the field catalog for the rule's source. Also reports unused macros and lists and
+the warnings Falco gives (no event type, ``<NA>`` comparisons, deprecated fields).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from padlock.core import condition as cond
+from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
+from padlock.core.condition import ast
+from padlock.core.diagnostics import Diagnostic
+from padlock.core.fields import Catalog
+from padlock.core.reader import KeyPos, offset_position
+
+#: libs ``flt_is_comparable``: operators allowed for each kind of field.
+ALLOWED_OPS: dict[str, frozenset[str]] = {
+    "numeric": frozenset({"=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"}),
+    "bool": frozenset({"=", "==", "!=", "in", "intersects", "exists"}),
+    "string": frozenset(
+        {"=", "==", "!=", "<", "<=", ">", ">=", "contains", "icontains", "startswith", "endswith", "glob",
+         "iglob", "regex", "in", "intersects", "pmatch", "exists"}
+    ),
+    "buffer": frozenset(
+        {"=", "==", "!=", "contains", "in", "exists", "startswith", "endswith", "intersects", "bcontains",
+         "bstartswith"}
+    ),
+    "ip": frozenset({"=", "==", "!=", "in", "exists", "intersects"}),
+    "list": frozenset({"in", "exists", "intersects"}),
+}
+_LIST_OPS = frozenset({"in", "intersects", "pmatch"})
+_OUTPUT_TOKEN = re.compile(
+    r"%(?:(tolower|toupper|b64|basename|len|join|concat|getopt)\(([^)]*)\)|([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)+)(\[[^\]]*\])?)"
+)
+_LOOKS_LIKE_LIST = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+#: Name endings of upstream list names; a lone ``(x_binaries)`` that is not a list is almost surely a typo.
+_LIST_SUFFIXES = (
+    "_binaries", "_procs", "_files", "_filenames", "_dirs", "_directories", "_names", "_list", "_images",
+    "_ports", "_hosts", "_domains", "_users", "_paths", "_containers", "_networks", "_ipaddrs", "_programs",
+    "_repositories", "_cmdlines", "_syscalls", "_processes", "_commands", "_keys",
+)
+_REGEX_META = re.compile(r"[.^$*+?()\[\]{}|\\]")
+#: More event types than this means "no restriction" for LOAD_NO_EVTTYPE (Falco's threshold).
+_EVTTYPE_LIMIT = 100
+
+
+@dataclass
+class Compiled:
+    """What the compiler hands back to the loader."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    list_items: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    compiled_conditions: dict[str, str] = field(default_factory=dict)
+    dropped_rules: set[str] = field(default_factory=set)
+
+
+class _ParseCache:
+    def __init__(self) -> None:
+        self.ok: dict[str, ast.Node] = {}
+        self.bad: dict[str, cond.ConditionError] = {}
+
+    def parse(self, text: str) -> ast.Node | cond.ConditionError:
+        node = self.ok.get(text)
+        if node is not None:
+            return node
+        err = self.bad.get(text)
+        if err is not None:
+            return err
+        try:
+            node = cond.parse(text)
+        except cond.ConditionError as exc:
+            self.bad[text] = exc
+            return exc
+        self.ok[text] = node
+        return node
+
+
+@dataclass
+class _Where:
+    """Where a condition's text lives, to turn parser offsets into file positions."""
+
+    item_type: str
+    item_name: str
+    loc: Loc
+    text: str
+    cond_pos: tuple[str, KeyPos] | None
+    file_texts: dict[str, str]
+
+    def at(self, code: str, id_: str, message: str, offset: int | None = None) -> Diagnostic:
+        line, col = self.loc.line, self.loc.column
+        if self.cond_pos is not None:
+            fname, kp = self.cond_pos
+            line, col = kp.line, kp.column
+            src = self.file_texts.get(fname)
+            if offset is not None and src is not None and offset <= len(self.text):
+                line, col = offset_position(src, kp, self.text, offset)
+        return Diagnostic(code, id_, message, self.loc.file, line, col, self.item_type, self.item_name)
+
+
+class _Compiler:
+    def __init__(self, col: Collection, catalog: Catalog, file_texts: dict[str, str]) -> None:
+        self.col = col
+        self.catalog = catalog
+        self.file_texts = file_texts
+        self.out = Compiled()
+        self.cache = _ParseCache()
+        self.macro_ast: dict[str, ast.Node] = {}
+        self.list_names: frozenset[str] = frozenset()
+        # (macro, source) -> already checked; keeps each macro's field checks to one pass per source.
+        self.checked_macros: set[tuple[str, str]] = set()
+        self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
+        self.subst_cache: dict[str, ast.Node] = {}
+
+    def diag(self, d: Diagnostic) -> None:
+        self.out.diagnostics.append(d)
+
+    # -- lists ---------------------------------------------------------------------------------
+    def lists(self) -> None:
+        infos = sorted(self.col.lists.values(), key=lambda i: i.index)
+        expanded: dict[str, tuple[str, ...]] = {}
+        for info in infos:
+            items: list[str] = []
+            for item in info.items:
+                ref = self.col.lists.get(item)
+                if ref is not None and ref.index < info.visibility and item in expanded and ref is not info:
+                    ref.used = True
+                    items.extend(expanded[item])
+                else:
+                    items.append(item)
+            expanded[info.name] = tuple(items)
+        self.out.list_items = {i.name: expanded[i.name] for i in self.col.lists.values()}
+        self.list_names = frozenset(self.col.lists)
+
+    # -- macros --------------------------------------------------------------------------------
+    def macros(self) -> None:
+        for m in self.col.macros.values():
+            where = self.where_macro(m)
+            parsed = self.cache.parse(m.condition)
+            if isinstance(parsed, cond.ConditionError):
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
+                continue
+            self.macro_ast[m.name] = self.substituted(m.condition, parsed)
+        for m in self.col.macros.values():
+            node = self.macro_ast.get(m.name)
+            if node is None:
+                continue
+            where = self.where_macro(m)
+            for ref in cond.macro_refs(node):
+                target = self.col.macros.get(ref.name)
+                if target is None or target.index >= m.visibility:
+                    self.diag(self.undefined_macro(where, ref))
+                else:
+                    target.used = True
+
+    def where_macro(self, m: MacroInfo) -> _Where:
+        return _Where("macro", m.name, m.loc, m.condition, m.cond_pos, self.file_texts)
+
+    def undefined_macro(self, where: _Where, ref: ast.MacroRef) -> Diagnostic:
+        d = where.at("LOAD_ERR_VALIDATE", "undefined-macro", f"Undefined macro '{ref.name}' used in filter.", ref.pos)
+        close = difflib.get_close_matches(ref.name, list(self.col.macros), n=1)
+        if close:
+            d = Diagnostic(d.code, d.id, d.message, d.file, d.line, d.column, d.item_type, d.item_name,
+                           f"did you mean '{close[0]}'?")
+        return d
+
+    def substitute(self, node: ast.Node) -> ast.Node:
+        """Replace bare list names inside ``(...)`` by the list's items (Falco's ``resolve_list``)."""
+        if isinstance(node, ast.Check):
+            v = node.value
+            if isinstance(v, ast.ListValue) and any(not i.quoted and i.value in self.list_names for i in v.items):
+                items: list[ast.Str] = []
+                for i in v.items:
+                    if not i.quoted and i.value in self.list_names:
+                        items.extend(ast.Str(x, i.pos) for x in self.out.list_items[i.value])
+                    else:
+                        items.append(i)
+                return ast.Check(node.lhs, node.op, ast.ListValue(tuple(items), v.pos), node.modifier, node.pos)
+            if isinstance(v, ast.ListRef) and v.name in self.list_names and len(self.out.list_items[v.name]) == 1:
+                item = self.out.list_items[v.name][0]
+                return ast.Check(node.lhs, node.op, ast.ListValue((ast.Str(item, v.pos),), v.pos), node.modifier,
+                                 node.pos)
+            return node
+        if isinstance(node, ast.And):
+            return ast.And(tuple(self.substitute(c) for c in node.children), node.pos)
+        if isinstance(node, ast.Or):
+            return ast.Or(tuple(self.substitute(c) for c in node.children), node.pos)
+        if isinstance(node, ast.Not):
+            return ast.Not(self.substitute(node.child), node.pos)
+        return node
+
+    def substituted(self, text: str, node: ast.Node) -> ast.Node:
+        done = self.subst_cache.get(text)
+        if done is None:
+            self.mark_lists(node)
+            done = self.substitute(node)
+            self.subst_cache[text] = done
+        return done
+
+    def mark_lists(self, node: ast.Node) -> None:
+        for n in cond.iter_nodes(node):
+            if isinstance(n, ast.Check):
+                v = n.value
+                if isinstance(v, ast.ListValue):
+                    for item in v.items:
+                        if not item.quoted and item.value in self.list_names:
+                            self.col.lists[item.value].used = True
+                elif isinstance(v, ast.ListRef) and v.name in self.list_names:
+                    self.col.lists[v.name].used = True
+
+    # -- rules ---------------------------------------------------------------------------------
+    def rules(self) -> None:
+        for r in self.col.rules.values():
+            self.rule(r)
+
+    def rule(self, r: RuleInfo) -> None:
+        where = _Where("rule", r.name, r.loc, r.condition, r.cond_pos, self.file_texts)
+        if r.source not in self.catalog.sources:
+            self.diag(Diagnostic("LOAD_UNKNOWN_SOURCE", "unknown-source",
+                                 f"Unknown source {r.source}, skipping", r.loc.file, r.loc.line, r.loc.column,
+                                 "rule", r.name))
+            self.out.dropped_rules.add(r.name)
+            return
+        parsed = self.cache.parse(r.condition)
+        if isinstance(parsed, cond.ConditionError):
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
+            return
+        errors_before = self.count_errors()
+        for ref in cond.macro_refs(parsed):
+            target = self.col.macros.get(ref.name)
+            if target is None:
+                self.diag(self.undefined_macro(where, ref))
+            else:
+                target.used = True
+        parsed = self.substituted(r.condition, parsed)
+        ex_node = self.exceptions(r)
+        full: ast.Node = parsed if ex_node is None else ast.And((parsed, *ex_node))
+        self.out.compiled_conditions[r.name] = cond.render(full) if ex_node else r.condition
+        unknown: list[Diagnostic] = []
+        self.check_tree(parsed, r.source, where, unknown, set())
+        if ex_node:
+            for n in ex_node:
+                self.check_tree(n, r.source, _Where("rule", r.name, r.exceptions[0].loc if r.exceptions else r.loc,
+                                                    "", None, self.file_texts), unknown, set())
+        self.output(r, unknown)
+        if unknown:
+            if r.skip_if_unknown_filter:
+                for d in unknown:
+                    self.diag(Diagnostic("LOAD_UNKNOWN_FILTER", "unknown-filter-skipped",
+                                         f"{d.message}; skipping rule (skip-if-unknown-filter: true)", d.file, d.line,
+                                         d.column, d.item_type, d.item_name))
+                self.out.dropped_rules.add(r.name)
+                return
+            for d in unknown:
+                self.diag(d)
+        if self.count_errors() == errors_before and r.source == "syscall" and r.warn_evttypes:
+            ev = self.evttypes(full)
+            if ev.size(len(self.catalog.event_types)) > _EVTTYPE_LIMIT or ev.size(len(self.catalog.event_types)) == 0:
+                self.diag(Diagnostic(
+                    "LOAD_NO_EVTTYPE", "no-evttype",
+                    "Rule matches too many evt.type values. This has a significant performance penalty.",
+                    r.loc.file, r.loc.line, r.loc.column, "rule", r.name,
+                    "restrict every branch of the condition with evt.type, or set warn_evttypes: false"))
+
+    def count_errors(self) -> int:
+        return sum(1 for d in self.out.diagnostics if d.severity == "error")
+
+    # -- exceptions ----------------------------------------------------------------------------
+    def exceptions(self, r: RuleInfo) -> tuple[ast.Node, ...] | None:
+        nodes: list[ast.Node] = []
+        for ex in r.exceptions:
+            node = self.exception(ex, r)
+            if node is not None:
+                nodes.append(ast.Not(node))
+        return tuple(nodes) if nodes else None
+
+    def exception(self, ex: ExceptionInfo, r: RuleInfo) -> ast.Node | None:
+        if not ex.values or ex.fields is None:
+            return None
+        field_names = ex.fields if isinstance(ex.fields, list) else [ex.fields]
+        for fname in field_names:
+            lhs = _field_from_text(fname)
+            if lhs is None or self.catalog.lookup(r.source, lhs.name) is None:
+                self.diag(Diagnostic("LOAD_ERR_VALIDATE", "exception-unknown-field",
+                                     f"Exception '{ex.name}': '{fname}' is not a supported filter field",
+                                     ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
+                return None
+        if isinstance(ex.fields, str):
+            lhs = _field_from_text(ex.fields)
+            assert lhs is not None
+            comp = (ex.comps if isinstance(ex.comps, str) else "in").split()
+            items = tuple(ast.Str(str(v)) for v in ex.values)
+            items = self.expand_items(items)
+            return ast.Check(lhs, comp[0], ast.ListValue(items), comp[1] if len(comp) > 1 else None)
+        comps = ex.comps if isinstance(ex.comps, list) else ["="] * len(ex.fields)
+        alts: list[ast.Node] = []
+        for tup in ex.values:
+            assert isinstance(tup, list)
+            terms: list[ast.Node] = []
+            for fname, comp_text, value in zip(ex.fields, comps, tup, strict=True):
+                lhs = _field_from_text(fname)
+                assert lhs is not None
+                comp = comp_text.split()
+                op = comp[0]
+                mod = comp[1] if len(comp) > 1 else None
+                v: ast.Value | None
+                if op == "exists":
+                    v = None
+                elif op in _LIST_OPS or mod is not None:
+                    raw = value if isinstance(value, list) else [value]
+                    v = ast.ListValue(self.expand_items(tuple(ast.Str(str(x)) for x in raw)))
+                else:
+                    v = ast.Str(str(value))
+                terms.append(ast.Check(lhs, op, v, mod))
+            alts.append(terms[0] if len(terms) == 1 else ast.And(tuple(terms)))
+        if not alts:
+            return None
+        return alts[0] if len(alts) == 1 else ast.Or(tuple(alts))
+
+    def expand_items(self, items: tuple[ast.Str, ...]) -> tuple[ast.Str, ...]:
+        out: list[ast.Str] = []
+        for it in items:
+            if it.value in self.list_names:
+                self.col.lists[it.value].used = True
+                out.extend(ast.Str(x) for x in self.out.list_items[it.value])
+            else:
+                out.append(it)
+        return tuple(out)
+
+    # -- field and operator checks -------------------------------------------------------------
+    def check_tree(self, node: ast.Node, source: str, where: _Where, unknown: list[Diagnostic],
+                   seen: set[str]) -> None:
+        for n in cond.iter_nodes(node):
+            if isinstance(n, ast.MacroRef):
+                if n.name in seen:
+                    continue
+                seen.add(n.name)
+                m = self.col.macros.get(n.name)
+                body = self.macro_ast.get(n.name)
+                if m is None or body is None:
+                    continue
+                key = (n.name, source)
+                if key in self.checked_macros:
+                    continue
+                self.checked_macros.add(key)
+                self.check_tree(body, source, self.where_macro(m), unknown, seen)
+            elif isinstance(n, ast.Check):
+                self.check(n, source, where, unknown)
+
+    def check(self, c: ast.Check, source: str, where: _Where, unknown: list[Diagnostic]) -> None:
+        infos = []
+        for fref in _check_fields(c):
+            info = self.catalog.lookup(source, fref.name)
+            if info is None:
+                unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-field",
+                                        f"filter_check called with nonexistent field {fref.name}", fref.pos))
+                return
+            if info.arg == "required" and fref.arg is None and fref.name == info.name:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "field-needs-argument",
+                                   f"filter_check called without the argument {fref.name} requires, e.g. {fref.name}[0]",
+                                   fref.pos))
+            if info.deprecated:
+                self.diag(where.at("LOAD_DEPRECATED_ITEM", "deprecated-field",
+                                   f"field '{fref.name}' is deprecated", fref.pos))
+            infos.append((fref, info))
+        if not infos or not isinstance(c.lhs, ast.FieldRef):
+            return
+        _, info = infos[0]
+        kind = "list" if info.is_list else info.kind
+        if kind != "any" and c.op not in ALLOWED_OPS[kind]:
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "operator-type-mismatch",
+                               f"'{c.op}' operator not supported for {kind} filters", c.pos))
+            return
+        if c.modifier is not None and kind not in ("string", "buffer", "any"):
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "operator-type-mismatch",
+                               f"'{c.op} {c.modifier}' operator not supported for {kind} filters", c.pos))
+            return
+        values = _values(c)
+        if c.lhs.name == "evt.type" and c.value is not None and not isinstance(c.value, ast.Transformer):
+            for v in values:
+                if v.value not in self.catalog.event_types:
+                    unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-event-type",
+                                            f"unknown event type {v.value}", v.pos))
+        # Falco's filter_warning_resolver: only k8s audit fields (ka.*, jevt.*) compared for equality.
+        if c.lhs.name.startswith(("ka.", "jevt.")) and c.op in ("=", "==", "!=", "in", "intersects", "pmatch"):
+            for v in values:
+                if v.value == "<NA>":
+                    self.diag(where.at("LOAD_UNSAFE_NA_CHECK", "unsafe-na-check",
+                                       f"Condition compares '{c.lhs.name}' with <NA>: it can match unrelated events "
+                                       "where the field is missing", v.pos))
+                    break
+        if c.op == "regex" and isinstance(c.value, ast.Str) and not _REGEX_META.search(c.value.value):
+            self.diag(where.at("LOAD_COMPILE_CONDITION", "regex-plain-string",
+                               "regex operator used with a plain string; '=', 'contains', 'startswith' or "
+                               "'endswith' is faster", c.pos))
+        if isinstance(c.value, ast.ListValue):
+            self.suspicious_list_items(c.value, where)
+        elif isinstance(c.value, ast.ListRef) and c.value.name not in self.list_names:
+            self.undefined_list(c.value.name, c.value.pos, where)
+        elif isinstance(c.value, ast.ListRef) and len(self.out.list_items.get(c.value.name, ())) > 1:
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "list-without-parentheses",
+                               f"list '{c.value.name}' must be used inside parentheses: ({c.value.name})",
+                               c.value.pos))
+
+    def suspicious_list_items(self, lv: ast.ListValue, where: _Where) -> None:
+        # Beyond Falco: an undefined list name in (...) is silently taken as a literal string.
+        for it in lv.items:
+            if it.quoted or it.value in self.list_names or not _LOOKS_LIKE_LIST.fullmatch(it.value):
+                continue
+            close = difflib.get_close_matches(it.value, list(self.list_names), n=1, cutoff=0.85)
+            if close or (len(lv.items) == 1 and it.value.endswith(_LIST_SUFFIXES)):
+                self.undefined_list(it.value, it.pos, where, close[0] if close else None)
+
+    def undefined_list(self, name: str, pos: int, where: _Where, close: str | None = None) -> None:
+        d = where.at("LOAD_UNKNOWN_FILTER", "undefined-list",
+                     f"'{name}' is not a defined list; Falco compares it as the literal string '{name}'", pos)
+        hint = f"did you mean '{close}'?" if close else "define the list, or quote the value if it is a literal"
+        self.diag(Diagnostic(d.code, d.id, d.message, d.file, d.line, d.column, d.item_type, d.item_name, hint))
+
+    # -- outputs -------------------------------------------------------------------------------
+    def output(self, r: RuleInfo, unknown: list[Diagnostic]) -> None:
+        loc = r.output_loc or r.loc
+        for m in _OUTPUT_TOKEN.finditer(r.output):
+            names = [m.group(3)] if m.group(3) else [a.strip().split("[")[0] for a in m.group(2).split(",")]
+            for name in names:
+                if not name or "." not in name:
+                    continue
+                info = self.catalog.lookup(r.source, name)
+                if info is None:
+                    unknown.append(Diagnostic("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field",
+                                              f"invalid formatting token {m.group(0)}: filter_check called with "
+                                              f"nonexistent field {name}", loc.file, loc.line, loc.column,
+                                              "rule", r.name))
+                elif info.deprecated:
+                    self.diag(Diagnostic("LOAD_DEPRECATED_ITEM", "deprecated-field",
+                                         f"field '{name}' in output is deprecated", loc.file, loc.line, loc.column,
+                                         "rule", r.name))
+
+    # -- event types ---------------------------------------------------------------------------
+    def evttypes(self, node: ast.Node, negated: bool = False) -> _EvtSet:
+        """The event types a condition can match, as libsinsp's evttype resolver computes them.
+
+        Negation is pushed down (De Morgan); only ``evt.type`` checks restrict the set, any other check
+        matches all event types whether negated or not.
+        """
+        if isinstance(node, (ast.And, ast.Or)):
+            intersect = isinstance(node, ast.And) != negated
+            acc = _EvtSet.all() if intersect else _EvtSet.none()
+            for c in node.children:
+                sub = self.evttypes(c, negated)
+                acc = acc.intersect(sub) if intersect else acc.union(sub)
+            return acc
+        if isinstance(node, ast.Not):
+            return self.evttypes(node.child, not negated)
+        if isinstance(node, ast.MacroRef):
+            key = (node.name, negated)
+            cached = self.macro_evttypes.get(key)
+            if cached is None:
+                body = self.macro_ast.get(node.name)
+                self.macro_evttypes[key] = _EvtSet.all()  # guards self-reference
+                cached = self.evttypes(body, negated) if body is not None else _EvtSet.all()
+                self.macro_evttypes[key] = cached
+            return cached
+        if isinstance(node.lhs, ast.FieldRef) and node.lhs.name == "evt.type":
+            names = frozenset(v.value for v in _values(node))
+            if node.op in ("=", "==", "in"):
+                return _EvtSet(negated, names)
+            if node.op == "!=":
+                return _EvtSet(not negated, names)
+        return _EvtSet.all()
+
+
+@dataclass(frozen=True)
+class _EvtSet:
+    """A set of event types: ``names`` (complement=False) or everything except ``names``."""
+
+    complement: bool
+    names: frozenset[str]
+
+    @staticmethod
+    def all() -> _EvtSet:
+        return _EvtSet(True, frozenset())
+
+    @staticmethod
+    def none() -> _EvtSet:
+        return _EvtSet(False, frozenset())
+
+    def invert(self) -> _EvtSet:
+        return _EvtSet(not self.complement, self.names)
+
+    def union(self, o: _EvtSet) -> _EvtSet:
+        if not self.complement and not o.complement:
+            return _EvtSet(False, self.names | o.names)
+        if self.complement and o.complement:
+            return _EvtSet(True, self.names & o.names)
+        pos, neg = (self, o) if not self.complement else (o, self)
+        return _EvtSet(True, neg.names - pos.names)
+
+    def intersect(self, o: _EvtSet) -> _EvtSet:
+        return self.invert().union(o.invert()).invert()
+
+    def size(self, universe: int) -> int:
+        return universe - len(self.names) if self.complement else len(self.names)
+
+
+def _field_from_text(text: str) -> ast.FieldRef | None:
+    try:
+        node = cond.parse(f"{text.strip()} exists")
+    except cond.ConditionError:
+        return None
+    if isinstance(node, ast.Check) and isinstance(node.lhs, ast.FieldRef):
+        return node.lhs
+    return None
+
+
+def _check_fields(c: ast.Check) -> Iterator[ast.FieldRef]:
+    yield from _arg_fields(c.lhs)
+    if isinstance(c.value, ast.Transformer):
+        yield from _arg_fields(c.value)
+
+
+def _arg_fields(x: ast.Arg | ast.Value) -> Iterator[ast.FieldRef]:
+    if isinstance(x, ast.FieldRef):
+        yield x
+    elif isinstance(x, ast.Transformer):
+        for a in x.args:
+            yield from _arg_fields(a)
+
+
+def _values(c: ast.Check) -> tuple[ast.Str, ...]:
+    v = c.value
+    if isinstance(v, ast.Str):
+        return (v,)
+    if isinstance(v, ast.ListValue):
+        return v.items
+    return ()
+
+
+def compile_collection(col: Collection, catalog: Catalog, file_texts: dict[str, str]) -> Compiled:
+    """Run all compile checks over a collection; diagnostics are returned, never raised."""
+    c = _Compiler(col, catalog, file_texts)
+    c.lists()
+    c.macros()
+    c.rules()
+    out = c.out
+    for m in col.macros.values():
+        if not m.used:
+            out.diagnostics.append(Diagnostic("LOAD_UNUSED_MACRO", "unused-macro", "Macro not referred to by any other rule/macro",
+                                              m.loc.file, m.loc.line, m.loc.column, "macro", m.name))
+    for li in col.lists.values():
+        if not li.used:
+            out.diagnostics.append(Diagnostic("LOAD_UNUSED_LIST", "unused-list", "List not referred to by any other rule/macro",
+                                              li.loc.file, li.loc.line, li.loc.column, "list", li.name))
+    return out
