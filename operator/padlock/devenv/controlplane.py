@@ -85,6 +85,8 @@ class ControlPlane:
         self._etcd: processes.Server | None = None
         self._apiserver: processes.Server | None = None
         self.started_in: float | None = None
+        #: Every process id this instance ever started (tests prove none survives ``stop()``).
+        self.started_pids: list[int] = []
 
     # --- addresses and credentials -------------------------------------------------------------
 
@@ -158,6 +160,10 @@ class ControlPlane:
     def pids(self) -> list[int]:
         """Process ids of etcd and kube-apiserver while they run (tests prove stop() reaps them)."""
         return [s.process.pid for s in (self._etcd, self._apiserver) if s is not None and s.process is not None]
+
+    def _record(self, server: processes.Server) -> None:
+        if server.process is not None:
+            self.started_pids.append(server.process.pid)
 
     @staticmethod
     def _check(identity: str) -> str:
@@ -271,6 +277,7 @@ class ControlPlane:
             )
             server.start()
             self._etcd = server
+            self._record(server)
             try:
                 processes.wait_until(server, self._etcd_healthy, self.start_timeout, f"GET {self.etcd_url}/health")
                 return
@@ -290,6 +297,7 @@ class ControlPlane:
             server = processes.Server("kube-apiserver", [str(binary), *self._apiserver_args()], self.apiserver_log)
             server.start()
             self._apiserver = server
+            self._record(server)
             try:
                 processes.wait_until(server, self._readyz, self.start_timeout, f"GET {self.url}/readyz")
                 processes.wait_until(

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -201,7 +202,13 @@ class Runner:
             "HELM_DATA_HOME": str(self._home / "helm-data"),
         }
         cmd = [str(self.binary), *map(str, args)]
+        self._home.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise ToolFailed(result.returncode, cmd, result.stdout, result.stderr)
         return result
+
+    def forget_discovery(self) -> None:
+        """Drop kubectl's cached API discovery. Call after installing CRDs: kubectl re-discovers an
+        unknown resource name by itself, but not a new category such as ``padlock``."""
+        shutil.rmtree(self._home / ".kube" / "cache", ignore_errors=True)
