@@ -15,7 +15,7 @@ from padlock.sources.bundles import Candidate
 from padlock.sources.errors import ApprovalRequired, VersionNotFound
 from padlock.sources.ports import RuleSourceSpecLike
 
-_VERSION_IN_NAME = re.compile(r"(?<![0-9.])(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?=\.(?:tar\.gz|tgz|ya?ml)$|$)")
+_VERSION_IN_NAME = re.compile(r"(?<![0-9.])(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+?)?)(?=\.(?:tar\.gz|tgz|ya?ml)$|$)")
 
 
 def content_version(name: str, digest: str) -> str:
