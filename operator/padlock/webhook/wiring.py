@@ -106,18 +106,20 @@ def setup(
 def publish_ca_bundle(client: Any, config_name: str, ca_pem: bytes) -> bool:
     """Write ``ca_pem`` into every webhook of a ValidatingWebhookConfiguration; True if it changed.
 
-    ``client`` is ``padlock.adapters.kube.client.KubeClient`` (``get``/``replace``). A replace with the
-    read resourceVersion, not a merge patch: a merge patch would replace the whole ``webhooks`` list.
-    Needs RBAC get/update on that one configuration (resourceNames: [config_name]).
+    ``client`` is ``padlock.adapters.kube.client.KubeClient``. A JSON patch guarded by a ``test`` of
+    the resourceVersion read, not a merge patch (which would replace the whole ``webhooks`` list).
+    Needs RBAC get/patch on that one configuration (the chart's rbac.yaml grants exactly that).
     """
     encoded = base64.b64encode(ca_pem).decode("ascii")
-    body = client.get(f"{VWC_PATH}/{config_name}")
-    changed = False
-    for webhook in body.get("webhooks") or []:
-        config = webhook.setdefault("clientConfig", {})
-        if config.get("caBundle") != encoded:
-            config["caBundle"] = encoded
-            changed = True
-    if changed:
-        client.replace(f"{VWC_PATH}/{config_name}", body)
-    return changed
+    path = f"{VWC_PATH}/{config_name}"
+    body = client.get(path)
+    ops: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": body["metadata"]["resourceVersion"]}
+    ]
+    for index, webhook in enumerate(body.get("webhooks") or []):
+        if (webhook.get("clientConfig") or {}).get("caBundle") != encoded:
+            ops.append({"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle", "value": encoded})
+    if len(ops) == 1:
+        return False
+    client.request("PATCH", path, body=ops, content_type="application/json-patch+json")
+    return True
