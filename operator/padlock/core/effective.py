@@ -155,7 +155,7 @@ def _dump(item: Mapping[str, Any], cache: RenderCache) -> str:
             Dumper=yaml.CSafeDumper,
             sort_keys=False,
             allow_unicode=True,
-            default_flow_style=False,
+            default_flow_style=None,
             width=4096,
         )
         if len(cache.dumped) > 200_000:

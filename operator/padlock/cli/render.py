@@ -1,0 +1,282 @@
+"""``padlock render``: padlock objects + rules sources -> the exact files and ConfigMaps the operator publishes.
+
+For CI: it reads padlock objects (YAML, ``apiVersion: padlock.dev/v1alpha1``: ManagedPolicy user
+choices, CustomPolicy, PolicyException, ClusterPolicyException, RuleSource for name and loadOrder)
+from files and directories, and rules sources from files or directories (``--source
+[NAME[@VERSION]=]PATH``). Managed policies come from the built-in catalog (plus any
+``padlock-catalog.yaml`` in a source) and the given sources, merged with the user's ManagedPolicy
+choices found among the objects. It then calls ``padlock.core.effective.render``, the same function
+the operator calls, so the bytes are the same.
+
+Output: ``-o DIR`` writes the files (``--format files``) or one YAML per ConfigMap (``--format
+configmaps``); ``-o json`` prints a JSON summary; with no ``-o`` the ConfigMaps are printed as YAML.
+Diagnostics go to stderr, one line each. Exit codes: 0 published (warnings allowed), 1 nothing
+publishable or objects excluded, 2 usage or unreadable input.
+
+Wiring only: file reading and output here, all logic in ``padlock.core``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from padlock.core import catalog, effective, loader, managed, policy_objects
+from padlock.core.model import RulesFile
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_SOURCE = re.compile(r"^(?:(?P<name>[a-z0-9][-a-z0-9.]*)(?:@(?P<version>[^=]+))?=)?(?P<path>.+)$")
+
+
+class InputError(Exception):
+    """Unreadable input: reported with the file and exit code 2."""
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [path]
+
+
+def read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every padlock object in the given files/directories (other YAML documents are skipped)."""
+    bodies: list[dict[str, Any]] = []
+    for path in paths:
+        for f in _yaml_files(path):
+            try:
+                docs = list(yaml.load_all(f.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"{f}: cannot read: {exc}") from exc
+            except yaml.YAMLError as exc:
+                raise InputError(f"{f}: not valid YAML: {exc}") from exc
+            for doc in docs:
+                items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+                for item in items or []:
+                    if isinstance(item, dict) and item.get("apiVersion") == policy_objects.GROUP_VERSION:
+                        bodies.append(item)
+    return bodies
+
+
+def read_source(spec: str, load_orders: dict[str, int]) -> policy_objects.SourceInput:
+    """``[NAME[@VERSION]=]PATH``: a rules file, or a directory of them (top level, like Falco)."""
+    m = _SOURCE.match(spec)
+    if m is None:
+        raise InputError(f"--source {spec}: expected [NAME[@VERSION]=]PATH")
+    path = Path(m["path"])
+    if not path.exists():
+        raise InputError(f"--source {spec}: {path} does not exist")
+    name = m["name"] or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "rules"
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    texts: list[tuple[str, str]] = []
+    for f in files:
+        if f.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            texts.append((f.name, f.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{f}: cannot read: {exc}") from exc
+    if not texts:
+        raise InputError(f"--source {spec}: no .yaml rules files in {path}")
+    return policy_objects.SourceInput(name, load_orders.get(name, 50), m["version"] or "local", tuple(texts))
+
+
+def _plugins(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, version = value.partition("=")
+        if not sep or not name or not _VERSION.match(version):
+            raise click.BadParameter(
+                f'"{value}": expected NAME=X.Y.Z, e.g. container=0.4.0', param_hint="--plugin"
+            )
+        out[name] = version
+    return out
+
+
+def managed_inputs(
+    sources: list[policy_objects.SourceInput],
+    parsed: policy_objects.ParsedObjects,
+    engine_version: str | None,
+    plugins: dict[str, str],
+) -> tuple[list[policy_objects.ManagedPolicyInput], list[str]]:
+    """Managed policies as the operator would build them, with the user's choices from the objects."""
+    notes: list[str] = []
+    ordered = sorted(sources, key=lambda s: (s.load_order, s.name))
+    cat = catalog.builtin()
+    rulesets = {}
+    for src in ordered:
+        cat, problems = catalog.from_bundle(cat, src.files, f"{src.name}/")
+        notes.extend(p.one_line() for p in problems)
+        files = [RulesFile(n, t) for n, t in src.files if n != catalog.ARTIFACT_FILE]
+        rulesets[src.name] = loader.load(files, engine_version=engine_version, plugins=plugins).ruleset
+    contents = managed.build_managed(cat, rulesets, {s.name: s.version for s in ordered})
+    choices = {m.name: m for m in parsed.managed}
+    out = []
+    for content in contents:
+        user = choices.pop(content.name, None)
+        if user is None:
+            out.append(content.as_input())
+        else:
+            out.append(content.as_input(user.enabled, user.disabled_rules, user.scope))
+    for name in sorted(choices):
+        notes.append(
+            f"ManagedPolicy {name}: no policy of that name in the catalog; its choices are ignored [unknown-policy]"
+        )
+    return out, notes
+
+
+@click.command(name="render")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="[NAME[@VERSION]=]PATH",
+    help="A rules source: a rules file or a directory of them (repeatable).",
+)
+@click.option("--engine-version", help="Falco engine version to check requirements against (X.Y.Z).")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="NAME=VER",
+    help="A plugin Falco loads (e.g. container=0.4.0).",
+)
+@click.option("-o", "--output", "output", help="DIR to write into, or 'json' for a summary on stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["files", "configmaps"]),
+    default="configmaps",
+    show_default=True,
+    help="With -o DIR: write rules files, or ConfigMap manifests.",
+)
+@click.option("--namespace", default="falco", show_default=True, help="Namespace of the ConfigMaps.")
+@click.option(
+    "--configmap", default="padlock-rules", show_default=True, help="Name of the (first) ConfigMap."
+)
+@click.option(
+    "--object-namespace",
+    default="default",
+    show_default=True,
+    help="Namespace for PolicyExceptions that name none (as kubectl apply would use).",
+)
+@click.option(
+    "--now", "now_text", hidden=True, help="Evaluate exception expiry at this RFC 3339 time (tests, CI)."
+)
+def command(
+    paths: tuple[Path, ...],
+    sources: tuple[str, ...],
+    engine_version: str | None,
+    plugins: tuple[str, ...],
+    output: str | None,
+    fmt: str,
+    namespace: str,
+    configmap: str,
+    object_namespace: str,
+    now_text: str | None,
+) -> None:
+    """Render padlock objects in PATHS and rules sources to the files and ConfigMaps the operator publishes."""
+    if engine_version is not None and not _VERSION.match(engine_version):
+        raise click.BadParameter(f'"{engine_version}": expected X.Y.Z', param_hint="--engine-version")
+    plugin_map = _plugins(plugins)
+    now = datetime.now(UTC)
+    if now_text:
+        parsed_now = policy_objects.parse_time(now_text)
+        if parsed_now is None:
+            raise click.BadParameter(f'"{now_text}": expected an RFC 3339 time', param_hint="--now")
+        now = parsed_now
+    try:
+        bodies = read_objects(paths)
+        for body in bodies:
+            meta = body.setdefault("metadata", {})
+            if body.get("kind") == "PolicyException" and isinstance(meta, dict) and not meta.get("namespace"):
+                meta["namespace"] = object_namespace
+        parsed = policy_objects.parse_objects(bodies)
+        load_orders = dict(parsed.rule_sources)
+        source_inputs = [read_source(s, load_orders) for s in sources]
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    names = [s.name for s in source_inputs]
+    if len(set(names)) != len(names):
+        click.echo(
+            f"error: two --source share a name ({', '.join(names)}); name them with NAME=PATH", err=True
+        )
+        sys.exit(EXIT_USAGE)
+    managed_list, notes = managed_inputs(source_inputs, parsed, engine_version, plugin_map)
+    inputs = effective.RenderInputs(
+        sources=tuple(source_inputs),
+        managed=tuple(managed_list),
+        custom=parsed.custom,
+        exceptions=parsed.exceptions,
+        engine_version=engine_version,
+        plugins=plugin_map,
+        configmap_name=configmap,
+        namespace=namespace,
+    )
+    outcome = effective.render(inputs, now)
+    diagnostics = [*parsed.diagnostics, *outcome.diagnostics]
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
+    for d in diagnostics:
+        click.echo(f"{d.severity}: {d.one_line()}", err=True)
+    excluded = sorted({*parsed.invalid, *outcome.excluded})
+    code = EXIT_OK if outcome.publishable and not excluded else EXIT_INVALID
+    if output == "json":
+        click.echo(json.dumps(_summary(outcome, diagnostics, excluded), indent=2, sort_keys=True))
+    elif not outcome.publishable:
+        click.echo("error: the effective ruleset does not validate; nothing to publish", err=True)
+    elif output:
+        _write(Path(output), outcome, fmt)
+    else:
+        click.echo(
+            yaml.dump_all(
+                [cm.to_manifest() for cm in outcome.configmaps],
+                Dumper=yaml.CSafeDumper,
+                sort_keys=False,
+                allow_unicode=True,
+                width=4096,
+            ),
+            nl=False,
+        )
+    sys.exit(code)
+
+
+def _summary(
+    outcome: effective.RenderOutcome,
+    diagnostics: list[policy_objects.ObjectDiagnostic],
+    excluded: list[policy_objects.ObjectRef],
+) -> dict[str, Any]:
+    return {
+        "publishable": outcome.publishable,
+        "contentHash": outcome.content_hash,
+        "sourceVersions": outcome.source_versions,
+        "files": {k: {"bytes": len(v.encode())} for k, v in outcome.files.items()},
+        "configMaps": [{"name": c.name, "keys": list(c.data)} for c in outcome.configmaps],
+        "excluded": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in excluded],
+        "expired": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in outcome.expired],
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+
+
+def _write(directory: Path, outcome: effective.RenderOutcome, fmt: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    if fmt == "files":
+        for key, text in outcome.files.items():
+            (directory / key).write_text(text, encoding="utf-8")
+        return
+    for cm in outcome.configmaps:
+        text = yaml.dump(
+            cm.to_manifest(), Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=4096
+        )
+        (directory / f"{cm.name}.yaml").write_text(text, encoding="utf-8")
