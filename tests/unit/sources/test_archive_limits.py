@@ -42,7 +42,9 @@ def special(name: str, kind: bytes, target: str = "") -> tuple[tarfile.TarInfo, 
 
 
 def extract(data: bytes, limits: Limits | None = None) -> tuple[str, ...]:
-    files = extract_rules(data, limits=limits or Limits(), source="falco-rules", reference="reg/repo@sha256:x")
+    files = extract_rules(
+        data, limits=limits or Limits(), source="falco-rules", reference="reg/repo@sha256:x"
+    )
     return tuple(f"{f.name}={len(f.text)}" for f in files)
 
 
@@ -81,7 +83,9 @@ def test_absolute_path_is_rejected() -> None:
 
 
 def test_symlink_is_rejected() -> None:
-    assert "'rules.yaml' is a symlink" in rejected(tar_gz(special("rules.yaml", tarfile.SYMTYPE, "/etc/shadow")))
+    assert "'rules.yaml' is a symlink" in rejected(
+        tar_gz(special("rules.yaml", tarfile.SYMTYPE, "/etc/shadow"))
+    )
 
 
 def test_hard_link_is_rejected() -> None:
