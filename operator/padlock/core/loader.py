@@ -97,7 +97,12 @@ def _with_snippet(d: Diagnostic, text: str) -> Diagnostic:
     if d.line - 1 >= len(lines):
         return d
     line = lines[d.line - 1]
-    caret = " " * max(d.column - 1, 0) + "^"
+    col = max(d.column - 1, 0)
+    if len(line) > 120:  # keep long output lines readable: a window around the column
+        start = max(0, col - 40)
+        line = ("..." if start else "") + line[start : start + 100] + "..."
+        col = col - start + (3 if start else 0)
+    caret = " " * col + "^"
     return Diagnostic(d.code, d.id, d.message, d.file, d.line, d.column, d.item_type, d.item_name, d.hint,
                       f"{line}\n{caret}")
 

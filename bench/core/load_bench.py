@@ -1,0 +1,76 @@
+"""Benchmark: loading stable + incubating + sandbox with padlock vs a bare libyaml parse of the same files.
+
+Run: ``python bench/core/load_bench.py [--repeat N]``. Prints both figures and their ratio; the target is
+a ratio of at most 4 (``padlock.core.loader.load`` against ``yaml.load(..., Loader=CSafeLoader)``).
+Measured side by side in one process, best of N runs each. Upstream files come from ``<repo>/../shared``
+(override with ``PADLOCK_SHARED``). Prints figures only; tests never assert timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import time
+
+import yaml
+
+from padlock.core import loader
+from padlock.core.model import RulesFile
+
+SETS = {
+    "5.x/6.x": (
+        "falco-rules-5.1.0/falco_rules.yaml",
+        "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml",
+        "falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml",
+    ),
+    "3.x/4.x": (
+        "falco-rules-3.2.0/falco_rules.yaml",
+        "falco-incubating-rules-4.0.1/falco-incubating_rules.yaml",
+        "falco-sandbox-rules-4.1.0/falco-sandbox_rules.yaml",
+    ),
+}
+
+
+def shared_dir() -> pathlib.Path:
+    env = os.environ.get("PADLOCK_SHARED")
+    if env:
+        return pathlib.Path(env)
+    return pathlib.Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    root = shared_dir() / "upstream-rules"
+    print(f"python {platform.python_version()} on {platform.machine()}, best of {args.repeat}")
+    for label, paths in SETS.items():
+        files = [RulesFile(p.split("/")[-1], (root / p).read_text()) for p in paths]
+
+        def bare() -> None:
+            for f in files:
+                yaml.load(f.text, Loader=yaml.CSafeLoader)
+
+        def padlock() -> None:
+            res = loader.load(files, plugins={"container": "0.4.0"})
+            assert res.valid, [d.one_line() for d in res.errors]
+
+        padlock()  # warm the field catalog, as a running operator would have it
+        b = best(bare, args.repeat)
+        p = best(padlock, args.repeat)
+        print(f"{label}: yaml.load(CSafeLoader) {b * 1000:.1f} ms   padlock load {p * 1000:.1f} ms   ratio {p / b:.2f} (target <= 4)")
+
+
+if __name__ == "__main__":
+    main()
