@@ -1,0 +1,229 @@
+"""What ``helm template charts/padlock`` renders: least-privilege RBAC, a hardened Deployment, the
+default RuleSource, release-namespace placement, and values the schema refuses.
+
+Covers: padlock.dev RBAC equals the verbs declared in padlock.api.kinds; no wildcard anywhere;
+ConfigMap writes only in the Falco namespace; Secrets only readable in the operator namespace;
+the webhook configuration only by name; Leases only when leader election is on; the Deployment
+runs `padlock operator` non-root, read-only, without capabilities, with seccomp and probes; every
+namespaced object lands in the release namespace; the default RuleSource is a valid object and can
+be switched off; values.schema.json rejects bad values with a message naming the key.
+
+Runs the real helm binary (``padlock.devenv.tools.find("helm")``), no cluster needed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from padlock.api import RuleSource, kinds
+from padlock.devenv import tools
+
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "padlock"
+
+
+def _helm(*args: str) -> subprocess.CompletedProcess[str]:
+    helm = tools.find("helm")
+    with tempfile.TemporaryDirectory(prefix="padlock-helm-") as home:
+        env = {
+            "HOME": home,
+            "HELM_CACHE_HOME": home,
+            "HELM_CONFIG_HOME": home,
+            "HELM_DATA_HOME": home,
+            "PATH": "/usr/bin:/bin",
+        }
+        return subprocess.run(
+            [str(helm), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+
+
+def render(
+    *sets: str, namespace: str = "padlock-system", template: str | None = None
+) -> list[dict[str, Any]]:
+    args = ["template", "padlock", str(CHART), "--namespace", namespace]
+    for s in sets:
+        args += ["--set", s]
+    if template:
+        args += ["--show-only", template]
+    result = _helm(*args)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def _of(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def rbac() -> list[dict[str, Any]]:
+    return render(template="templates/rbac.yaml")
+
+
+@pytest.fixture(scope="module")
+def default_docs() -> list[dict[str, Any]]:
+    return render()
+
+
+def test_padlock_rules_equal_the_verbs_declared_per_kind(rbac: list[dict[str, Any]]) -> None:
+    (cluster_role,) = _of(rbac, "ClusterRole")
+    granted: dict[str, set[str]] = {}
+    for rule in cluster_role["rules"]:
+        if rule["apiGroups"] == ["padlock.dev"]:
+            for resource in rule["resources"]:
+                granted.setdefault(resource, set()).update(rule["verbs"])
+    expected: dict[str, set[str]] = {}
+    for k in kinds.ALL:
+        expected[k.plural] = set(k.operator_verbs)
+        expected[f"{k.plural}/status"] = set(k.operator_status_verbs)
+    assert granted == expected
+
+
+def test_no_rule_uses_a_wildcard(rbac: list[dict[str, Any]]) -> None:
+    for doc in _of(rbac, "ClusterRole") + _of(rbac, "Role"):
+        for rule in doc["rules"]:
+            for key in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(key, []), f"{doc['metadata']['name']}: {rule}"
+
+
+def test_configmaps_are_writable_only_in_the_falco_namespace(rbac: list[dict[str, Any]]) -> None:
+    (cluster_role,) = _of(rbac, "ClusterRole")
+    assert not [r for r in cluster_role["rules"] if {"configmaps", "secrets"} & set(r["resources"])]
+    writers = [
+        (role["metadata"]["namespace"], rule["verbs"])
+        for role in _of(rbac, "Role")
+        for rule in role["rules"]
+        if "configmaps" in rule["resources"] and {"create", "update", "patch"} & set(rule["verbs"])
+    ]
+    assert writers == [("falco", ["get", "list", "watch", "create", "update", "patch"])]
+
+
+def test_secrets_are_only_readable_in_the_operator_namespace(rbac: list[dict[str, Any]]) -> None:
+    secret_rules = [
+        (role["metadata"]["namespace"], rule["verbs"])
+        for role in _of(rbac, "Role")
+        for rule in role["rules"]
+        if "secrets" in rule["resources"]
+    ]
+    assert secret_rules == [("padlock-system", ["get"])]
+
+
+def test_webhook_configuration_is_reachable_only_by_name(rbac: list[dict[str, Any]]) -> None:
+    (cluster_role,) = _of(rbac, "ClusterRole")
+    (rule,) = [r for r in cluster_role["rules"] if "validatingwebhookconfigurations" in r["resources"]]
+    assert rule["resourceNames"] == ["padlock.dev"]
+    assert rule["verbs"] == ["get", "patch"]
+
+
+def test_leases_only_with_leader_election() -> None:
+    def lease_rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for d in _of(docs, "Role") for r in d["rules"] if "leases" in r["resources"]]
+
+    assert lease_rules(render(template="templates/rbac.yaml")) == []
+    (rule,) = lease_rules(render("leaderElection.enabled=true", template="templates/rbac.yaml"))
+    assert rule["apiGroups"] == ["coordination.k8s.io"]
+
+
+def test_bindings_name_the_padlock_service_account_of_the_release_namespace(
+    rbac: list[dict[str, Any]],
+) -> None:
+    for binding in _of(rbac, "ClusterRoleBinding") + _of(rbac, "RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "padlock", "namespace": "padlock-system"}
+        ]
+
+
+def test_falco_namespace_and_extra_configmap_namespaces_are_configurable() -> None:
+    docs = render(
+        "falco.namespace=security", "rbac.configMapNamespaces={rules-mirror}", template="templates/rbac.yaml"
+    )
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in _of(docs, "Role")}
+    assert ("security", "padlock-operator-rules") in roles
+    assert ("rules-mirror", "padlock-operator-sources") in roles
+    (extra,) = [r for r in _of(docs, "Role") if r["metadata"]["namespace"] == "rules-mirror"]
+    assert extra["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    ]
+
+
+def test_deployment_runs_the_operator_hardened(default_docs: list[dict[str, Any]]) -> None:
+    (deploy,) = _of(default_docs, "Deployment")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["padlock"] and container["args"][0] == "operator"
+    assert "--falco-namespace=falco" in container["args"]
+    assert pod["serviceAccountName"] == "padlock"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090, "webhook": 9443}
+    assert container["resources"]["requests"]
+
+
+def test_service_exposes_webhook_and_metrics(default_docs: list[dict[str, Any]]) -> None:
+    (svc,) = _of(default_docs, "Service")
+    assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {
+        "webhook": "webhook",
+        "metrics": "metrics",
+    }
+
+
+def test_every_namespaced_object_lands_in_the_release_namespace() -> None:
+    docs = render(namespace="team-sec")
+    owned = [d for d in docs if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "RuleSource")]
+    for doc in owned:
+        if doc["kind"] in (
+            "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ):
+            continue
+        if doc["kind"] in ("Role", "RoleBinding") and doc["metadata"]["name"].endswith("-rules"):
+            assert doc["metadata"]["namespace"] == "falco"
+            continue
+        assert doc["metadata"].get("namespace") == "team-sec", f"{doc['kind']}/{doc['metadata']['name']}"
+    (crb,) = _of(docs, "ClusterRoleBinding")
+    assert crb["subjects"][0]["namespace"] == "team-sec"
+
+
+def test_default_rule_source_is_a_valid_object_and_can_be_switched_off(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    (body,) = _of(default_docs, "RuleSource")
+    rs = RuleSource.model_validate(body)
+    assert rs.spec.oci is not None
+    assert (rs.spec.oci.repository, rs.spec.oci.tag) == ("ghcr.io/falcosecurity/rules/falco-rules", "5")
+    assert not _of(render("defaultRuleSource.enabled=false"), "RuleSource")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("defaultRuleSource.updatePolicy=Sometimes", "/defaultRuleSource/updatePolicy"),
+        ("defaultRuleSource.loadOrder=100", "/defaultRuleSource/loadOrder"),
+        ("falco.namespace=Not_Valid", "/falco/namespace"),
+        ("operator.logLevel=loud", "/operator/logLevel"),
+        ("unknownKey=1", "unknownKey"),
+    ],
+)
+def test_values_schema_rejects_bad_values_naming_the_key(value: str, words: str) -> None:
+    result = _helm("template", "padlock", str(CHART), "--set", value)
+    assert result.returncode != 0
+    assert words in result.stderr
+
+
+def test_helm_lint_is_clean() -> None:
+    result = _helm("lint", str(CHART), "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
