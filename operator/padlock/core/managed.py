@@ -112,3 +112,38 @@ def build_managed(
             )
         )
     return out
+
+
+def copy_to_custom(managed_body: Mapping[str, Any], new_name: str, *, freeze: bool) -> dict[str, Any]:
+    """A CustomPolicy body copied from a ManagedPolicy body (what ``padlock copy`` prints or applies).
+
+    Following (default): ``basedOn`` with ``followUpdates: true``, so new upstream rules of the managed
+    policy keep arriving. Frozen: ``followUpdates: false`` and the rule names listed in ``spec.rules``,
+    so the frozen set is visible (and reviewable) in Git. The user's own choices on the managed policy
+    (``disabledRules``, ``scope``) are carried over; upstream-disabled rules are not part of the set.
+    """
+    meta = managed_body.get("metadata") or {}
+    spec = managed_body.get("spec") or {}
+    name = str(meta.get("name", ""))
+    description = str(spec.get("description") or spec.get("displayName") or "")
+    out_spec: dict[str, Any] = {
+        "enabled": True,
+        "description": f"Copy of managed policy {name}" + (f": {description}" if description else ""),
+        "basedOn": {"managedPolicy": name, "followUpdates": not freeze},
+    }
+    if freeze:
+        out_spec["rules"] = sorted(
+            str(r["name"])
+            for r in spec.get("rules") or []
+            if isinstance(r, Mapping) and r.get("enabled", True)
+        )
+    if spec.get("disabledRules"):
+        out_spec["disabledRules"] = list(spec["disabledRules"])
+    if spec.get("scope"):
+        out_spec["scope"] = spec["scope"]
+    return {
+        "apiVersion": "padlock.dev/v1alpha1",
+        "kind": "CustomPolicy",
+        "metadata": {"name": new_name},
+        "spec": out_spec,
+    }

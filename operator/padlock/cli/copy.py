@@ -1,0 +1,130 @@
+"""``padlock copy managedpolicy/NAME NEW``: copy a managed (locked) policy into an editable CustomPolicy.
+
+The copy follows the managed policy's updates (``basedOn.followUpdates: true``) or, with
+``--freeze``, lists its rules explicitly in ``spec.rules`` so the frozen set is visible in Git. The
+managed policy is read from ``--from-file`` or from the cluster (kubeconfig / ``--context``); the
+CustomPolicy is printed as YAML, or created in the cluster with ``--apply``. The copy itself is the
+pure ``padlock.core.managed.copy_to_custom``; the cluster calls stay in this module.
+
+Exit codes: 0 done, 1 not found / rejected by the cluster, 2 usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from padlock.core.managed import copy_to_custom
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+GROUP, VERSION = "padlock.dev", "v1alpha1"
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_KINDS = ("managedpolicy", "managedpolicies", "mp")
+
+
+def _from_file(path: Path, name: str) -> dict[str, Any] | None:
+    try:
+        docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
+    except (OSError, yaml.YAMLError) as exc:
+        click.echo(f"error: {path}: cannot read: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for doc in docs:
+        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+        for item in items or []:
+            if (
+                isinstance(item, dict)
+                and item.get("kind") == "ManagedPolicy"
+                and (item.get("metadata") or {}).get("name") == name
+            ):
+                return item
+    return None
+
+
+def _api(kubeconfig: str | None, context: str | None) -> Any:
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context)
+    except Exception:
+        if kubeconfig or context:
+            raise
+        config.load_incluster_config()
+    return client.CustomObjectsApi()
+
+
+@click.command(name="copy")
+@click.argument("source")
+@click.argument("new_name")
+@click.option(
+    "--freeze",
+    is_flag=True,
+    help="Freeze the rule set now (listed in spec.rules) instead of following updates.",
+)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the ManagedPolicy from this YAML file instead of the cluster.",
+)
+@click.option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).")
+@click.option("--context", "context_", help="Kubeconfig context.")
+@click.option(
+    "--apply", "apply_", is_flag=True, help="Create the CustomPolicy in the cluster instead of printing it."
+)
+def command(
+    source: str,
+    new_name: str,
+    freeze: bool,
+    from_file: Path | None,
+    kubeconfig: str | None,
+    context_: str | None,
+    apply_: bool,
+) -> None:
+    """Copy managedpolicy/NAME into a new CustomPolicy NEW_NAME (printed as YAML, or created with --apply)."""
+    kind, sep, name = source.partition("/")
+    if not sep or kind.lower() not in _KINDS or not name:
+        raise click.BadParameter(f'"{source}": expected managedpolicy/NAME', param_hint="SOURCE")
+    if not _NAME.match(new_name):
+        raise click.BadParameter(f'"{new_name}" is not a valid Kubernetes object name', param_hint="NEW_NAME")
+    api = None
+    if from_file is not None:
+        body = _from_file(from_file, name)
+    else:
+        from kubernetes.client.exceptions import ApiException
+
+        api = _api(kubeconfig, context_)
+        try:
+            body = api.get_cluster_custom_object(GROUP, VERSION, "managedpolicies", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                click.echo(f"error: reading managedpolicy/{name}: {exc.status} {exc.reason}", err=True)
+                sys.exit(EXIT_FAILED)
+            body = None
+    if body is None:
+        where = str(from_file) if from_file is not None else "the cluster"
+        click.echo(f'error: no ManagedPolicy named "{name}" in {where}', err=True)
+        sys.exit(EXIT_FAILED)
+    copy = copy_to_custom(body, new_name, freeze=freeze)
+    if not apply_:
+        click.echo(
+            yaml.dump(copy, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=4096),
+            nl=False,
+        )
+        return
+    from kubernetes.client.exceptions import ApiException
+
+    if api is None:
+        api = _api(kubeconfig, context_)
+    try:
+        api.create_cluster_custom_object(GROUP, VERSION, "custompolicies", copy)
+    except ApiException as exc:
+        click.echo(
+            f"error: creating custompolicy/{new_name}: {exc.status} {exc.reason}: {exc.body}", err=True
+        )
+        sys.exit(EXIT_FAILED)
+    click.echo(f"custompolicy.padlock.dev/{new_name} created")
