@@ -175,12 +175,12 @@ class _Grants:
         return out
 
 
-def _can(api: Any, verb: str, group: str, resource: str, namespace: str | None) -> bool:
-    name, sub = _split(resource)
+def _can(api: Any, verb: str, group: str, resource: str, namespace: str | None, name: str | None = None) -> bool:
+    plural, sub = _split(resource)
     review = kubernetes.client.V1SelfSubjectAccessReview(
         spec=kubernetes.client.V1SelfSubjectAccessReviewSpec(
             resource_attributes=kubernetes.client.V1ResourceAttributes(
-                verb=verb, group=group, resource=name, subresource=sub or None, namespace=namespace
+                verb=verb, group=group, resource=plural, subresource=sub or None, namespace=namespace, name=name
             )
         )
     )
@@ -195,13 +195,24 @@ def test_operator_permissions_equal_the_chart_rbac(
     assert grants.cluster_rules or grants.namespaced_rules, "the chart's RBAC binds nothing to ServiceAccount padlock"
     operator = control_plane.api_client("operator")
     mismatches = []
+    # Cluster scope, every namespace the chart binds a Role in, and an unrelated fresh namespace.
+    scopes: list[str | None] = [None, namespace, *sorted(set(grants.namespaced_rules) | {OPERATOR_NAMESPACE})]
     for group, resource in sorted(grants.resources() - BOOTSTRAP_GRANTED):
-        # Cluster scope, the operator's own namespace, and an unrelated namespace.
-        for ns in (None, OPERATOR_NAMESPACE, namespace):
+        for ns in scopes:
             for verb in VERBS:
                 expected = grants.allows(verb, group, resource, ns)
                 if _can(operator, verb, group, resource, ns) != expected:
                     mismatches.append(f"{verb} {resource}.{group or 'core'} in {ns or 'cluster'}: chart says {expected}")
+    # Name-restricted grants hold for exactly the named objects.
+    for rule in grants.cluster_rules:
+        for name in rule.get("resourceNames") or []:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        if not _can(operator, verb, group, resource, None, name=name):
+                            mismatches.append(f"{verb} {resource}.{group} named {name}: chart grants it")
+                        if _can(operator, verb, group, resource, None, name=f"not-{name}"):
+                            mismatches.append(f"{verb} {resource}.{group} named not-{name}: chart does not grant it")
     assert mismatches == []
     # The same through kubectl, as an operator of the cluster would check it.
     escalate = kubectl("auth", "can-i", "create", "clusterroles.rbac.authorization.k8s.io",
