@@ -66,6 +66,9 @@ class AdmissionView:
     complete: bool = True
     upstream_rules: frozenset[str] = frozenset()
     """Rule names the upstream files define; ``build`` fills it once per state change."""
+    plugins: Mapping[str, str] = field(default_factory=dict)
+    """Plugins the cluster's Falco loads (name -> version): container.* and k8s.* fields need ``container``."""
+    engine_version: str | None = None
 
     @classmethod
     def build(
@@ -74,6 +77,8 @@ class AdmissionView:
         policies: Mapping[tuple[str, str], Iterable[str]],
         *,
         complete: bool = True,
+        plugins: Mapping[str, str] | None = None,
+        engine_version: str | None = None,
     ) -> AdmissionView:
         names: set[str] = set()
         for f in upstream_files:
@@ -83,6 +88,8 @@ class AdmissionView:
             policies={key: frozenset(rules) for key, rules in policies.items()},
             complete=complete,
             upstream_rules=frozenset(names),
+            plugins=dict(plugins or {}),
+            engine_version=engine_version,
         )
 
 
@@ -96,7 +103,7 @@ def validate(body: Mapping[str, Any], view: AdmissionView) -> list[po.ObjectDiag
         diags.extend(_custom_references(custom, view))
         diags.extend(_custom_falco_rules(custom, view))
         for own in custom.exceptions:
-            diags.extend(_exception_fields(own))
+            diags.extend(_exception_fields(own, view))
         return _ordered(diags)
     if kind in ("PolicyException", "ClusterPolicyException"):
         parsed, diags = po.parse_exception(body)
@@ -106,7 +113,7 @@ def validate(body: Mapping[str, Any], view: AdmissionView) -> list[po.ObjectDiag
         if kind == "PolicyException":
             diags.extend(_namespace_confinement(parsed))
         if not any(d.severity == "error" for d in diags):
-            diags.extend(_exception_fields(parsed))
+            diags.extend(_exception_fields(parsed, view))
         return _ordered(diags)
     return []
 
@@ -259,7 +266,11 @@ def _custom_falco_rules(custom: po.CustomPolicyInput, view: AdmissionView) -> li
         return []
     from padlock.core import loader  # the rules core; imported here so the lock works without it
 
-    result = loader.load([*view.upstream_files, RulesFile(CUSTOM_RULES_FILE, custom.falco_rules)])
+    result = loader.load(
+        [*view.upstream_files, RulesFile(CUSTOM_RULES_FILE, custom.falco_rules)],
+        engine_version=view.engine_version,
+        plugins=view.plugins,
+    )
     return [
         _from_loader(custom.ref, d, "spec.falcoRules")
         for d in [*result.errors, *result.warnings]
@@ -267,7 +278,7 @@ def _custom_falco_rules(custom: po.CustomPolicyInput, view: AdmissionView) -> li
     ]
 
 
-def _exception_fields(exc: po.ExceptionInput) -> list[po.ObjectDiagnostic]:
+def _exception_fields(exc: po.ExceptionInput, view: AdmissionView) -> list[po.ObjectDiagnostic]:
     """Compile the exception the way Falco would, on a probe rule, and map errors to match fields."""
     match = exc.match
     if not match.fields:
@@ -292,7 +303,9 @@ def _exception_fields(exc: po.ExceptionInput) -> list[po.ObjectDiagnostic]:
         }
     ]
     text = yaml.safe_dump(probe, sort_keys=False)
-    result = loader.load([RulesFile(EXCEPTION_PROBE_FILE, text)])
+    result = loader.load(
+        [RulesFile(EXCEPTION_PROBE_FILE, text)], engine_version=view.engine_version, plugins=view.plugins
+    )
     out: list[po.ObjectDiagnostic] = []
     for d in [*result.errors, *result.warnings]:
         if d.file != EXCEPTION_PROBE_FILE or d.code == "LOAD_NO_EVTTYPE":
@@ -307,8 +320,13 @@ def _exception_fields(exc: po.ExceptionInput) -> list[po.ObjectDiagnostic]:
                 if f'"{comp}"' in d.message or f"'{comp}'" in d.message:
                     path = f"{exc.path}.match.comps[{j}]"
                     break
-        out.append(po.ObjectDiagnostic(exc.ref, path, d.message, d.id, d.severity))
+        # The probe's exception name is ours, not the user's: drop "Exception 'admission_probe': ".
+        text = _PROBE_PREFIX.sub("", d.message)
+        out.append(po.ObjectDiagnostic(exc.ref, path, text, d.id, d.severity))
     return out
+
+
+_PROBE_PREFIX: Final = re.compile(r"^Exception '[^']*': ")
 
 
 def _from_loader(ref: po.ObjectRef, d: Diagnostic, path: str) -> po.ObjectDiagnostic:

@@ -7,7 +7,7 @@ For integration tests and the admission bench, so they never wait on the full op
 Configured by environment variables (all optional): ``PADLOCK_WEBHOOK_ADDR`` (default 127.0.0.1),
 ``PADLOCK_WEBHOOK_PORT`` (9443), ``PADLOCK_WEBHOOK_CERT_DIR`` (a temporary directory),
 ``PADLOCK_WEBHOOK_CONFIG`` (the kopf-managed ValidatingWebhookConfiguration, default padlock.dev),
-``PADLOCK_OPERATOR_USERNAME``. It holds no operator state, so reference checks only warn.
+``PADLOCK_OPERATOR_USERNAME``, ``PADLOCK_PLUGINS`` (``container=0.4.0,...``). It holds no operator state, so reference checks only warn.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
         cert_dir=values.get("PADLOCK_WEBHOOK_CERT_DIR") or tempfile.mkdtemp(prefix="padlock-webhook-"),
         managed_config=values.get("PADLOCK_WEBHOOK_CONFIG", "padlock.dev") or None,
         operator_username=values.get("PADLOCK_OPERATOR_USERNAME", lock.DEFAULT_OPERATOR_USERNAME),
+        plugins=tuple(
+            (name, version)
+            for name, _, version in (p.partition("=") for p in values.get("PADLOCK_PLUGINS", "").split(","))
+            if name
+        ),
     )
 
 

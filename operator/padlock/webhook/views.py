@@ -19,22 +19,32 @@ from padlock.core.model import RulesFile
 class ViewCache:
     """The last view built, and the state revision it was built from."""
 
-    def __init__(self) -> None:
+    def __init__(self, plugins: Mapping[str, str] | None = None, engine_version: str | None = None) -> None:
+        self.plugins = dict(plugins or {})
+        self.engine_version = engine_version
         self._revision: tuple[int, int] | None = None
-        self._view = admission.AdmissionView(complete=False)
+        self._stateless = self._empty()
+        self._view = self._stateless
+
+    def _empty(self) -> admission.AdmissionView:
+        # Webhook running without an operator (tests, a webhook-only process): no references known.
+        return admission.AdmissionView.build(
+            [], {}, complete=False, plugins=self.plugins, engine_version=self.engine_version
+        )
 
     def view(self, state: Any | None) -> admission.AdmissionView:
         if state is None:
-            # Webhook running without an operator (tests, a webhook-only process): no references known.
-            return admission.AdmissionView(complete=False)
+            return self._stateless
         revision = (id(state), int(getattr(state, "changes", 0)))
         if revision != self._revision:
-            self._view = build_view(state)
+            self._view = build_view(state, plugins=self.plugins, engine_version=self.engine_version)
             self._revision = revision
         return self._view
 
 
-def build_view(state: Any) -> admission.AdmissionView:
+def build_view(
+    state: Any, *, plugins: Mapping[str, str] | None = None, engine_version: str | None = None
+) -> admission.AdmissionView:
     """The current effective inputs held by an ``OperatorState``."""
     sources: Mapping[str, Mapping[str, Any]] = getattr(state, "sources", {}) or {}
     bundles: Mapping[str, Any] = getattr(state, "bundles", {}) or {}
@@ -63,7 +73,9 @@ def build_view(state: Any) -> admission.AdmissionView:
             rules.update(policies.get(("ManagedPolicy", based), ()))
         policies[("CustomPolicy", name)] = rules
     complete = bool(getattr(state, "ready", True))
-    return admission.AdmissionView.build(files, policies, complete=complete)
+    return admission.AdmissionView.build(
+        files, policies, complete=complete, plugins=plugins, engine_version=engine_version
+    )
 
 
 def _load_order(source: Mapping[str, Any] | None) -> int:

@@ -27,6 +27,7 @@ import kopf
 
 from padlock.core import lock
 from padlock.webhook import certs, handlers
+from padlock.webhook.views import ViewCache
 
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
@@ -51,6 +52,10 @@ class WebhookOptions:
     namespace: str | None = None
     operator_username: str = lock.DEFAULT_OPERATOR_USERNAME
     extra_sans: tuple[str, ...] = ()
+    plugins: tuple[tuple[str, str], ...] = ()
+    """Plugins the cluster's Falco loads, (name, version): container.* fields need ``container``."""
+    engine_version: str | None = None
+    """Falco engine version of the cluster, as ``padlock operator --engine-version``."""
 
     @property
     def url_host(self) -> str:
@@ -88,7 +93,11 @@ def setup(
 ) -> WebhookRuntime:
     """Register the handlers and configure kopf's admission server; returns what it set up."""
     tls = certs.ensure(options.cert_dir, options.sans(), now=now)
-    context = handlers.AdmissionContext(identity=lock.Identity(options.operator_username), state=state)
+    context = handlers.AdmissionContext(
+        identity=lock.Identity(options.operator_username),
+        state=state,
+        views=ViewCache(dict(options.plugins), options.engine_version),
+    )
     handlers.register(registry if registry is not None else kopf.get_default_registry(), context)
     server = kopf.WebhookServer(
         addr=options.listen_addr,
