@@ -32,7 +32,9 @@ class HttpSourceSpec(Protocol):
     @property
     def url(self) -> str: ...
     @property
-    def sha256(self) -> str: ...  # expected sha256 of the body, hex
+    def sha256(
+        self,
+    ) -> str | None: ...  # expected sha256 of the body, hex; unset: the body digest is the identity
 
 
 class ConfigMapSourceSpec(Protocol):
