@@ -1,0 +1,51 @@
+# Developer entry points. `make test` is the README's (and CI's) test command.
+# Every target installs nothing by itself except `install`, which test and demo depend on; it is
+# idempotent and quick once the caches are warm (see .ci/install).
+
+PYTHON ?= python
+PYTEST_ARGS ?=
+
+.PHONY: help install test unit integration demo crds verify lint bench
+
+help:
+	@echo "make install      Python packages, control-plane binaries, kubectl, helm, registry (.ci/install)"
+	@echo "make test         install what is missing, then run every test (unit + integration)"
+	@echo "make unit         unit tests only (no control plane)"
+	@echo "make integration  integration tests only"
+	@echo "make demo         install what is missing, then run the end-to-end story (padlock demo)"
+	@echo "make crds         regenerate crds/ and charts/padlock/crds/ from padlock.api"
+	@echo "make verify       regenerate CRDs and fail if the checked-in files differ"
+	@echo "make lint         ruff + mypy"
+	@echo "make bench        run the benchmarks (they print figures; nothing is asserted)"
+
+install:
+	bash .ci/install
+
+test: install
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+unit:
+	$(PYTHON) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+integration:
+	$(PYTHON) -m pytest tests/integration -q $(PYTEST_ARGS)
+
+demo: install
+	$(PYTHON) -m padlock demo
+
+crds:
+	$(PYTHON) -m padlock.api.schema --write
+
+verify: crds
+	git diff --exit-code -- crds charts/padlock/crds
+
+lint:
+	$(PYTHON) -m ruff check operator tests bench
+	$(PYTHON) -m mypy
+	@if [ -f .importlinter ]; then lint-imports; fi
+
+bench:
+	$(PYTHON) bench/controlplane_start.py
+	@for script in $$(find bench -mindepth 2 -name '*.py' | sort); do \
+		echo "== $$script"; $(PYTHON) $$script || exit $$?; \
+	done
