@@ -8,6 +8,7 @@ from padlock.core.model import Rule, Ruleset
 from padlock.core.policy_objects import ManagedPolicyInput, PolicyRule, Scope
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+NO_SCOPE = Scope()
 
 
 def rule(name: str, tags: tuple[str, ...] = ("maturity_stable",), condition: str = "evt.type = open",
@@ -25,7 +26,7 @@ def policy_rule(r: Rule) -> PolicyRule:
 
 
 def managed(name: str, *rules: Rule, enabled: bool | None = None, disabled: tuple[str, ...] = (),
-            scope: Scope = Scope(), default_enabled: bool = True) -> ManagedPolicyInput:
+            scope: Scope = NO_SCOPE, default_enabled: bool = True) -> ManagedPolicyInput:
     return ManagedPolicyInput(name=name, rules=tuple(policy_rule(r) for r in rules),
                               default_enabled=default_enabled, enabled=enabled, disabled_rules=disabled,
                               scope=scope)

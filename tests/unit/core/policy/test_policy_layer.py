@@ -119,7 +119,10 @@ def test_vanished_rules_are_dropped_and_reported_never_emitted():
     ]
 
 
-def _pe(ns, name, match, policies=(PolicyTarget("ManagedPolicy", "p", ("Rule A",)),), expires=None):
+ON_A = (PolicyTarget("ManagedPolicy", "p", ("Rule A",)),)
+
+
+def _pe(ns, name, match, policies=ON_A, expires=None):
     kind = "PolicyException" if ns else "ClusterPolicyException"
     return ExceptionInput(ObjectRef(kind, name, ns), tuple(policies), match, "why", expires)
 
