@@ -17,7 +17,7 @@ from typing import Any
 import kubernetes.client
 import oras.client
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from padlock.devenv import binaries, processes
 from padlock.devenv.controlplane import OPERATOR_USER, ControlPlane

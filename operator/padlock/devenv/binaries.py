@@ -129,10 +129,10 @@ def find(
 
     cached = cache_bin_dir(repo, env)
     origin = "cache"
-    if cached is not None and not _complete(cached):
-        if build and shutil.which("go", path=env.get("PATH")) is not None and repo is not None:
-            cached = _build(repo, cached, env)
-            origin = "built"
+    have_go = shutil.which("go", path=env.get("PATH")) is not None
+    if cached is not None and not _complete(cached) and build and have_go and repo is not None:
+        cached = _build(repo, cached, env)
+        origin = "built"
     for name, found in (("kube-apiserver", apiserver), ("etcd", etcd)):
         if found is None and (cached is None or not _is_executable(cached / name)):
             problem = "not found in TEST_ASSET_*/KUBEBUILDER_ASSETS"

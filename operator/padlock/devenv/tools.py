@@ -123,7 +123,7 @@ def _download(dest: Path) -> Path:
     return wheels[-1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _verified(path: Path, sha: str) -> bool:
     # Hashing ~60 MB takes a fraction of a second; do it once per process per file.
     return sha256_file(path) == sha

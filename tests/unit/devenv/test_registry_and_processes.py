@@ -48,7 +48,7 @@ def test_missing_registry_names_the_apt_command(tmp_path: Path) -> None:
 
 
 def test_registry_override_to_missing_file_names_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(MissingBinaryError, match="PADLOCK_DOCKER_REGISTRY=.* is not an executable file"):
+    with pytest.raises(MissingBinaryError, match=r"PADLOCK_DOCKER_REGISTRY=.* is not an executable file"):
         registry.find(env={"PADLOCK_DOCKER_REGISTRY": str(tmp_path / "nope")}, fetch=False)
 
 
