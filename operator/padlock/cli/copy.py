@@ -46,14 +46,17 @@ def _from_file(path: Path, name: str) -> dict[str, Any] | None:
 
 
 def _api(kubeconfig: str | None, context: str | None) -> Any:
+    """A CustomObjectsApi from the kubeconfig (or in-cluster credentials when none is found)."""
     from kubernetes import client, config
 
+    load_kube: Any = config.load_kube_config
+    load_incluster: Any = config.load_incluster_config
     try:
-        config.load_kube_config(config_file=kubeconfig, context=context)
+        load_kube(config_file=kubeconfig, context=context)
     except Exception:
         if kubeconfig or context:
             raise
-        config.load_incluster_config()
+        load_incluster()
     return client.CustomObjectsApi()
 
 

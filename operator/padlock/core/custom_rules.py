@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from padlock.core import loader
+import padlock.core.loader as loader
 from padlock.core.model import Rule, Ruleset, RulesFile
 from padlock.core.policy_objects import ObjectDiagnostic, ObjectRef
 
