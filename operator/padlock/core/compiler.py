@@ -261,7 +261,8 @@ class _Compiler:
                 return
             for d in unknown:
                 self.diag(d)
-        if self.count_errors() == errors_before and r.source == "syscall" and r.warn_evttypes:
+        # A macro that failed to parse would read as "any event type": no warning on top of that error.
+        if self.count_errors() == errors_before and not self.cache.bad and r.source == "syscall" and r.warn_evttypes:
             ev = self.evttypes(full)
             if ev.size(len(self.catalog.event_types)) > _EVTTYPE_LIMIT or ev.size(len(self.catalog.event_types)) == 0:
                 self.diag(Diagnostic(
@@ -420,7 +421,7 @@ class _Compiler:
                 self.undefined_list(it.value, it.pos, where, close[0] if close else None)
 
     def undefined_list(self, name: str, pos: int, where: _Where, close: str | None = None) -> None:
-        d = where.at("LOAD_UNKNOWN_FILTER", "undefined-list",
+        d = where.at("LOAD_COMPILE_CONDITION", "undefined-list",
                      f"'{name}' is not a defined list; Falco compares it as the literal string '{name}'", pos)
         hint = f"did you mean '{close}'?" if close else "define the list, or quote the value if it is a literal"
         self.diag(Diagnostic(d.code, d.id, d.message, d.file, d.line, d.column, d.item_type, d.item_name, hint))

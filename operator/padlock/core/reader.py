@@ -55,12 +55,21 @@ class ReadResult:
     diagnostics: list[Diagnostic]
 
 
+_TYPED_TAGS = frozenset(
+    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"}
+)
+
+
 def _value(node: yaml.Node) -> object:
-    """Node -> plain value. Strings are taken as is; other scalars go through PyYAML's resolver."""
+    """Node -> plain value. Only ints, bools, nulls and floats are typed; every other scalar (``=``,
+    dates, custom tags) stays the string it is written as, as yaml-cpp gives it to Falco."""
     if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR_TAG:
-            return node.value
-        return _constructor.construct_object(node, deep=True)
+        if node.tag in _TYPED_TAGS:
+            try:
+                return _constructor.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError):
+                return node.value
+        return node.value
     if isinstance(node, yaml.SequenceNode):
         return [_value(n) for n in node.value]
     if isinstance(node, yaml.MappingNode):
@@ -162,8 +171,9 @@ def offset_position(text: str, pos: KeyPos, value: str, offset: int) -> tuple[in
         if not text[i].isspace():
             count += 1
         i += 1
-    while i < n and text[i].isspace():
-        i += 1
+    if value[offset:].strip():  # point at the next token, not at the blanks before it
+        while i < n and text[i].isspace():
+            i += 1
     line = text.count("\n", 0, i) + 1
     col = i - (text.rfind("\n", 0, i) + 1) + 1
     return line, col
