@@ -111,8 +111,9 @@ def generate_signing_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
     return key, pem.decode()
 
 
-def _client(registry_hostport: str) -> OrasRegistry:
-    return OrasRegistry(registry_hostport, plain_http=True, tls_verify=False, timeout=30.0, basic_auth=None)
+def _client(registry_hostport: str, auth: tuple[str, str] | None = None) -> OrasRegistry:
+    basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
+    return OrasRegistry(registry_hostport, plain_http=True, tls_verify=False, timeout=30.0, basic_auth=basic)
 
 
 def _check(response: object, what: str) -> None:
@@ -206,13 +207,14 @@ def push_signature(
     private_key: ec.EllipticCurvePrivateKey,
     *,
     signed_digest: str | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> str:
     """Sign ``repository@digest`` cosign-style (tag ``sha256-<hex>.sig``); returns that tag.
 
     ``signed_digest`` exists only for tests: the payload then names another digest, which models a
     valid signature copied from a different artifact.
     """
-    client = _client(registry_hostport)
+    client = _client(registry_hostport, auth)
     try:
         payload = cosign.payload(f"{registry_hostport}/{repository}", signed_digest or digest)
         signature = base64.b64encode(private_key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
@@ -250,18 +252,19 @@ def push_rules_artifact(
     floating_tags: bool = True,
     engine_version: str | None = None,
     sign_with: ec.EllipticCurvePrivateKey | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> PushedArtifact:
     """Push ``files`` as release ``version`` of ``registry_hostport/repository`` in the upstream layout.
 
-    ``engine_version`` defaults to the files' ``required_engine_version``. Returns the digest and
-    every tag written (``X.Y.Z`` first).
+    ``engine_version`` defaults to the files' ``required_engine_version``; ``auth`` is (user, password)
+    for a registry with htpasswd auth. Returns the digest and every tag written (``X.Y.Z`` first).
     """
     if not files:
         raise ValueError("push_rules_artifact needs at least one rules file")
     name = repository.rsplit("/", 1)[-1]
     engine = engine_version or requirements.from_texts(files.values())
     title = f"{next(iter(sorted(files)))}.tar.gz" if len(files) == 1 else f"{name}.tar.gz"
-    client = _client(registry_hostport)
+    client = _client(registry_hostport, auth)
     try:
         existing = _tags(client, registry_hostport, repository)
         with tempfile.TemporaryDirectory(prefix="padlock-artifact-") as tmp:
@@ -294,7 +297,9 @@ def push_rules_artifact(
     finally:
         client.session.close()
     sig_tag = (
-        push_signature(registry_hostport, repository, digest, sign_with) if sign_with is not None else None
+        push_signature(registry_hostport, repository, digest, sign_with, auth=auth)
+        if sign_with is not None
+        else None
     )
     return PushedArtifact(
         repository=f"{registry_hostport}/{repository}",
