@@ -63,5 +63,5 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # kopf is chatty at INFO about every handler success; keep its warnings and errors.
     logging.getLogger("kopf").setLevel(logging.WARNING)
-    logging.getLogger("kopf.objects").setLevel(logging.INFO)
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

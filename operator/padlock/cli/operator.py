@@ -66,7 +66,7 @@ def command(
     if engine_version is not None and not _VERSION.match(engine_version):
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
     options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, engine_version=engine_version,
-                              plugins=_plugins(plugins))
+                              plugins=_plugins(plugins) if plugins else None)
     runtime = RuntimeOptions(
         health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",
         metrics_addr=_addr(metrics_addr, "--metrics-addr"), webhook_addr=webhook_addr, webhook_port=webhook_port,

@@ -14,12 +14,14 @@ from typing import Any
 import kopf
 
 from padlock import metrics
+from padlock.adapters.kube.resources import RULE_SOURCE
 from padlock.controllers.context import OperatorContext
 from padlock.flows import durations, sync_source
 from padlock.flows.conditions import Cond
 from padlock.flows import conditions as conds
 
 GROUP, VERSION, PLURAL = "padlock.dev", "v1alpha1", "rulesources"
+log = logging.getLogger("padlock.sync")
 
 
 def _plain(body: Any) -> dict[str, Any]:
@@ -44,6 +46,12 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
         return
     ctx.next_check[name] = ctx.monotonic() + interval
     async with ctx.lock_for(name), ctx.publish_lock:
+        # kopf's body can predate our own last status write (timer and reconcile fire close together);
+        # decide on the stored object so a version is never adopted twice.
+        fresh = await asyncio.to_thread(ctx.client.get_or_none, RULE_SOURCE.path(name))
+        if fresh is None:
+            return
+        body = {**fresh, "apiVersion": f"{GROUP}/{VERSION}", "kind": "RuleSource"}
         ctx.state.upsert(body)
         snapshot = ctx.state.snapshot()
         started = ctx.monotonic()
@@ -75,7 +83,7 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
             ctx.state.last_render = outcome.rendered
             ctx.state.last_published = outcome.rendered
         ctx.state.synced.add(name)
-    logger.info("sync %s: %s", name, outcome.result)
+    log.info("RuleSource %s: sync %s", name, outcome.result, extra={"object": f"RuleSource/{name}"})
 
 
 async def _invalid_spec(ctx: OperatorContext, body: dict[str, Any], message: str) -> None:

@@ -27,9 +27,14 @@ def _key(ref: Any) -> ObjectKey:
 
 
 def _is_engine_problem(diag_id: str) -> bool:
-    # Loader diagnostics about required_engine_version / required_plugin_versions against the
-    # configured engine: the cluster's Falco is too old for the release (reason EngineTooOld).
-    return ("engine" in diag_id or "plugin" in diag_id) and not diag_id.startswith("bad-")
+    # Loader diagnostics about required_engine_version against the configured engine: the cluster's
+    # Falco is too old for the release (reason EngineTooOld). "bad-*" ids are shape errors instead.
+    return "engine" in diag_id and not diag_id.startswith("bad-")
+
+
+def _is_plugin_problem(diag_id: str) -> bool:
+    # required_plugin_versions not met by the configured --plugin set (reason PluginRequirementNotMet).
+    return "plugin" in diag_id and not diag_id.startswith(("bad-", "duplicate-"))
 
 
 class Core:
@@ -97,17 +102,21 @@ class Core:
         )
         core_inputs = effective.RenderInputs(
             sources=sources, managed=parsed.managed, custom=parsed.custom, exceptions=parsed.exceptions,
-            engine_version=inputs.engine_version, plugins=dict(inputs.plugins), configmap_name=inputs.configmap,
+            engine_version=inputs.engine_version, plugins=dict(inputs.plugins or {}),
+            configmap_name=inputs.configmap,
             namespace=self.options.falco_namespace,
         )
         outcome = effective.render(core_inputs, now, self.cache)
         warnings: dict[ObjectKey, list[str]] = {}
         engine_errors: list[str] = []
+        plugin_errors: list[str] = []
         for d in outcome.diagnostics:
             target = diagnostics if d.severity == "error" else warnings
             target.setdefault(_key(d.ref), []).append(d.one_line())
             if d.severity == "error" and _is_engine_problem(d.id):
                 engine_errors.append(d.one_line())
+            if d.severity == "error" and _is_plugin_problem(d.id):
+                plugin_errors.append(d.one_line())
         configmaps = tuple(
             ConfigMapContent(name=cm.name, data=dict(cm.data), annotations=dict(cm.annotations))
             for cm in outcome.configmaps
@@ -120,6 +129,7 @@ class Core:
             warnings={k: tuple(v) for k, v in warnings.items()},
             expired=frozenset(_key(r) for r in outcome.expired),
             engine_errors=tuple(engine_errors),
+            plugin_errors=tuple(plugin_errors),
             raw=outcome,
         )
 

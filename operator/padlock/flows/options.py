@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,8 @@ class OperatorOptions:
     """Name of the published ConfigMap; shards get ``-1``, ``-2``... as the policy core names them."""
     engine_version: str | None = None
     """Falco engine version of the cluster (``0.43.0``); None skips the engine check."""
-    plugins: dict[str, str] = field(default_factory=dict)
-    """Plugins Falco loads, name -> version, for ``required_plugin_versions`` checks."""
+    plugins: dict[str, str] | None = None
+    """Plugins Falco loads, name -> version. They decide which fields exist and whether
+    ``required_plugin_versions`` hold; None means no plugin is loaded (as in the rules core)."""
     history_limit: int = 20
     """Entries kept in RuleSource ``status.history`` and ManagedPolicy ``status.changes``."""

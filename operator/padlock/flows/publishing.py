@@ -64,7 +64,7 @@ def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Seque
         custom=tuple(snapshot.custom[k] for k in sorted(snapshot.custom)),
         exceptions=tuple(snapshot.exceptions[k] for k in sorted(snapshot.exceptions)),
         engine_version=options.engine_version,
-        plugins=dict(options.plugins),
+        plugins=None if options.plugins is None else dict(options.plugins),
         configmap=options.configmap,
     )
 

@@ -42,7 +42,7 @@ class RenderInputs:
     custom: tuple[JSON, ...]
     exceptions: tuple[JSON, ...]
     engine_version: str | None
-    plugins: Mapping[str, str]
+    plugins: Mapping[str, str] | None
     configmap: str
 
 
@@ -59,7 +59,9 @@ class Rendered:
     expired: frozenset[ObjectKey] = frozenset()
     """Exceptions left out because ``expiresAt`` has passed."""
     engine_errors: tuple[str, ...] = ()
-    """Diagnostics about engine or plugin versions (reason ``EngineTooOld``)."""
+    """Diagnostics about the required engine version (reason ``EngineTooOld``)."""
+    plugin_errors: tuple[str, ...] = ()
+    """Diagnostics about required plugin versions (reason ``PluginRequirementNotMet``)."""
     raw: Any = None
     """The core's own result object (for the webhook and the CLI)."""
 

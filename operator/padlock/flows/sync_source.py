@@ -209,9 +209,13 @@ def _recover(source: JSON, sources: SourcePort, core: CorePort, cluster: Cluster
 def _refusal_from_render(name: str, candidate: Any, rendered: Rendered) -> Refusal:
     if rendered.engine_errors:
         reason, errors = "EngineTooOld", list(rendered.engine_errors)
+    elif rendered.plugin_errors:
+        reason, errors = "PluginRequirementNotMet", list(rendered.plugin_errors)
     else:
         reason = "ValidationFailed"
         errors = list(rendered.errors_for(("RuleSource", "", name))) or rendered.all_errors()
+    own = f"RuleSource {name}: "
+    errors = [e[len(own):] if e.startswith(own) else e for e in errors]
     msg = (f"RuleSource {name}: version {candidate.version} not adopted: "
            f"{policy_status.first_lines(errors) or 'the effective ruleset does not validate'}")
     return Refusal(candidate.digest, candidate.version, reason, msg)

@@ -94,7 +94,12 @@ class KubeClient:
         self.connection = connection
         kwargs: dict[str, Any] = {
             "timeout": urllib3.Timeout(connect=10.0, read=timeout),
-            "retries": urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0),
+            # 429/503 come back while a new CRD's watch cache initialises or under API priority and
+            # fairness; the request was not processed, so retrying (also a POST) is safe.
+            "retries": urllib3.Retry(
+                total=8, connect=3, read=0, redirect=0, status=8, status_forcelist=(429, 503),
+                allowed_methods=None, backoff_factor=0.2, backoff_max=3.0, raise_on_status=False,
+            ),
             "maxsize": 8,
         }
         if connection.server.startswith("https"):
