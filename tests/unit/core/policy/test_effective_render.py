@@ -248,3 +248,32 @@ def test_broken_upstream_is_not_publishable_and_names_the_source():
     outcome = effective.render(effective.RenderInputs(sources=(src,), plugins=PLUGINS), NOW)
     assert not outcome.publishable and outcome.files == {} and outcome.configmaps == ()
     assert outcome.errors[0].ref == ObjectRef("RuleSource", "falco-rules")
+
+
+def test_full_upstream_stable_incubating_sandbox_render_reloads_cleanly_with_scopes():
+    import os
+    from pathlib import Path
+
+    shared = Path(os.environ.get("PADLOCK_SHARED") or Path(__file__).resolve().parents[4].parent / "shared")
+    rels = [("falco-rules", 10, "falco-rules-5.1.0/falco_rules.yaml"),
+            ("falco-incubating-rules", 20, "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"),
+            ("falco-sandbox-rules", 30, "falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml")]
+    sources, rulesets = [], {}
+    for name, order, rel in rels:
+        text = (shared / "upstream-rules" / rel).read_text()
+        sources.append(SourceInput(name, order, "x", ((rel.split("/")[1], text),)))
+        rulesets[name] = loader.load([RulesFile(rel, text)], plugins=PLUGINS).ruleset
+    contents = managed.build_managed(catalog.builtin(), rulesets, {n: "x" for n, _, _ in rels})
+    scoped = Scope(include=("prod",), exclude=("kube-system",))
+    mps = tuple(c.as_input(enabled=True, scope=scoped if c.name in ("incubating", "sandbox") else None)
+                for c in contents)
+    outcome = effective.render(effective.RenderInputs(sources=tuple(sources), managed=mps, plugins=PLUGINS), NOW)
+    assert outcome.publishable, [d.one_line() for d in outcome.errors]
+    rules = _rules(outcome)
+    sandbox_rules = [n for n, r in rules.items() if "maturity_sandbox" in r.tags]
+    assert sandbox_rules
+    for name in sandbox_rules:
+        original = rulesets["falco-sandbox-rules"].rules[name]
+        if original.enabled:
+            assert rules[name].condition == (
+                f"({original.condition.strip()}) and (k8s.ns.name in (prod) and not k8s.ns.name in (kube-system))")
