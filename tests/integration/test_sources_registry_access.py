@@ -78,7 +78,7 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))  # cost 4: fast tests
     (workdir / "htpasswd").write_text(f"{USER}:{hashed}\n")
     yield from serve(
-        workdir, f"  \nauth:\n  htpasswd:\n    realm: padlock-test\n    path: {workdir / 'htpasswd'}\n"
+        workdir, f"auth:\n  htpasswd:\n    realm: padlock-test\n    path: {workdir / 'htpasswd'}\n"
     )
 
 
