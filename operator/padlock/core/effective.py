@@ -124,6 +124,8 @@ class RenderCache:
     upstream: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
     dumped: dict[str, str] = field(default_factory=dict)
+    #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
+    valid_set: str = ""
 
 
 def source_key(source: SourceInput, fname: str) -> str:
@@ -298,11 +300,17 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             now,
         )
         generated, spans = _emit(layer, inputs.shard_limit, cache)
+        whole = content_hash({**{f.name: f.text for f in upstream_files}, **generated})
+        whole = f"{whole}|{ukey[0]}|{ukey[1]}"
+        if cache.valid_set == whole:
+            return _outcome(inputs, upstream_files, generated, layer, diags, excluded, versions)
         result = loader.load(
             [*upstream_files, *(RulesFile(k, v) for k, v in generated.items())],
             engine_version=inputs.engine_version,
             plugins=inputs.plugins,
         )
+        if result.valid:
+            cache.valid_set = whole
         blamed: set[ObjectRef] = set()
         untraced: list[ObjectDiagnostic] = []
         for d in result.errors:

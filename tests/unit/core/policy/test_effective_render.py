@@ -197,6 +197,10 @@ def test_render_is_byte_identical_for_the_same_inputs():
     two = effective.render(_inputs(V2, "2.0.0", choices=DISABLE_KEYS, exceptions=[exc]), NOW,
                            effective.RenderCache())
     assert one.files == two.files and one.content_hash == two.content_hash
+    cache = effective.RenderCache()
+    warm = [effective.render(_inputs(V2, "2.0.0", choices=DISABLE_KEYS, exceptions=[exc]), NOW, cache)
+            for _ in range(2)]
+    assert warm[0].files == warm[1].files == one.files  # the cached (unchanged) re-render gives the same bytes
     assert [c.to_manifest() for c in one.configmaps] == [c.to_manifest() for c in two.configmaps]
 
 
