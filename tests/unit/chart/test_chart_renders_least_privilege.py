@@ -213,7 +213,7 @@ def test_default_rule_source_is_a_valid_object_and_can_be_switched_off(
         ("defaultRuleSource.updatePolicy=Sometimes", "/defaultRuleSource/updatePolicy"),
         ("defaultRuleSource.loadOrder=100", "/defaultRuleSource/loadOrder"),
         ("falco.namespace=Not_Valid", "/falco/namespace"),
-        ("operator.logLevel=loud", "/operator/logLevel"),
+        ("operator.logFormat=xml", "/operator/logFormat"),
         ("unknownKey=1", "unknownKey"),
     ],
 )
@@ -227,3 +227,18 @@ def test_helm_lint_is_clean() -> None:
     result = _helm("lint", str(CHART), "--strict")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
+
+
+def test_deployment_passes_only_flags_padlock_operator_accepts(default_docs: list[dict[str, Any]]) -> None:
+    import click
+
+    from padlock.cli import operator as operator_cli
+
+    known = {opt for p in operator_cli.command.params if isinstance(p, click.Option) for opt in p.opts}
+    (deploy,) = _of(default_docs, "Deployment")
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    flags = [arg.split("=", 1)[0] for arg in container["args"][1:]]
+    assert flags and set(flags) <= known, sorted(set(flags) - known)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PADLOCK_OPERATOR_USERNAME"] == "system:serviceaccount:padlock-system:padlock"
+    assert env["PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG"] == "padlock.dev"
