@@ -8,11 +8,14 @@ upstream layout, and directory entries that tools add) comes back verbatim.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import tarfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from padlock.sources.archives import Limits, extract_rules
 from padlock.sources.errors import ArchiveRejected, SourceRejected
@@ -156,3 +159,25 @@ def test_archive_without_rules_files_is_rejected() -> None:
     folder = tarfile.TarInfo("empty")
     folder.type = tarfile.DIRTYPE
     assert "holds no rules files" in rejected(tar_gz((folder, None)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4096), st.booleans())
+def test_arbitrary_bytes_never_crash_only_reject(data: bytes, wrap_in_gzip: bool) -> None:
+    # Whatever arrives from a registry or URL, the only outcomes are rules files or ArchiveRejected.
+    payload = gzip.compress(data) if wrap_in_gzip else data
+    try:
+        files = extract_rules(payload, limits=Limits(), source="s", reference="r")
+    except ArchiveRejected:
+        return
+    assert files and all(f.name.endswith((".yaml", ".yml")) for f in files)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=2048), st.integers(min_value=0, max_value=2047))
+def test_corrupted_good_archive_never_crashes(noise: bytes, position: int) -> None:
+    good = bytearray(tar_gz(regular("falco_rules.yaml", RULES.encode())))
+    start = position % len(good)
+    good[start : start + len(noise)] = noise
+    with contextlib.suppress(ArchiveRejected):  # anything else (a crash) fails the test
+        extract_rules(bytes(good), limits=Limits(), source="s", reference="r")
