@@ -212,7 +212,7 @@ class _Parser:
                 lhs = ast.FieldRef(m.group(0), self.field_arg(), start)
             else:
                 m = _IDENT.match(text, start)
-                if m is None:
+                if m is None or m.group(0) in ("and", "or", "not"):
                     raise self.error("expected a field, a macro name, 'not' or '('")
                 self.pos = m.end()
                 return ast.MacroRef(m.group(0), start)
