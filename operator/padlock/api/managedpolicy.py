@@ -102,8 +102,8 @@ class PolicyChange(PadlockModel):
     """When the change was adopted."""
     from_version: str | None = Field(default=None, max_length=128)
     """Source version before the change (unset for the first one)."""
-    to_version: str = Field(max_length=128)
-    """Source version after the change."""
+    to_version: str | None = Field(default=None, max_length=128)
+    """Source version after the change (unset when the policy names no source)."""
     added: list[RuleName] | None = Field(default=None, max_length=2048)
     """Rules that entered the policy."""
     removed: list[RuleName] | None = Field(default=None, max_length=2048)
