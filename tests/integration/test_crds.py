@@ -92,6 +92,14 @@ def test_crds_for_every_kind_are_established(crds_installed: list[str]) -> None:
     assert sorted(crds_installed) == sorted(k.crd_name for k in kinds.ALL)
 
 
+def test_plain_kubectl_apply_of_the_crds_directory_works(kubectl: Runner, crds_installed: list[str]) -> None:
+    # What the README tells users to run: client-side apply, last-applied annotation included.
+    result = kubectl("apply", "-f", str(REPO / "crds"), check=False)
+    assert result.returncode == 0, result.stderr
+    for kind in kinds.ALL:
+        assert f"customresourcedefinition.apiextensions.k8s.io/{kind.crd_name}" in result.stdout
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_is_accepted_by_a_server_side_dry_run(
     path: Path, kubectl: Runner, crds_installed: list[str], namespace: str
