@@ -1,0 +1,129 @@
+"""``padlock validate``: exit codes, the JSON shape, text like falco -V, files in order, determinism.
+
+Runs the real click command (``click.testing.CliRunner``) on files written to a temporary directory and
+on the shared upstream corpus (``<repo>/../shared`` or ``PADLOCK_SHARED``; missing corpus fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from padlock.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = Path(os.environ.get("PADLOCK_SHARED") or REPO.parent / "shared")
+STABLE = SHARED / "upstream-rules/falco-rules-5.1.0/falco_rules.yaml"
+INCUBATING = SHARED / "upstream-rules/falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"
+SANDBOX = SHARED / "upstream-rules/falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml"
+
+GOOD = "- rule: r\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n"
+BAD = "- rule: r\n  desc: d\n  condition: evt.type = execve and nope\n  output: o\n  priority: INFO\n"
+
+
+def upstream() -> None:
+    if not STABLE.is_file():
+        pytest.fail(f"upstream corpus missing at {SHARED}: put shared/ beside the clone or set PADLOCK_SHARED")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["validate", *args])
+    return result.exit_code, result.output
+
+
+def test_upstream_stack_is_valid_in_json(tmp_path: Path) -> None:
+    upstream()
+    code, out = run("--plugin", "container=0.4.0", "-o", "json", str(STABLE), str(INCUBATING), str(SANDBOX))
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc == {"valid": True, "errors": [], "warnings": []}
+
+
+def test_invalid_file_exits_1_with_located_diagnostic(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(BAD)
+    code, out = run("-o", "json", str(f))
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["valid"] is False
+    assert doc["errors"] == [
+        {
+            "code": "LOAD_ERR_VALIDATE",
+            "message": "Undefined macro 'nope' used in filter.",
+            "file": str(f),
+            "line": 3,
+            "column": 36,
+            "item": {"type": "rule", "name": "r"},
+        }
+    ]
+
+
+def test_warnings_alone_keep_exit_0(tmp_path: Path) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(GOOD + "- macro: idle\n  condition: evt.type = open\n")
+    code, out = run("-o", "json", str(f))
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["valid"] is True and [w["code"] for w in doc["warnings"]] == ["LOAD_UNUSED_MACRO"]
+
+
+def test_text_output_reads_like_falco_validate(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(GOOD)
+    bad.write_text(BAD.replace("- rule: r", "- rule: r2"))
+    code, out = run(str(good), str(bad))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{good}: Ok"
+    assert lines[1] == f"{bad}: Invalid"
+    assert f'{bad}:3:36: rule "r2": Undefined macro \'nope\' used in filter. [undefined-macro] LOAD_ERR_VALIDATE' in lines[2]
+    assert "  condition: evt.type = execve and nope" in out  # snippet
+    assert lines[-1] == "1 error(s), 0 warning(s)"
+
+
+def test_files_load_in_the_order_given(tmp_path: Path) -> None:
+    base, override = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    base.write_text(GOOD)
+    override.write_text("- rule: r\n  enabled: false\n  override: {enabled: replace}\n")
+    assert run(str(base), str(override))[0] == 0
+    code, out = run(str(override), str(base))
+    assert code == 1 and "no rule by that name already exists" in out
+
+
+def test_engine_version_and_plugins_are_checked(tmp_path: Path) -> None:
+    upstream()
+    assert run(str(STABLE))[0] == 1  # needs the container plugin
+    assert run("--plugin", "container=0.4.0", "--engine-version", "0.50.0", str(STABLE))[0] == 1
+    assert run("--plugin", "container=0.4.0", "--engine-version", "0.57.0", str(STABLE))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--plugin", "container", "x.yaml"],
+        ["--plugin", "container=latest", "x.yaml"],
+        ["--engine-version", "new", "x.yaml"],
+        ["-o", "xml", "x.yaml"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert run(*args)[0] == 2
+
+
+def test_missing_file_is_a_file_read_error(tmp_path: Path) -> None:
+    code, out = run("-o", "json", str(tmp_path / "nope.yaml"))
+    assert code == 1
+    assert json.loads(out)["errors"][0]["code"] == "LOAD_ERR_FILE_READ"
+
+
+def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    upstream()
+    f = tmp_path / "bad.yaml"
+    f.write_text(BAD + GOOD.replace("- rule: r", "- rule: other").replace("execve", "opne"))
+    outs = {run("-o", "json", "--plugin", "container=0.4.0", str(STABLE), str(f))[1] for _ in range(3)}
+    assert len(outs) == 1
