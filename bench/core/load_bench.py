@@ -58,11 +58,11 @@ def main() -> None:
     for label, paths in SETS.items():
         files = [RulesFile(p.split("/")[-1], (root / p).read_text()) for p in paths]
 
-        def bare() -> None:
+        def bare(files: list[RulesFile] = files) -> None:
             for f in files:
                 yaml.load(f.text, Loader=yaml.CSafeLoader)
 
-        def padlock() -> None:
+        def padlock(files: list[RulesFile] = files) -> None:
             res = loader.load(files, plugins={"container": "0.4.0"})
             assert res.valid, [d.one_line() for d in res.errors]
 

@@ -47,11 +47,10 @@ OVERRIDE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 EXCEPTION_COMPS = frozenset(
-    "exists <= < >= > == = != glob iglob contains icontains bcontains startswith bstartswith endswith "
-    "regex intersects in pmatch".split()
+    ["exists", "<=", "<", ">=", ">", "==", "=", "!=", "glob", "iglob", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "regex", "intersects", "in", "pmatch"]
 )
 MODIFIABLE_COMPS = frozenset(
-    "= != contains icontains bcontains startswith bstartswith endswith glob iglob regex".split()
+    ["=", "!=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "glob", "iglob", "regex"]
 )
 LIST_COMPS = frozenset({"in", "pmatch", "intersects"})
 _LIST_NAME = re.compile(r"[^()\"'\s=,]+")
@@ -397,7 +396,7 @@ def _define(table: dict[str, ListInfo] | dict[str, MacroInfo] | dict[str, RuleIn
         info.index = seq  # type: ignore[attr-defined]
     if hasattr(info, "visibility"):
         info.visibility = seq
-    table[info.name] = info  # type: ignore[attr-defined,index,assignment]
+    table[info.name] = info  # type: ignore[attr-defined,assignment]
 
 
 def _macro(it: _Item) -> None:

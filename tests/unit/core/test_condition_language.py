@@ -12,9 +12,9 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rules_corpus import manifest, read_upstream
 
 from padlock.core import condition as c
-from rules_corpus import manifest, read_upstream
 
 
 def _upstream_conditions() -> list[tuple[str, str]]:
@@ -148,8 +148,8 @@ def test_deep_nesting_is_a_clean_error() -> None:
 
 
 _ALPHABET = st.sampled_from(
-    list("abcdefghijklmnopqrstuvwxyz._[]()'\",=<>!\\ \t\n0123456789-+/*:")
-    + ["and ", "or ", "not ", " in ", "exists", "contains ", "proc.name", "val(", "tolower(", "anyof "]
+    [*"abcdefghijklmnopqrstuvwxyz._[]()'\",=<>!\\ \t\n0123456789-+/*:",
+     "and ", "or ", "not ", " in ", "exists", "contains ", "proc.name", "val(", "tolower(", "anyof "]
 )
 
 

@@ -7,10 +7,10 @@ upgrade (falco-rules 5.0.0 -> 5.1.0) whose changes are read from the files indep
 from __future__ import annotations
 
 import yaml
+from rules_corpus import read_upstream
 
 from padlock.core import differ, loader
-from padlock.core.model import RulesFile, Ruleset
-from rules_corpus import read_upstream
+from padlock.core.model import Ruleset, RulesFile
 
 OLD = """
 - list: shells

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from rules_corpus import upstream_dir
 
 from padlock.core import loader
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import RulesFile
-
-from rules_corpus import upstream_dir
 
 CASES_DIR = Path(__file__).parent / "cases"
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from rules_corpus import manifest, read_upstream
 
 from padlock.core import loader, reader
 from padlock.core.model import RulesFile
-from rules_corpus import manifest, read_upstream
 
 CONTAINER = {"container": "0.4.0"}
 STACK = (

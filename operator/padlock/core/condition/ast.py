@@ -8,7 +8,6 @@ that a printed and re-parsed tree compares equal to the original.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +63,8 @@ class ListRef:
     pos: int = field(default=0, compare=False)
 
 
-Arg = Union[FieldRef, Transformer, Str, Num, ListValue]
-Value = Union[Str, Num, ListValue, ListRef, Transformer]
+Arg = FieldRef | Transformer | Str | Num | ListValue
+Value = Str | Num | ListValue | ListRef | Transformer
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +104,4 @@ class Or:
     pos: int = field(default=0, compare=False)
 
 
-Node = Union[And, Or, Not, Check, MacroRef]
+Node = And | Or | Not | Check | MacroRef
