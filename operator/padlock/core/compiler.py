@@ -119,6 +119,7 @@ class _Compiler:
         self.checked_macros: set[tuple[str, str]] = set()
         self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
         self.subst_cache: dict[str, ast.Node] = {}
+        self.close_memo: dict[str, str | None] = {}
 
     def diag(self, d: Diagnostic) -> None:
         self.out.diagnostics.append(d)
@@ -172,36 +173,11 @@ class _Compiler:
                            f"did you mean '{close[0]}'?")
         return d
 
-    def substitute(self, node: ast.Node) -> ast.Node:
-        """Replace bare list names inside ``(...)`` by the list's items (Falco's ``resolve_list``)."""
-        if isinstance(node, ast.Check):
-            v = node.value
-            if isinstance(v, ast.ListValue) and any(not i.quoted and i.value in self.list_names for i in v.items):
-                items: list[ast.Str] = []
-                for i in v.items:
-                    if not i.quoted and i.value in self.list_names:
-                        items.extend(ast.Str(x, i.pos) for x in self.out.list_items[i.value])
-                    else:
-                        items.append(i)
-                return ast.Check(node.lhs, node.op, ast.ListValue(tuple(items), v.pos), node.modifier, node.pos)
-            if isinstance(v, ast.ListRef) and v.name in self.list_names and len(self.out.list_items[v.name]) == 1:
-                item = self.out.list_items[v.name][0]
-                return ast.Check(node.lhs, node.op, ast.ListValue((ast.Str(item, v.pos),), v.pos), node.modifier,
-                                 node.pos)
-            return node
-        if isinstance(node, ast.And):
-            return ast.And(tuple(self.substitute(c) for c in node.children), node.pos)
-        if isinstance(node, ast.Or):
-            return ast.Or(tuple(self.substitute(c) for c in node.children), node.pos)
-        if isinstance(node, ast.Not):
-            return ast.Not(self.substitute(node.child), node.pos)
-        return node
-
     def substituted(self, text: str, node: ast.Node) -> ast.Node:
         done = self.subst_cache.get(text)
         if done is None:
             self.mark_lists(node)
-            done = self.substitute(node)
+            done = cond.substitute_lists(node, self.out.list_items)
             self.subst_cache[text] = done
         return done
 
@@ -416,9 +392,19 @@ class _Compiler:
         for it in lv.items:
             if it.quoted or it.value in self.list_names or not _LOOKS_LIKE_LIST.fullmatch(it.value):
                 continue
-            close = difflib.get_close_matches(it.value, list(self.list_names), n=1, cutoff=0.85)
+            close = self.close_list_name(it.value)
             if close or (len(lv.items) == 1 and it.value.endswith(_LIST_SUFFIXES)):
-                self.undefined_list(it.value, it.pos, where, close[0] if close else None)
+                self.undefined_list(it.value, it.pos, where, close)
+
+    def close_list_name(self, value: str) -> str | None:
+        """The defined list name closest to ``value`` (a likely typo), memoised: difflib is slow."""
+        if value in self.close_memo:
+            return self.close_memo[value]
+        # Names whose length differs by more than 3 cannot reach the 0.85 ratio for these lengths.
+        candidates = [n for n in self.list_names if abs(len(n) - len(value)) <= 3 and n[:1] == value[:1]]
+        close = difflib.get_close_matches(value, sorted(candidates), n=1, cutoff=0.85) if candidates else []
+        self.close_memo[value] = close[0] if close else None
+        return self.close_memo[value]
 
     def undefined_list(self, name: str, pos: int, where: _Where, close: str | None = None) -> None:
         d = where.at("LOAD_COMPILE_CONDITION", "undefined-list",

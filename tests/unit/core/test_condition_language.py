@@ -173,3 +173,18 @@ def test_arbitrary_unicode_gives_a_tree_or_a_clean_error(text: str) -> None:
     except c.ConditionError:
         return
     assert c.parse(c.render(tree)) == tree
+
+
+def test_macro_expansion_keeps_each_macro_grouping() -> None:
+    macros = {"a": c.parse("x.y = 1 or x.y = 2"), "b": c.parse("a and not c"), "c": c.parse("p.q exists")}
+    expanded = c.expand_macros(c.parse("b and x.z = 3"), macros)
+    assert c.render(expanded) == "((x.y = 1 or x.y = 2) and not p.q exists) and x.z = 3"
+    assert not list(c.macro_refs(expanded))
+    # unknown and self-referencing macros stay references
+    assert c.render(c.expand_macros(c.parse("loop or nope"), {"loop": c.parse("loop")})) == "loop or nope"
+
+
+def test_list_substitution_replaces_only_bare_names_in_lists() -> None:
+    lists = {"shells": ("bash", "sh -c"), "empty": ()}
+    tree = c.substitute_lists(c.parse('proc.name in (shells, zsh, "shells", empty)'), lists)
+    assert c.render(tree) == 'proc.name in (bash, "sh -c", zsh, shells)'

@@ -2,7 +2,8 @@
 
 Public entry points for the loader and the policy renderer: ``parse(text) -> Node`` (raises
 ``ConditionError`` with libsinsp's message and an offset), ``render(node) -> str`` and
-``fields(node) -> tuple[str, ...]``.
+``fields(node) -> tuple[str, ...]``, plus ``expand_macros`` and ``substitute_lists`` for the condition
+Falco evaluates.
 """
 
 from padlock.core.condition.ast import (
@@ -19,6 +20,7 @@ from padlock.core.condition.ast import (
     Str,
     Transformer,
 )
+from padlock.core.condition.expand import expand_macros, substitute_lists
 from padlock.core.condition.parser import ConditionError, parse
 from padlock.core.condition.render import quote, render
 from padlock.core.condition.walk import fields, iter_field_refs, iter_nodes, macro_refs
@@ -37,6 +39,7 @@ __all__ = [
     "Or",
     "Str",
     "Transformer",
+    "expand_macros",
     "fields",
     "iter_field_refs",
     "iter_nodes",
@@ -44,4 +47,5 @@ __all__ = [
     "parse",
     "quote",
     "render",
+    "substitute_lists",
 ]
