@@ -446,32 +446,33 @@ def _exceptions(it: _Item, appending: bool) -> list[ExceptionInfo]:
         return []
     out: list[ExceptionInfo] = []
     seen: set[str] = set()
-    for entry in seq:
+    for index, entry in enumerate(seq):
+        where = f"exceptions[{index}]"
         if not isinstance(entry, dict):
             raise it.bad("bad-exception", "Unexpected element type. Each element should be a yaml associative array.",
-                         "exceptions")
+                         where)
         if "name" not in entry:
-            raise it.bad("missing-key", "Item has no mapping for key 'name' (in exceptions)", "exceptions")
+            raise it.bad("missing-key", "Item has no mapping for key 'name' (in exceptions)", where)
         name = entry["name"]
         if name is None or name == "" or isinstance(name, (list, dict)):
-            raise it.bad("empty-value", "Mapping for key 'name' is empty (in exceptions)", "exceptions")
+            raise it.bad("empty-value", "Mapping for key 'name' is empty (in exceptions)", where)
         ex_name = str(name)
         if ex_name in seen:
             it.warn("LOAD_EXCEPTION_NAME_NOT_UNIQUE", "exception-name-not-unique",
-                    f"Multiple definitions of exception '{ex_name}' in the same rule", "exceptions")
+                    f"Multiple definitions of exception '{ex_name}' in the same rule", where)
         seen.add(ex_name)
-        fields = _str_or_list(it, entry, "fields")
-        comps = _str_or_list(it, entry, "comps")
+        fields = _str_or_list(it, entry, "fields", where)
+        comps = _str_or_list(it, entry, "comps", where)
         values = entry.get("values")
         if values is None:
             values = []
         if not isinstance(values, list):
-            raise it.bad("not-a-sequence", f"Value is not a sequence (key 'values' of exception '{ex_name}')", "exceptions")
-        out.append(ExceptionInfo(ex_name, fields, comps, values, it.loc("exceptions")))
+            raise it.bad("not-a-sequence", f"Value is not a sequence (key 'values' of exception '{ex_name}')", where)
+        out.append(ExceptionInfo(ex_name, fields, comps, values, it.loc(where)))
     return out
 
 
-def _str_or_list(it: _Item, entry: dict[object, object], key: str) -> list[str] | str | None:
+def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -> list[str] | str | None:
     if key not in entry or entry[key] is None:
         return None
     value = entry[key]
@@ -479,11 +480,11 @@ def _str_or_list(it: _Item, entry: dict[object, object], key: str) -> list[str] 
         out: list[str] = []
         for v in value:
             if v is None or isinstance(v, (list, dict)):
-                raise it.bad("not-a-scalar", f"Value is not a scalar value (an entry of exception '{key}')", "exceptions")
+                raise it.bad("not-a-scalar", f"Value is not a scalar value (an entry of exception '{key}')", where)
             out.append(str(v))
         return out
     if isinstance(value, dict):
-        raise it.bad("not-a-scalar", f"Value is not a scalar value (exception key '{key}')", "exceptions")
+        raise it.bad("not-a-scalar", f"Value is not a scalar value (exception key '{key}')", where)
     return str(value)
 
 
@@ -624,27 +625,28 @@ def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> N
     by_name = {e.name: e for e in rule.exceptions}
     for ex in exc:
         if not ex.values:
-            it.warn("LOAD_APPEND_NO_VALUES", "append-no-values",
-                    f"Overriding/appending exception '{ex.name}' with no values", "exceptions")
+            it.col.diagnostics.append(Diagnostic(
+                "LOAD_APPEND_NO_VALUES", "append-no-values", f"Overriding/appending exception '{ex.name}' with no values",
+                ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
         prev = by_name.get(ex.name)
         if prev is not None:
             if ex.fields is not None:
-                raise it.bad("exception-append-fields",
-                             "Can not append exception fields to existing exception, only values", "exceptions",
-                             code="LOAD_ERR_VALIDATE")
+                raise _Bad(Diagnostic("LOAD_ERR_VALIDATE", "exception-append-fields",
+                                      "Can not append exception fields to existing exception, only values",
+                                      ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
             if ex.comps is not None:
-                raise it.bad("exception-append-comps",
-                             "Can not append exception comps to existing exception, only values", "exceptions",
-                             code="LOAD_ERR_VALIDATE")
+                raise _Bad(Diagnostic("LOAD_ERR_VALIDATE", "exception-append-comps",
+                                      "Can not append exception comps to existing exception, only values",
+                                      ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
             probe = ExceptionInfo(prev.name, prev.fields, prev.comps, ex.values, ex.loc)
             for d in validate_exception(probe, "rule", rule.name):
                 raise _Bad(d)
             prev.values = list(prev.values) + list(ex.values)
         else:
             if ex.fields is None:
-                raise it.bad("exception-no-fields",
-                             f"Exception '{ex.name}': Rule exception item must have fields property with a list of fields",
-                             "exceptions", code="LOAD_ERR_VALIDATE")
+                raise _Bad(Diagnostic("LOAD_ERR_VALIDATE", "exception-no-fields",
+                                      f"Exception '{ex.name}': Rule exception item must have fields property with a list of fields",
+                                      ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
             for d in validate_exception(ex, "rule", rule.name):
                 raise _Bad(d)
             rule.exceptions.append(ex)

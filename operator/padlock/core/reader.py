@@ -144,6 +144,11 @@ def read(name: str, text: str) -> ReadResult:
                 mark = v.start_mark
                 style = v.style if isinstance(v, yaml.ScalarNode) else None
                 keys[key] = KeyPos(mark.line + 1, mark.column + 1, mark.index, style)
+                if key == "exceptions" and isinstance(v, yaml.SequenceNode):
+                    # Each exception entry gets its own position, so diagnostics point at it.
+                    for i, sub in enumerate(v.value):
+                        m = sub.start_mark
+                        keys[f"exceptions[{i}]"] = KeyPos(m.line + 1, m.column + 1, m.index, None)
             kind = next((k for k in ITEM_KINDS if k in body), "")
             items.append(RawItem(kind, body, name, line, col, keys))
     return ReadResult(items, diags)

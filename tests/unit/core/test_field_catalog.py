@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 import yaml
+from rules_corpus import manifest, read_upstream
 
 from padlock.core import condition, fields
-from rules_corpus import manifest, read_upstream
 
 
 def test_catalog_records_its_provenance() -> None:
