@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
+from padlock.core import versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
 from padlock.core.condition import ast
 from padlock.core.diagnostics import Diagnostic
@@ -107,7 +108,8 @@ class _Where:
 
 
 class _Compiler:
-    def __init__(self, col: Collection, catalog: Catalog, file_texts: dict[str, str]) -> None:
+    def __init__(self, col: Collection, catalog: Catalog, file_texts: dict[str, str], engine: str) -> None:
+        self.engine = engine
         self.col = col
         self.catalog = catalog
         self.file_texts = file_texts
@@ -333,6 +335,11 @@ class _Compiler:
                 self.check(n, source, where, unknown)
 
     def check(self, c: ast.Check, source: str, where: _Where, unknown: list[Diagnostic]) -> None:
+        for feature in _features(c):
+            missing = versions.missing_feature(feature, self.engine)
+            if missing is not None:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "feature-too-new", missing, c.pos))
+                return
         infos = []
         for fref in _check_fields(c):
             info = self.catalog.lookup(source, fref.name)
@@ -508,6 +515,19 @@ def _field_from_text(text: str) -> ast.FieldRef | None:
     return None
 
 
+def _features(c: ast.Check) -> Iterator[str]:
+    """Operators, modifiers and transformers a check uses (for engine-version gating)."""
+    yield c.op
+    if c.modifier:
+        yield c.modifier
+    stack: list[ast.Arg | ast.Value] = [c.lhs] + ([c.value] if c.value is not None else [])
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Transformer):
+            yield x.name
+            stack.extend(x.args)
+
+
 def _check_fields(c: ast.Check) -> Iterator[ast.FieldRef]:
     yield from _arg_fields(c.lhs)
     if isinstance(c.value, ast.Transformer):
@@ -531,9 +551,11 @@ def _values(c: ast.Check) -> tuple[ast.Str, ...]:
     return ()
 
 
-def compile_collection(col: Collection, catalog: Catalog, file_texts: dict[str, str]) -> Compiled:
-    """Run all compile checks over a collection; diagnostics are returned, never raised."""
-    c = _Compiler(col, catalog, file_texts)
+def compile_collection(
+    col: Collection, catalog: Catalog, file_texts: dict[str, str], engine: str = versions.NEWEST_ENGINE_VERSION
+) -> Compiled:
+    """Run all compile checks over a collection for one engine version; diagnostics are returned."""
+    c = _Compiler(col, catalog, file_texts, engine)
     c.lists()
     c.macros()
     c.rules()

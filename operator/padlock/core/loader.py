@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from padlock.core import collector, compiler, fields, reader, versions
 from padlock.core.diagnostics import Diagnostic
-from padlock.core.model import List, Macro, PluginRequirement, Rule, RuleException, RulesFile, Ruleset
+from padlock.core.model import List, Macro, PluginRequirement, Rule, RuleException, Ruleset, RulesFile
 
 
 @dataclass
@@ -59,7 +59,7 @@ def load(
         collector.collect(col, read.items)
     diags.extend(col.diagnostics)
     catalog = fields.catalog(plugin_map, versions.parse(engine))
-    compiled = compiler.compile_collection(col, catalog, texts)
+    compiled = compiler.compile_collection(col, catalog, texts, engine)
     diags.extend(compiled.diagnostics)
     required = _engine_requirement(col, engine, diags)
     diags.extend(_plugin_requirements(col, plugin_map))

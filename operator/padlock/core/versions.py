@@ -44,3 +44,30 @@ def compatible(running: str, required: str) -> bool:
     if r is None or q is None:
         return False
     return r[0] == q[0] and r >= q
+
+
+#: Condition-language features and the first engine version that has them (rules-format notes §8.3):
+#: feature -> (engine version, Falco release).
+FEATURES: dict[str, tuple[str, str]] = {
+    "val": ("0.40.0", "Falco 0.38"),
+    "tolower": ("0.40.0", "Falco 0.38"),
+    "toupper": ("0.40.0", "Falco 0.38"),
+    "b64": ("0.40.0", "Falco 0.38"),
+    "basename": ("0.40.0", "Falco 0.38"),
+    "len": ("0.40.0", "Falco 0.38"),
+    "regex": ("0.43.0", "Falco 0.39"),
+    "join": ("0.62.0", "Falco 0.44"),
+    "concat": ("0.62.0", "Falco 0.44"),
+    "getopt": ("0.62.0", "Falco 0.44"),
+    "oneof": ("0.62.0", "Falco 0.44"),
+    "anyof": ("0.62.0", "Falco 0.44"),
+    "allof": ("0.62.0", "Falco 0.44"),
+}
+
+
+def missing_feature(feature: str, engine: str) -> str | None:
+    """A message when ``engine`` predates ``feature`` (an operator, modifier or transformer), else None."""
+    spec = FEATURES.get(feature)
+    if spec is None or compatible(engine, spec[0]):
+        return None
+    return f"'{feature}' requires engine version {spec[0]} ({spec[1]}), but engine version is {engine}"
