@@ -20,7 +20,16 @@ from typing import Any
 import kopf
 
 from padlock.core import lock
+from padlock.flows.state import OperatorState
 from padlock.webhook.wiring import WebhookOptions, setup
+
+GROUP = "padlock.dev"
+WATCHED = {
+    "managedpolicies": "ManagedPolicy",
+    "custompolicies": "CustomPolicy",
+    "policyexceptions": "PolicyException",
+    "clusterpolicyexceptions": "ClusterPolicyException",
+}
 
 
 def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
@@ -40,7 +49,25 @@ def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # No resource is watched here; only the admission server runs, so posting events is pointless.
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Nothing here writes to the cluster, so posting kopf's events is pointless.
     settings.posting.enabled = False
-    setup(settings, options_from_env(), None, now=datetime.datetime.now(datetime.UTC))
+    memo.state = OperatorState()
+    setup(settings, options_from_env(), memo.state, now=datetime.datetime.now(datetime.UTC))
+
+
+def _track(plural: str, kind: str) -> None:
+    @kopf.on.event(GROUP, "v1alpha1", plural, id=f"track-{plural}")
+    def track(**kwargs: Any) -> None:
+        # kopf reports the initial listing with type None, then ADDED/MODIFIED/DELETED.
+        obj = dict(kwargs["body"])
+        obj.setdefault("kind", kind)
+        state: OperatorState = kwargs["memo"].state
+        if kwargs.get("type") == "DELETED":
+            state.remove(obj)
+        else:
+            state.upsert(obj)
+
+
+for _plural, _kind in WATCHED.items():
+    _track(_plural, _kind)
