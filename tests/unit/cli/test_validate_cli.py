@@ -127,3 +127,11 @@ def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
     f.write_text(BAD + GOOD.replace("- rule: r", "- rule: other").replace("execve", "opne"))
     outs = {run("-o", "json", "--plugin", "container=0.4.0", str(STABLE), str(f))[1] for _ in range(3)}
     assert len(outs) == 1
+
+
+def test_file_kind_dispatch_recognises_padlock_objects() -> None:
+    from padlock.cli import validate
+
+    assert validate.kind_of("apiVersion: padlock.dev/v1alpha1\nkind: ManagedPolicy\n") == "padlock-object"
+    assert validate.kind_of("- rule: r\n  desc: 'apiVersion: padlock.dev/v1alpha1'\n") == "falco-rules"
+    assert set(validate.VALIDATORS) >= {"falco-rules", "padlock-object"}

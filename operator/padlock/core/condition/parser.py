@@ -18,6 +18,7 @@ from padlock.core.condition import ast
 MAX_DEPTH = 150
 
 _BLANKS = re.compile(r"[ \t\b\r\n]*")
+_BLANK_CHARS = frozenset(" \t\b\r\n")
 _FIELD = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
 _IDENT = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
 _FIELD_ARG_BARE = re.compile(r"[^ \b\t\n\r\[\]\"']+")
@@ -96,9 +97,12 @@ class _Parser:
 
     # -- helpers -------------------------------------------------------------------------------
     def blanks(self) -> None:
-        m = _BLANKS.match(self.text, self.pos)
-        if m is not None:
-            self.pos = m.end()
+        # Hot path: most positions are not blank, so test one character before running the regex.
+        text, pos = self.text, self.pos
+        if pos < len(text) and text[pos] in _BLANK_CHARS:
+            m = _BLANKS.match(text, pos)
+            if m is not None:
+                self.pos = m.end()
 
     def match(self, rx: re.Pattern[str]) -> re.Match[str] | None:
         m = rx.match(self.text, self.pos)
@@ -148,7 +152,7 @@ class _Parser:
         while True:
             save = self.pos
             self.blanks()
-            if self.match(_KW_OR) is None:
+            if not self.text.startswith("or", self.pos) or self.match(_KW_OR) is None:
                 self.pos = save
                 break
             if children is None:
@@ -165,7 +169,7 @@ class _Parser:
         while True:
             save = self.pos
             self.blanks()
-            if self.match(_KW_AND) is None:
+            if not self.text.startswith("and", self.pos) or self.match(_KW_AND) is None:
                 self.pos = save
                 break
             if children is None:
@@ -178,7 +182,7 @@ class _Parser:
     def not_expr(self) -> ast.Node:
         self.blanks()
         start = self.pos
-        if self.match(_KW_NOT) is not None:
+        if self.text.startswith("not", start) and self.match(_KW_NOT) is not None:
             self.enter()
             child = self.not_expr()
             self.depth -= 1
