@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from padlock.core import differ, fields, loader, versions
-from padlock.core.model import RulesFile, Ruleset
+from padlock.core.model import Ruleset, RulesFile
 
 EXIT_OK = 0
 EXIT_LOAD_FAILED = 1
