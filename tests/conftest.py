@@ -37,7 +37,7 @@ CRDS_DIR = REPO / "crds"
 
 # Lines describing the real parts this session used; printed in the terminal summary so CI logs
 # show what actually ran, whatever the capture mode.
-_ENVIRONMENT_REPORT: list[str] = []
+_ENVIRONMENT_REPORT = pytest.StashKey[list[str]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,16 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _ENVIRONMENT_REPORT:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(_ENVIRONMENT_REPORT, [])
+    if lines:
         terminalreporter.section("padlock test environment")
-        for line in _ENVIRONMENT_REPORT:
+        for line in lines:
             terminalreporter.write_line(line)
 
 
 def _announce(config: pytest.Config, line: str) -> None:
     """Record a line for the summary and show it at once, bypassing output capture."""
-    _ENVIRONMENT_REPORT.append(line)
+    config.stash.setdefault(_ENVIRONMENT_REPORT, []).append(line)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None:

@@ -11,6 +11,10 @@ reporting log tails when a component fails to start.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +290,39 @@ def test_failed_start_reports_the_log_tail_and_cleans_up(control_plane: ControlP
     assert "simulated apiserver crash: bad flag" in message
     assert len(cp.started_pids) == 2  # etcd started, then the broken apiserver
     assert not any(processes.pid_alive(pid) for pid in cp.started_pids)
+
+
+_CHILD = """
+import signal, sys, time
+from padlock.devenv import binaries
+from padlock.devenv.controlplane import ControlPlane
+# A background shell may start us with SIGINT ignored; a user's Ctrl-C must still reach us.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+found = binaries.ControlPlaneBinaries(__import__("pathlib").Path(sys.argv[1]), __import__("pathlib").Path(sys.argv[2]), "test")
+with ControlPlane(binaries=found, namespaces=()) as cp:
+    print(" ".join(map(str, cp.pids)), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_no_process_survives_its_owner_being_interrupted_or_killed(
+    control_plane: ControlPlane, how: signal.Signals
+) -> None:
+    assert control_plane.binaries is not None
+    bins = control_plane.binaries
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(bins.kube_apiserver), str(bins.etcd)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    pids = [int(p) for p in line.split()]
+    assert len(pids) == 2, owner.stderr.read() if owner.stderr else line
+    owner.send_signal(how)
+    owner.wait(timeout=60)
+    # Ctrl-C runs stop(); SIGKILL leaves it to the kernel (PR_SET_PDEATHSIG). Either way they go.
+    deadline = time.monotonic() + 30
+    while any(processes.pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if processes.pid_alive(pid)] == []

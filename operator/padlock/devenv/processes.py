@@ -53,12 +53,13 @@ class Server:
 
     def start(self) -> None:
         argv = self.argv
-        # If this Python process dies without running atexit (SIGKILL, OOM), the kernel sends the
-        # child SIGTERM: setpriv sets PR_SET_PDEATHSIG before exec. preexec_fn would do the same but
-        # is unsafe when other threads exist (kopf runs some).
+        # If this Python process dies without running atexit (SIGKILL, OOM), the kernel kills the
+        # child: setpriv sets PR_SET_PDEATHSIG before exec. KILL, not TERM: etcd and the apiserver
+        # would both get it at once, and a terminating apiserver then waits ~30 s for the dead etcd.
+        # preexec_fn could set it too, but is unsafe when other threads exist (kopf runs some).
         setpriv = shutil.which("setpriv")
         if setpriv is not None:
-            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
