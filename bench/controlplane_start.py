@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _commit() -> str:
-    result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return result.stdout.strip() or "unknown"
 
 

@@ -79,7 +79,9 @@ def _fail_on_devenv_error(action: Callable[[], Any]) -> Any:
 
 
 @pytest.fixture(scope="session")
-def control_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def control_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
     found = _fail_on_devenv_error(binaries.find)
     versions = found.versions()
     # A pytest temp dir (kept for the last few runs) so the logs survive a failed session.

@@ -70,8 +70,15 @@ def test_tenant_is_forbidden_to_list_namespaces(kubectl: Runner, control_plane: 
 
 
 def test_tenant_is_forbidden_to_create_a_cluster_role(kubectl: Runner, control_plane: ControlPlane) -> None:
-    result = kubectl("create", "clusterrole", "tenant-escalation", "--verb=get", "--resource=secrets",
-                     identity="tenant", check=False)
+    result = kubectl(
+        "create",
+        "clusterrole",
+        "tenant-escalation",
+        "--verb=get",
+        "--resource=secrets",
+        identity="tenant",
+        check=False,
+    )
     assert result.returncode != 0
     assert "forbidden" in result.stderr.lower()
     body = kubernetes.client.V1ClusterRole(metadata=kubernetes.client.V1ObjectMeta(name="tenant-escalation"))
@@ -113,7 +120,9 @@ def test_namespace_fixture_gives_a_fresh_active_namespace(namespace: str, api: A
     assert core.list_namespaced_config_map(namespace).items == []
 
 
-def test_crds_are_established_and_listed_under_the_padlock_category(crds_installed: list[str], kubectl: Runner) -> None:
+def test_crds_are_established_and_listed_under_the_padlock_category(
+    crds_installed: list[str], kubectl: Runner
+) -> None:
     established = kubectl("get", "crd", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
     assert set(crds_installed) <= set(established)
     assert all(name.endswith(".padlock.dev") for name in crds_installed)
@@ -133,21 +142,30 @@ class _Grants:
     """Which (verb, group, resource, namespace) the chart's rendered RBAC grants the operator."""
 
     def __init__(self, applied: OperatorRbac) -> None:
-        roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in applied.documents}
+        roles = {
+            (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d for d in applied.documents
+        }
         self.cluster_rules: list[dict[str, Any]] = []
         self.namespaced_rules: dict[str, list[dict[str, Any]]] = {}
         for doc in applied.documents:
             if doc["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
                 continue
             subjects = doc.get("subjects") or []
-            if not any(s.get("kind") == "ServiceAccount" and s.get("name") == "padlock"
-                       and s.get("namespace", doc["metadata"].get("namespace")) == OPERATOR_NAMESPACE
-                       for s in subjects):
+            if not any(
+                s.get("kind") == "ServiceAccount"
+                and s.get("name") == "padlock"
+                and s.get("namespace", doc["metadata"].get("namespace")) == OPERATOR_NAMESPACE
+                for s in subjects
+            ):
                 continue
             ref = doc["roleRef"]
-            ns = doc["metadata"].get("namespace", OPERATOR_NAMESPACE) if doc["kind"] == "RoleBinding" else None
+            ns = (
+                doc["metadata"].get("namespace", OPERATOR_NAMESPACE) if doc["kind"] == "RoleBinding" else None
+            )
             role = roles.get((ref["kind"], None if ref["kind"] == "ClusterRole" else ns, ref["name"]))
-            assert role is not None, f"{doc['kind']} {doc['metadata']['name']} refers to {ref} not in rbac.yaml"
+            assert role is not None, (
+                f"{doc['kind']} {doc['metadata']['name']} refers to {ref} not in rbac.yaml"
+            )
             if ns is None:
                 self.cluster_rules.extend(role.get("rules") or [])
             else:
@@ -179,12 +197,19 @@ class _Grants:
         return out
 
 
-def _can(api: Any, verb: str, group: str, resource: str, namespace: str | None, name: str | None = None) -> bool:
+def _can(
+    api: Any, verb: str, group: str, resource: str, namespace: str | None, name: str | None = None
+) -> bool:
     plural, sub = _split(resource)
     review = kubernetes.client.V1SelfSubjectAccessReview(
         spec=kubernetes.client.V1SelfSubjectAccessReviewSpec(
             resource_attributes=kubernetes.client.V1ResourceAttributes(
-                verb=verb, group=group, resource=plural, subresource=sub or None, namespace=namespace, name=name
+                verb=verb,
+                group=group,
+                resource=plural,
+                subresource=sub or None,
+                namespace=namespace,
+                name=name,
             )
         )
     )
@@ -196,7 +221,9 @@ def test_operator_permissions_equal_the_chart_rbac(
     operator_rbac: OperatorRbac, control_plane: ControlPlane, kubectl: Runner, namespace: str
 ) -> None:
     grants = _Grants(operator_rbac)
-    assert grants.cluster_rules or grants.namespaced_rules, "the chart's RBAC binds nothing to ServiceAccount padlock"
+    assert grants.cluster_rules or grants.namespaced_rules, (
+        "the chart's RBAC binds nothing to ServiceAccount padlock"
+    )
     operator = control_plane.api_client("operator")
     mismatches = []
     # Cluster scope, every namespace the chart binds a Role in, and an unrelated fresh namespace.
@@ -206,7 +233,9 @@ def test_operator_permissions_equal_the_chart_rbac(
             for verb in VERBS:
                 expected = grants.allows(verb, group, resource, ns)
                 if _can(operator, verb, group, resource, ns) != expected:
-                    mismatches.append(f"{verb} {resource}.{group or 'core'} in {ns or 'cluster'}: chart says {expected}")
+                    mismatches.append(
+                        f"{verb} {resource}.{group or 'core'} in {ns or 'cluster'}: chart says {expected}"
+                    )
     # Name-restricted grants hold for exactly the named objects.
     for rule in grants.cluster_rules:
         for name in rule.get("resourceNames") or []:
@@ -216,16 +245,21 @@ def test_operator_permissions_equal_the_chart_rbac(
                         if not _can(operator, verb, group, resource, None, name=name):
                             mismatches.append(f"{verb} {resource}.{group} named {name}: chart grants it")
                         if _can(operator, verb, group, resource, None, name=f"not-{name}"):
-                            mismatches.append(f"{verb} {resource}.{group} named not-{name}: chart does not grant it")
+                            mismatches.append(
+                                f"{verb} {resource}.{group} named not-{name}: chart does not grant it"
+                            )
     assert mismatches == []
     # The same through kubectl, as an operator of the cluster would check it.
-    escalate = kubectl("auth", "can-i", "create", "clusterroles.rbac.authorization.k8s.io",
-                       identity="operator", check=False)
+    escalate = kubectl(
+        "auth", "can-i", "create", "clusterroles.rbac.authorization.k8s.io", identity="operator", check=False
+    )
     expected_escalate = grants.allows("create", "rbac.authorization.k8s.io", "clusterroles", None)
     assert escalate.stdout.strip() == ("yes" if expected_escalate else "no")
 
 
-def test_operator_can_do_what_the_chart_grants_via_kubectl(operator_rbac: OperatorRbac, kubectl: Runner) -> None:
+def test_operator_can_do_what_the_chart_grants_via_kubectl(
+    operator_rbac: OperatorRbac, kubectl: Runner
+) -> None:
     grants = _Grants(operator_rbac)
     granted = [
         (verb, group, resource)
@@ -313,7 +347,9 @@ def test_no_process_survives_its_owner_being_interrupted_or_killed(
     bins = control_plane.binaries
     owner = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(bins.kube_apiserver), str(bins.etcd)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert owner.stdout is not None
     line = owner.stdout.readline()

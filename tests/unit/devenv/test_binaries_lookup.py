@@ -60,7 +60,11 @@ def test_kubebuilder_assets_is_used_when_no_per_binary_variable_is_set(tmp_path:
     assets = tmp_path / "assets"
     _exe(assets / "kube-apiserver")
     _exe(assets / "etcd")
-    env = {"KUBEBUILDER_ASSETS": str(assets), "PADLOCK_CACHE": str(tmp_path / "cache"), "PATH": _no_go_path(tmp_path)}
+    env = {
+        "KUBEBUILDER_ASSETS": str(assets),
+        "PADLOCK_CACHE": str(tmp_path / "cache"),
+        "PATH": _no_go_path(tmp_path),
+    }
     found = binaries.find(env=env, repo=_checkout(tmp_path / "repo"))
     assert found.kube_apiserver == (assets / "kube-apiserver").resolve()
     assert found.etcd == (assets / "etcd").resolve()
@@ -74,7 +78,11 @@ def test_cache_directory_is_keyed_by_version_and_go_sum_hash(tmp_path: Path) -> 
     _exe(cached / "kube-apiserver")
     _exe(cached / "etcd")
     found = binaries.find(env=env, repo=repo)
-    assert (found.kube_apiserver, found.etcd, found.origin) == (cached / "kube-apiserver", cached / "etcd", "cache")
+    assert (found.kube_apiserver, found.etcd, found.origin) == (
+        cached / "kube-apiserver",
+        cached / "etcd",
+        "cache",
+    )
 
 
 def test_binaries_cached_for_another_go_sum_are_not_used(tmp_path: Path) -> None:

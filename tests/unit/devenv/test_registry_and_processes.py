@@ -24,13 +24,18 @@ def _exe(path: Path, body: str = "#!/bin/sh\n") -> Path:
 def test_registry_override_variable_wins_over_system_binary(tmp_path: Path) -> None:
     mine = _exe(tmp_path / "registry")
     system = _exe(tmp_path / "usr-bin-docker-registry")
-    assert registry.find(env={"PADLOCK_DOCKER_REGISTRY": str(mine)}, system_binary=system, fetch=False) == mine
+    assert (
+        registry.find(env={"PADLOCK_DOCKER_REGISTRY": str(mine)}, system_binary=system, fetch=False) == mine
+    )
 
 
 def test_registry_system_binary_wins_over_cache(tmp_path: Path) -> None:
     system = _exe(tmp_path / "usr-bin-docker-registry")
     _exe(tmp_path / "cache/docker-registry/usr/bin/docker-registry")
-    assert registry.find(env={"PADLOCK_CACHE": str(tmp_path / "cache")}, system_binary=system, fetch=False) == system
+    assert (
+        registry.find(env={"PADLOCK_CACHE": str(tmp_path / "cache")}, system_binary=system, fetch=False)
+        == system
+    )
 
 
 def test_registry_unpacked_deb_in_cache_is_used_without_system_binary(tmp_path: Path) -> None:
@@ -53,19 +58,25 @@ def test_registry_override_to_missing_file_names_the_variable(tmp_path: Path) ->
 
 
 def test_stop_kills_a_server_that_ignores_sigterm(tmp_path: Path) -> None:
-    stubborn = _exe(tmp_path / "stubborn", "#!/bin/sh\ntrap '' TERM\necho started\nwhile :; do sleep 1; done\n")
+    stubborn = _exe(
+        tmp_path / "stubborn", "#!/bin/sh\ntrap '' TERM\necho started\nwhile :; do sleep 1; done\n"
+    )
     server = processes.Server("stubborn", [str(stubborn)], tmp_path / "stubborn.log")
     server.start()
     assert server.process is not None
     pid = server.process.pid
-    processes.wait_until(server, lambda: "started" in (tmp_path / "stubborn.log").read_text(), 10, "its banner")
+    processes.wait_until(
+        server, lambda: "started" in (tmp_path / "stubborn.log").read_text(), 10, "its banner"
+    )
     server.stop(grace=0.5)
     assert not processes.pid_alive(pid)
     assert server.process.returncode == -9
 
 
 def test_server_dying_during_start_is_reported_with_its_log_tail(tmp_path: Path) -> None:
-    crash = _exe(tmp_path / "crash", "#!/bin/sh\necho 'listen tcp 127.0.0.1:1: bind: permission denied'\nexit 2\n")
+    crash = _exe(
+        tmp_path / "crash", "#!/bin/sh\necho 'listen tcp 127.0.0.1:1: bind: permission denied'\nexit 2\n"
+    )
     server = processes.Server("crashy", [str(crash)], tmp_path / "crash.log")
     server.start()
     with pytest.raises(StartupError) as raised:
@@ -77,7 +88,9 @@ def test_server_dying_during_start_is_reported_with_its_log_tail(tmp_path: Path)
 
 
 def test_port_in_use_is_recognised_for_a_retry(tmp_path: Path) -> None:
-    busy = _exe(tmp_path / "busy", "#!/bin/sh\necho 'listen tcp 127.0.0.1:5000: bind: address already in use'\n")
+    busy = _exe(
+        tmp_path / "busy", "#!/bin/sh\necho 'listen tcp 127.0.0.1:5000: bind: address already in use'\n"
+    )
     server = processes.Server("busy", [str(busy)], tmp_path / "busy.log")
     server.start()
     assert server.process is not None

