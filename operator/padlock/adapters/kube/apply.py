@@ -27,7 +27,13 @@ def managed_policy_body(name: str, spec: JSON, *, labels: dict[str, str], annota
     leaked = [f for f in USER_CHOICE_FIELDS if f in spec]
     if leaked:
         raise OwnedFieldError(f"ManagedPolicy {name}: spec.{leaked[0]} is a user choice; the operator never applies it")
-    metadata: dict[str, Any] = {"name": name, "labels": dict(labels), "annotations": dict(annotations)}
+    metadata: dict[str, Any] = {"name": name}
+    # An empty map is stored as absent, so applying one would count as a change on every apply and
+    # move the resourceVersion of an unchanged object: leave empty maps out.
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return {"apiVersion": API_VERSION, "kind": MANAGED_POLICY.kind, "metadata": metadata, "spec": spec}
 
 
