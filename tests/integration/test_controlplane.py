@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +295,27 @@ def test_registry_accepts_a_falco_rules_push_and_lists_its_tag(registry: str, tm
     assert client.get_tags(target) == ["5.0.0"]
     manifest = client.get_manifest(f"{target}:5.0.0")
     assert manifest["layers"][0]["mediaType"] == "application/vnd.cncf.falco.rulesfile.layer.v1+tar.gz"
+
+
+def test_registry_allows_deleting_a_release(registry: str, tmp_path: Path) -> None:
+    # Tests simulate a withdrawn upstream release this way; needs storage.delete.enabled.
+    layer = tmp_path / "falco_rules.yaml.tar.gz"
+    layer.write_bytes(b"withdrawn")
+    client = oras.client.OrasClient(hostname=registry, insecure=True)
+    repo = "falcosecurity/rules/withdrawn"
+    client.push(target=f"{registry}/{repo}:1.0.0", files=[str(layer)], disable_path_validation=True)
+    accept = "application/vnd.oci.image.manifest.v1+json"
+    head = urllib.request.Request(
+        f"http://{registry}/v2/{repo}/manifests/1.0.0", method="HEAD", headers={"Accept": accept}
+    )
+    with urllib.request.urlopen(head) as response:
+        digest = response.headers["Docker-Content-Digest"]
+    delete = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{digest}", method="DELETE")
+    with urllib.request.urlopen(delete) as response:
+        assert response.status == 202
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(urllib.request.Request(head.full_url, headers={"Accept": accept}))
+    assert gone.value.code == 404
 
 
 # --- lifecycle --------------------------------------------------------------------------------------
