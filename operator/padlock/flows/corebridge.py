@@ -26,6 +26,14 @@ def _key(ref: Any) -> ObjectKey:
     return (str(ref.kind), str(ref.namespace or ""), str(ref.name))
 
 
+def _line(d: Any) -> str:
+    """``d.one_line()`` without repeating a location or id the wrapped loader message already has."""
+    message = str(d.message)
+    where = f"{d.path}: " if d.path and not message.startswith(str(d.path)) else ""
+    tail = "" if message.endswith(f"[{d.id}]") else f" [{d.id}]"
+    return f"{d.ref}: {where}{message}{tail}"
+
+
 def _is_engine_problem(diag_id: str) -> bool:
     # Loader diagnostics about required_engine_version against the configured engine: the cluster's
     # Falco is too old for the release (reason EngineTooOld). "bad-*" ids are shape errors instead.
@@ -94,7 +102,7 @@ class Core:
         parsed = po.parse_objects(bodies)
         for d in parsed.diagnostics:
             if d.severity == "error":
-                diagnostics.setdefault(_key(d.ref), []).append(d.one_line())
+                diagnostics.setdefault(_key(d.ref), []).append(_line(d))
         sources = tuple(
             po.SourceInput(name=name, load_order=int(inputs.load_orders.get(name, 50)), version=b.version,
                            files=self._files(b))
@@ -112,11 +120,11 @@ class Core:
         plugin_errors: list[str] = []
         for d in outcome.diagnostics:
             target = diagnostics if d.severity == "error" else warnings
-            target.setdefault(_key(d.ref), []).append(d.one_line())
+            target.setdefault(_key(d.ref), []).append(_line(d))
             if d.severity == "error" and _is_engine_problem(d.id):
-                engine_errors.append(d.one_line())
+                engine_errors.append(_line(d))
             if d.severity == "error" and _is_plugin_problem(d.id):
-                plugin_errors.append(d.one_line())
+                plugin_errors.append(_line(d))
         configmaps = tuple(
             ConfigMapContent(name=cm.name, data=dict(cm.data), annotations=dict(cm.annotations))
             for cm in outcome.configmaps
