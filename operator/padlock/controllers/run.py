@@ -52,6 +52,39 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 60
 
 
+def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    """The admission webhook in this process (docs/design.md, "Operator <-> webhook").
+
+    Url mode (local runs, tests): kopf manages the ValidatingWebhookConfiguration ``padlock.dev``.
+    Service mode (the chart sets ``PADLOCK_WEBHOOK_SERVICE``/``PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG`` and
+    ``POD_NAMESPACE``): the chart owns the configuration and we keep its caBundle current.
+    """
+    import os
+
+    from padlock import webhook
+
+    runtime = ctx.runtime
+    service = os.environ.get("PADLOCK_WEBHOOK_SERVICE") or None
+    ca_config = os.environ.get("PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG") or None
+    extra: dict[str, Any] = {}
+    if os.environ.get("PADLOCK_OPERATOR_USERNAME"):
+        extra["operator_username"] = os.environ["PADLOCK_OPERATOR_USERNAME"]
+    options = webhook.WebhookOptions(
+        listen_addr=runtime.webhook_addr or "127.0.0.1", port=int(runtime.webhook_port or 9443),
+        cert_dir=runtime.webhook_cert_dir or "/tmp/padlock-webhook-tls",
+        managed_config=None if service else "padlock.dev", ca_bundle_config=ca_config, service=service,
+        namespace=os.environ.get("POD_NAMESPACE") or None,
+        plugins=tuple(sorted((ctx.options.plugins or {}).items())), engine_version=ctx.options.engine_version,
+        **extra,
+    )
+    made = webhook.setup(settings, options, ctx.state, now=ctx.now(), registry=registry)
+    if ca_config:
+        try:
+            webhook.publish_ca_bundle(ctx.client, ca_config, made.tls.ca_pem())
+        except Exception as exc:  # the VAP lock still holds; say so and go on
+            log.warning("cannot publish the webhook caBundle into %s: %s", ca_config, exc)
+
+
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
                    stop_flag: asyncio.Event | None) -> None:
     from padlock.flows import corebridge, sourcebridge
@@ -66,12 +99,7 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     settings = kopf.OperatorSettings()
     configure(settings)
     if runtime.webhook_port is not None:
-        from padlock import webhook
-
-        webhook.setup(settings, webhook.WebhookOptions(
-            listen_addr=runtime.webhook_addr or "127.0.0.1", port=runtime.webhook_port,
-            cert_dir=runtime.webhook_cert_dir or "/tmp/padlock-webhook-tls",
-        ), ctx.state, now=ctx.now(), registry=registry)
+        _setup_webhook(settings, registry, ctx)
     rulesource.register(registry, runtime.tick)
     watches.register(registry)
 
