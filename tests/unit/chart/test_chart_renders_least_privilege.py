@@ -100,7 +100,7 @@ def test_configmaps_are_writable_only_in_the_falco_namespace(rbac: list[dict[str
         for rule in role["rules"]
         if "configmaps" in rule["resources"] and {"create", "update", "patch"} & set(rule["verbs"])
     ]
-    assert writers == [("falco", ["get", "list", "watch", "create", "update", "patch"])]
+    assert writers == [("falco", ["get", "list", "watch", "create", "update", "patch", "delete"])]
 
 
 def test_secrets_are_only_readable_in_the_operator_namespace(rbac: list[dict[str, Any]]) -> None:
