@@ -42,7 +42,7 @@ verify: crds
 lint:
 	$(PYTHON) -m ruff check operator tests bench
 	$(PYTHON) -m mypy
-	@if [ -f .importlinter ]; then lint-imports; fi
+	PYTHONPATH=operator lint-imports
 
 bench:
 	$(PYTHON) bench/controlplane_start.py
