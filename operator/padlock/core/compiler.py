@@ -11,8 +11,10 @@ the warnings Falco gives (no event type, ``<NA>`` comparisons, deprecated fields
 from __future__ import annotations
 
 import difflib
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
@@ -64,7 +66,9 @@ class Compiled:
     dropped_rules: set[str] = field(default_factory=set)
 
 
-class _ParseCache:
+class ParseCache:
+    """Condition text -> tree or error. Pure, so one cache may serve many loads (trees are immutable)."""
+
     def __init__(self) -> None:
         self.ok: dict[str, ast.Node] = {}
         self.bad: dict[str, cond.ConditionError] = {}
@@ -94,134 +98,268 @@ class _Where:
     loc: Loc
     text: str
     cond_pos: tuple[str, KeyPos] | None
-    file_texts: dict[str, str]
+    file_texts: Mapping[str, str]
 
     def at(self, code: str, id_: str, message: str, offset: int | None = None) -> Diagnostic:
-        line, col = self.loc.line, self.loc.column
+        file, line, col = self.loc.file, self.loc.line, self.loc.column
         if self.cond_pos is not None:
-            fname, kp = self.cond_pos
+            # The condition may live in another file than the item's first definition (an
+            # ``override: {condition: replace}``): the position is in the file holding the text.
+            file, kp = self.cond_pos
             line, col = kp.line, kp.column
-            src = self.file_texts.get(fname)
+            src = self.file_texts.get(file)
             if offset is not None and src is not None and offset <= len(self.text):
                 line, col = offset_position(src, kp, self.text, offset)
-        return Diagnostic(code, id_, message, self.loc.file, line, col, self.item_type, self.item_name)
+        return Diagnostic(code, id_, message, file, line, col, self.item_type, self.item_name)
 
 
-class _Compiler:
-    def __init__(self, col: Collection, catalog: Catalog, file_texts: dict[str, str], engine: str) -> None:
+class Env:
+    """The lists and macros of one collection, compiled once; every rule compiles against it.
+
+    Built by ``compile_collection`` (and reused by the loader's incremental path while the lists and
+    macros stay those of its base). Records what the list and macro phase found (diagnostics, which
+    macros and lists it used, whether a macro failed to parse) instead of marking the collection, so
+    the collection is never changed by compiling it.
+    """
+
+    def __init__(
+        self,
+        col: Collection,
+        catalog: Catalog,
+        file_texts: Mapping[str, str],
+        engine: str,
+        parse_cache: ParseCache | None = None,
+    ) -> None:
         self.engine = engine
-        self.col = col
+        self.macros = col.macros
+        self.lists = col.lists
         self.catalog = catalog
         self.file_texts = file_texts
-        self.out = Compiled()
-        self.cache = _ParseCache()
-        self.macro_ast: dict[str, ast.Node] = {}
+        self.cache = parse_cache if parse_cache is not None else ParseCache()
+        self.diagnostics: list[Diagnostic] = []
+        self.used_macros: set[str] = set()
+        self.used_lists: set[str] = set()
+        self.list_items: dict[str, tuple[str, ...]] = {}
         self.list_names: frozenset[str] = frozenset()
-        # (macro, source) -> already checked; keeps each macro's field checks to one pass per source.
-        self.checked_macros: set[tuple[str, str]] = set()
-        self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
-        self.subst_cache: dict[str, ast.Node] = {}
+        self.macro_ast: dict[str, ast.Node] = {}
+        self.parse_failed = False
+        # text -> (condition with lists substituted, lists it names); pure memo
+        self.subst_cache: dict[str, tuple[ast.Node, frozenset[str]]] = {}
         self.close_memo: dict[str, str | None] = {}
-
-    def diag(self, d: Diagnostic) -> None:
-        self.out.diagnostics.append(d)
+        self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
+        self.reach_memo: dict[str, frozenset[str]] = {}
+        self._lists()
+        self._macros()
+        #: a macro graph with a cycle (only possible next to an undefined-macro error) makes the
+        #: event-type memo depend on which rule came first: rules must then compile in order, unmemoised
+        self.cyclic = any(name in self._refs_of_body(name, deep=True) for name in self.macro_ast)
 
     # -- lists ---------------------------------------------------------------------------------
-    def lists(self) -> None:
-        infos = sorted(self.col.lists.values(), key=lambda i: i.index)
+    def _lists(self) -> None:
+        infos = sorted(self.lists.values(), key=lambda i: i.index)
         expanded: dict[str, tuple[str, ...]] = {}
         for info in infos:
             items: list[str] = []
             for item in info.items:
-                ref = self.col.lists.get(item)
+                ref = self.lists.get(item)
                 if ref is not None and ref.index < info.visibility and item in expanded and ref is not info:
-                    ref.used = True
+                    self.used_lists.add(item)
                     items.extend(expanded[item])
                 else:
                     items.append(item)
             expanded[info.name] = tuple(items)
-        self.out.list_items = {i.name: expanded[i.name] for i in self.col.lists.values()}
-        self.list_names = frozenset(self.col.lists)
+        self.list_items = {i.name: expanded[i.name] for i in self.lists.values()}
+        self.list_names = frozenset(self.lists)
 
     # -- macros --------------------------------------------------------------------------------
-    def macros(self) -> None:
-        for m in self.col.macros.values():
+    def _macros(self) -> None:
+        for m in self.macros.values():
             where = self.where_macro(m)
             parsed = self.cache.parse(m.condition)
             if isinstance(parsed, cond.ConditionError):
-                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
+                self.parse_failed = True
+                self.diagnostics.append(
+                    where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset)
+                )
                 continue
-            self.macro_ast[m.name] = self.substituted(m.condition, parsed)
-        for m in self.col.macros.values():
-            node = self.macro_ast.get(m.name)
-            if node is None:
+            node, lists = self.substituted(m.condition, parsed)
+            self.used_lists |= lists
+            self.macro_ast[m.name] = node
+        for m in self.macros.values():
+            body = self.macro_ast.get(m.name)
+            if body is None:
                 continue
             where = self.where_macro(m)
-            for ref in cond.macro_refs(node):
-                target = self.col.macros.get(ref.name)
+            for ref in cond.macro_refs(body):
+                target = self.macros.get(ref.name)
                 if target is None or target.index >= m.visibility:
-                    self.diag(self.undefined_macro(where, ref))
+                    self.diagnostics.append(self.undefined_macro(where, ref))
                 else:
-                    target.used = True
+                    self.used_macros.add(ref.name)
 
     def where_macro(self, m: MacroInfo) -> _Where:
         return _Where("macro", m.name, m.loc, m.condition, m.cond_pos, self.file_texts)
 
     def undefined_macro(self, where: _Where, ref: ast.MacroRef) -> Diagnostic:
         d = where.at("LOAD_ERR_VALIDATE", "undefined-macro", f"Undefined macro '{ref.name}' used in filter.", ref.pos)
-        close = difflib.get_close_matches(ref.name, list(self.col.macros), n=1)
+        close = difflib.get_close_matches(ref.name, list(self.macros), n=1)
         if close:
             d = Diagnostic(d.code, d.id, d.message, d.file, d.line, d.column, d.item_type, d.item_name,
                            f"did you mean '{close[0]}'?")
         return d
 
-    def substituted(self, text: str, node: ast.Node) -> ast.Node:
+    def substituted(self, text: str, node: ast.Node) -> tuple[ast.Node, frozenset[str]]:
         done = self.subst_cache.get(text)
         if done is None:
-            self.mark_lists(node)
-            done = cond.substitute_lists(node, self.out.list_items)
+            done = (cond.substitute_lists(node, self.list_items), self.lists_named(node))
             self.subst_cache[text] = done
         return done
 
-    def mark_lists(self, node: ast.Node) -> None:
+    def lists_named(self, node: ast.Node) -> frozenset[str]:
+        names: set[str] = set()
         for n in cond.iter_nodes(node):
             if isinstance(n, ast.Check):
                 v = n.value
                 if isinstance(v, ast.ListValue):
                     for item in v.items:
                         if not item.quoted and item.value in self.list_names:
-                            self.col.lists[item.value].used = True
+                            names.add(item.value)
                 elif isinstance(v, ast.ListRef) and v.name in self.list_names:
-                    self.col.lists[v.name].used = True
+                    names.add(v.name)
+        return frozenset(names)
 
-    # -- rules ---------------------------------------------------------------------------------
-    def rules(self) -> None:
-        for r in self.col.rules.values():
-            self.rule(r)
+    def _refs_of_body(self, name: str, deep: bool) -> frozenset[str]:
+        """Macros (with a parsed body) reachable from macro ``name``'s body."""
+        out: set[str] = set()
+        stack = [name]
+        while stack:
+            body = self.macro_ast.get(stack.pop())
+            if body is None:
+                continue
+            for ref in cond.macro_refs(body):
+                if ref.name in self.macro_ast and ref.name not in out:
+                    out.add(ref.name)
+                    if deep:
+                        stack.append(ref.name)
+        return frozenset(out)
 
-    def rule(self, r: RuleInfo) -> None:
+    def reach(self, node: ast.Node) -> frozenset[str]:
+        """Macros a rule's field checks can visit: those with a parsed body reachable from ``node``."""
+        out: set[str] = set()
+        for ref in cond.macro_refs(node):
+            if ref.name in self.macro_ast and ref.name not in out:
+                sub = self.reach_memo.get(ref.name)
+                if sub is None:
+                    sub = self.reach_memo[ref.name] = self._refs_of_body(ref.name, deep=True) | {ref.name}
+                out |= sub
+        return frozenset(out)
+
+    def close_list_name(self, value: str) -> str | None:
+        """The defined list name closest to ``value`` (a likely typo), memoised: difflib is slow."""
+        if value in self.close_memo:
+            return self.close_memo[value]
+        # Names whose length differs by more than 3 cannot reach the 0.85 ratio for these lengths.
+        candidates = [n for n in self.list_names if abs(len(n) - len(value)) <= 3 and n[:1] == value[:1]]
+        close = difflib.get_close_matches(value, sorted(candidates), n=1, cutoff=0.85) if candidates else []
+        self.close_memo[value] = close[0] if close else None
+        return self.close_memo[value]
+
+    # -- event types ---------------------------------------------------------------------------
+    def evttypes(self, node: ast.Node, negated: bool = False) -> _EvtSet:
+        """The event types a condition can match, as libsinsp's evttype resolver computes them.
+
+        Negation is pushed down (De Morgan); only ``evt.type`` checks restrict the set, any other check
+        matches all event types whether negated or not.
+        """
+        if isinstance(node, (ast.And, ast.Or)):
+            intersect = isinstance(node, ast.And) != negated
+            acc = _EvtSet.all() if intersect else _EvtSet.none()
+            for c in node.children:
+                sub = self.evttypes(c, negated)
+                acc = acc.intersect(sub) if intersect else acc.union(sub)
+            return acc
+        if isinstance(node, ast.Not):
+            return self.evttypes(node.child, not negated)
+        if isinstance(node, ast.MacroRef):
+            key = (node.name, negated)
+            cached = self.macro_evttypes.get(key)
+            if cached is None:
+                body = self.macro_ast.get(node.name)
+                self.macro_evttypes[key] = _EvtSet.all()  # guards self-reference
+                cached = self.evttypes(body, negated) if body is not None else _EvtSet.all()
+                self.macro_evttypes[key] = cached
+            return cached
+        if isinstance(node.lhs, ast.FieldRef) and node.lhs.name == "evt.type":
+            names = frozenset(v.value for v in _values(node))
+            if node.op in ("=", "==", "in"):
+                return _EvtSet(negated, names)
+            if node.op == "!=":
+                return _EvtSet(not negated, names)
+        return _EvtSet.all()
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """What compiling one rule produced, given the macros already checked for its source."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    #: LOAD_NO_EVTTYPE, reported only when no condition failed to parse before this rule (Falco's
+    #: resolver reads an unparsed macro as "any event type", so the warning would be noise)
+    evttype_warning: Diagnostic | None
+    compiled: str | None  # the condition with exceptions appended (None: not compiled)
+    dropped: bool
+    parse_failed: bool
+    used_macros: frozenset[str]
+    used_lists: frozenset[str]
+    checked: frozenset[str]  # macros whose bodies this rule checked for its source
+
+
+class _RuleCompiler:
+    """Compiles one rule against an ``Env``; ``checked`` holds the macros already checked for its source."""
+
+    def __init__(self, env: Env, r: RuleInfo, file_texts: Mapping[str, str], checked: AbstractSet[str]) -> None:
+        self.env = env
+        self.r = r
+        self.file_texts = file_texts
+        self.before = checked
+        self.checked: set[str] = set()
+        self.diags: list[Diagnostic] = []
+        self.used_macros: set[str] = set()
+        self.used_lists: set[str] = set()
+
+    def diag(self, d: Diagnostic) -> None:
+        self.diags.append(d)
+
+    def result(self, compiled: str | None = None, dropped: bool = False, parse_failed: bool = False,
+               evt: Diagnostic | None = None) -> RuleResult:
+        return RuleResult(tuple(self.diags), evt, compiled, dropped, parse_failed, frozenset(self.used_macros),
+                          frozenset(self.used_lists), frozenset(self.checked))
+
+    def count_errors(self) -> int:
+        return sum(1 for d in self.diags if d.severity == "error")
+
+    def run(self) -> RuleResult:
+        r, env = self.r, self.env
         where = _Where("rule", r.name, r.loc, r.condition, r.cond_pos, self.file_texts)
-        if r.source not in self.catalog.sources:
+        if r.source not in env.catalog.sources:
             self.diag(Diagnostic("LOAD_UNKNOWN_SOURCE", "unknown-source",
                                  f"Unknown source {r.source}, skipping", r.loc.file, r.loc.line, r.loc.column,
                                  "rule", r.name))
-            self.out.dropped_rules.add(r.name)
-            return
-        parsed = self.cache.parse(r.condition)
+            return self.result(dropped=True)
+        parsed = env.cache.parse(r.condition)
         if isinstance(parsed, cond.ConditionError):
             self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
-            return
-        errors_before = self.count_errors()
+            return self.result(parse_failed=True)
         for ref in cond.macro_refs(parsed):
-            target = self.col.macros.get(ref.name)
-            if target is None:
-                self.diag(self.undefined_macro(where, ref))
+            if ref.name not in env.macros:
+                self.diag(env.undefined_macro(where, ref))
             else:
-                target.used = True
-        parsed = self.substituted(r.condition, parsed)
+                self.used_macros.add(ref.name)
+        parsed, lists = env.substituted(r.condition, parsed)
+        self.used_lists |= lists
         ex_node = self.exceptions(r)
         full: ast.Node = parsed if ex_node is None else ast.And((parsed, *ex_node))
-        self.out.compiled_conditions[r.name] = cond.render(full) if ex_node else r.condition
+        compiled = cond.render(full) if ex_node else r.condition
         unknown: list[Diagnostic] = []
         self.check_tree(parsed, r.source, where, unknown, set())
         if ex_node:
@@ -235,22 +373,20 @@ class _Compiler:
                     self.diag(Diagnostic("LOAD_UNKNOWN_FILTER", "unknown-filter-skipped",
                                          f"{d.message}; skipping rule (skip-if-unknown-filter: true)", d.file, d.line,
                                          d.column, d.item_type, d.item_name))
-                self.out.dropped_rules.add(r.name)
-                return
+                return self.result(compiled, dropped=True)
             for d in unknown:
                 self.diag(d)
-        # A macro that failed to parse would read as "any event type": no warning on top of that error.
-        if self.count_errors() == errors_before and not self.cache.bad and r.source == "syscall" and r.warn_evttypes:
-            ev = self.evttypes(full)
-            if ev.size(len(self.catalog.event_types)) > _EVTTYPE_LIMIT or ev.size(len(self.catalog.event_types)) == 0:
-                self.diag(Diagnostic(
+        evt = None
+        if self.count_errors() == 0 and r.source == "syscall" and r.warn_evttypes:
+            universe = len(env.catalog.event_types)
+            ev = env.evttypes(full)
+            if ev.size(universe) > _EVTTYPE_LIMIT or ev.size(universe) == 0:
+                evt = Diagnostic(
                     "LOAD_NO_EVTTYPE", "no-evttype",
                     "Rule matches too many evt.type values. This has a significant performance penalty.",
                     r.loc.file, r.loc.line, r.loc.column, "rule", r.name,
-                    "restrict every branch of the condition with evt.type, or set warn_evttypes: false"))
-
-    def count_errors(self) -> int:
-        return sum(1 for d in self.out.diagnostics if d.severity == "error")
+                    "restrict every branch of the condition with evt.type, or set warn_evttypes: false")
+        return self.result(compiled, evt=evt)
 
     # -- exceptions ----------------------------------------------------------------------------
     def exceptions(self, r: RuleInfo) -> tuple[ast.Node, ...] | None:
@@ -267,7 +403,7 @@ class _Compiler:
         field_names = ex.fields if isinstance(ex.fields, list) else [ex.fields]
         for fname in field_names:
             lhs = _field_from_text(fname)
-            if lhs is None or self.catalog.lookup(r.source, lhs.name) is None:
+            if lhs is None or self.env.catalog.lookup(r.source, lhs.name) is None:
                 self.diag(Diagnostic("LOAD_ERR_VALIDATE", "exception-unknown-field",
                                      f"Exception '{ex.name}': '{fname}' is not a supported filter field",
                                      ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
@@ -306,10 +442,11 @@ class _Compiler:
 
     def expand_items(self, items: tuple[ast.Str, ...]) -> tuple[ast.Str, ...]:
         out: list[ast.Str] = []
+        env = self.env
         for it in items:
-            if it.value in self.list_names:
-                self.col.lists[it.value].used = True
-                out.extend(ast.Str(x) for x in self.out.list_items[it.value])
+            if it.value in env.list_names:
+                self.used_lists.add(it.value)
+                out.extend(ast.Str(x) for x in env.list_items[it.value])
             else:
                 out.append(it)
         return tuple(out)
@@ -317,32 +454,34 @@ class _Compiler:
     # -- field and operator checks -------------------------------------------------------------
     def check_tree(self, node: ast.Node, source: str, where: _Where, unknown: list[Diagnostic],
                    seen: set[str]) -> None:
+        env = self.env
         for n in cond.iter_nodes(node):
             if isinstance(n, ast.MacroRef):
                 if n.name in seen:
                     continue
                 seen.add(n.name)
-                m = self.col.macros.get(n.name)
-                body = self.macro_ast.get(n.name)
+                m = env.macros.get(n.name)
+                body = env.macro_ast.get(n.name)
                 if m is None or body is None:
                     continue
-                key = (n.name, source)
-                if key in self.checked_macros:
+                # Falco reports a macro's field problems once, at the first rule (per source) using it.
+                if n.name in self.before or n.name in self.checked:
                     continue
-                self.checked_macros.add(key)
-                self.check_tree(body, source, self.where_macro(m), unknown, seen)
+                self.checked.add(n.name)
+                self.check_tree(body, source, env.where_macro(m), unknown, seen)
             elif isinstance(n, ast.Check):
                 self.check(n, source, where, unknown)
 
     def check(self, c: ast.Check, source: str, where: _Where, unknown: list[Diagnostic]) -> None:
+        env = self.env
         for feature in _features(c):
-            missing = versions.missing_feature(feature, self.engine)
+            missing = versions.missing_feature(feature, env.engine)
             if missing is not None:
                 self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "feature-too-new", missing, c.pos))
                 return
         infos = []
         for fref in _check_fields(c):
-            info = self.catalog.lookup(source, fref.name)
+            info = env.catalog.lookup(source, fref.name)
             if info is None:
                 unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-field",
                                         f"filter_check called with nonexistent field {fref.name}", fref.pos))
@@ -370,7 +509,7 @@ class _Compiler:
         values = _values(c)
         if c.lhs.name == "evt.type" and c.value is not None and not isinstance(c.value, ast.Transformer):
             for v in values:
-                if v.value not in self.catalog.event_types:
+                if v.value not in env.catalog.event_types:
                     unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-event-type",
                                             f"unknown event type {v.value}", v.pos))
         # Falco's filter_warning_resolver: only k8s audit fields (ka.*, jevt.*) compared for equality.
@@ -387,9 +526,9 @@ class _Compiler:
                                "'endswith' is faster", c.pos))
         if isinstance(c.value, ast.ListValue):
             self.suspicious_list_items(c.value, where)
-        elif isinstance(c.value, ast.ListRef) and c.value.name not in self.list_names:
+        elif isinstance(c.value, ast.ListRef) and c.value.name not in env.list_names:
             self.undefined_list(c.value.name, c.value.pos, where)
-        elif isinstance(c.value, ast.ListRef) and len(self.out.list_items.get(c.value.name, ())) > 1:
+        elif isinstance(c.value, ast.ListRef) and len(env.list_items.get(c.value.name, ())) > 1:
             self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "list-without-parentheses",
                                f"list '{c.value.name}' must be used inside parentheses: ({c.value.name})",
                                c.value.pos))
@@ -397,21 +536,11 @@ class _Compiler:
     def suspicious_list_items(self, lv: ast.ListValue, where: _Where) -> None:
         # Beyond Falco: an undefined list name in (...) is silently taken as a literal string.
         for it in lv.items:
-            if it.quoted or it.value in self.list_names or not _LOOKS_LIKE_LIST.fullmatch(it.value):
+            if it.quoted or it.value in self.env.list_names or not _LOOKS_LIKE_LIST.fullmatch(it.value):
                 continue
-            close = self.close_list_name(it.value)
+            close = self.env.close_list_name(it.value)
             if close or (len(lv.items) == 1 and it.value.endswith(_LIST_SUFFIXES)):
                 self.undefined_list(it.value, it.pos, where, close)
-
-    def close_list_name(self, value: str) -> str | None:
-        """The defined list name closest to ``value`` (a likely typo), memoised: difflib is slow."""
-        if value in self.close_memo:
-            return self.close_memo[value]
-        # Names whose length differs by more than 3 cannot reach the 0.85 ratio for these lengths.
-        candidates = [n for n in self.list_names if abs(len(n) - len(value)) <= 3 and n[:1] == value[:1]]
-        close = difflib.get_close_matches(value, sorted(candidates), n=1, cutoff=0.85) if candidates else []
-        self.close_memo[value] = close[0] if close else None
-        return self.close_memo[value]
 
     def undefined_list(self, name: str, pos: int, where: _Where, close: str | None = None) -> None:
         d = where.at("LOAD_COMPILE_CONDITION", "undefined-list",
@@ -427,7 +556,7 @@ class _Compiler:
             for name in names:
                 if not name or "." not in name:
                     continue
-                info = self.catalog.lookup(r.source, name)
+                info = self.env.catalog.lookup(r.source, name)
                 if info is None:
                     unknown.append(Diagnostic("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field",
                                               f"invalid formatting token {m.group(0)}: filter_check called with "
@@ -438,38 +567,50 @@ class _Compiler:
                                          f"field '{name}' in output is deprecated", loc.file, loc.line, loc.column,
                                          "rule", r.name))
 
-    # -- event types ---------------------------------------------------------------------------
-    def evttypes(self, node: ast.Node, negated: bool = False) -> _EvtSet:
-        """The event types a condition can match, as libsinsp's evttype resolver computes them.
 
-        Negation is pushed down (De Morgan); only ``evt.type`` checks restrict the set, any other check
-        matches all event types whether negated or not.
-        """
-        if isinstance(node, (ast.And, ast.Or)):
-            intersect = isinstance(node, ast.And) != negated
-            acc = _EvtSet.all() if intersect else _EvtSet.none()
-            for c in node.children:
-                sub = self.evttypes(c, negated)
-                acc = acc.intersect(sub) if intersect else acc.union(sub)
-            return acc
-        if isinstance(node, ast.Not):
-            return self.evttypes(node.child, not negated)
-        if isinstance(node, ast.MacroRef):
-            key = (node.name, negated)
-            cached = self.macro_evttypes.get(key)
-            if cached is None:
-                body = self.macro_ast.get(node.name)
-                self.macro_evttypes[key] = _EvtSet.all()  # guards self-reference
-                cached = self.evttypes(body, negated) if body is not None else _EvtSet.all()
-                self.macro_evttypes[key] = cached
-            return cached
-        if isinstance(node.lhs, ast.FieldRef) and node.lhs.name == "evt.type":
-            names = frozenset(v.value for v in _values(node))
-            if node.op in ("=", "==", "in"):
-                return _EvtSet(negated, names)
-            if node.op == "!=":
-                return _EvtSet(not negated, names)
-        return _EvtSet.all()
+def compile_rule(env: Env, r: RuleInfo, file_texts: Mapping[str, str], checked: AbstractSet[str]) -> RuleResult:
+    """Compile one rule; ``checked``: macros whose bodies earlier rules of the same source checked."""
+    return _RuleCompiler(env, r, file_texts, checked).run()
+
+
+#: (env, rule, macros already checked for the rule's source) -> result; the loader passes a memoised one
+RuleCompileFn = Callable[[Env, RuleInfo, AbstractSet[str]], RuleResult]
+
+
+def assemble(env: Env, rules: Iterable[RuleInfo], compile_one: RuleCompileFn) -> Compiled:
+    """Compile ``rules`` in load order against ``env`` and gather one ``Compiled``.
+
+    The order matters, as in Falco: a macro's own problems are reported at the first rule (per source)
+    that uses it, and a condition that fails to parse silences later LOAD_NO_EVTTYPE warnings.
+    """
+    out = Compiled(diagnostics=list(env.diagnostics), list_items=env.list_items)
+    checked: dict[str, set[str]] = {}
+    parse_failed = env.parse_failed
+    used_macros = set(env.used_macros)
+    used_lists = set(env.used_lists)
+    for r in rules:
+        done = checked.setdefault(r.source, set())
+        res = compile_one(env, r, done)
+        out.diagnostics.extend(res.diagnostics)
+        if res.evttype_warning is not None and not parse_failed:
+            out.diagnostics.append(res.evttype_warning)
+        parse_failed = parse_failed or res.parse_failed
+        done |= res.checked
+        used_macros |= res.used_macros
+        used_lists |= res.used_lists
+        if res.compiled is not None:
+            out.compiled_conditions[r.name] = res.compiled
+        if res.dropped:
+            out.dropped_rules.add(r.name)
+    for m in env.macros.values():
+        if m.name not in used_macros:
+            out.diagnostics.append(Diagnostic("LOAD_UNUSED_MACRO", "unused-macro", "Macro not referred to by any other rule/macro",
+                                              m.loc.file, m.loc.line, m.loc.column, "macro", m.name))
+    for li in env.lists.values():
+        if li.name not in used_lists:
+            out.diagnostics.append(Diagnostic("LOAD_UNUSED_LIST", "unused-list", "List not referred to by any other rule/macro",
+                                              li.loc.file, li.loc.line, li.loc.column, "list", li.name))
+    return out
 
 
 @dataclass(frozen=True)
@@ -505,6 +646,7 @@ class _EvtSet:
         return universe - len(self.names) if self.complement else len(self.names)
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_from_text(text: str) -> ast.FieldRef | None:
     try:
         node = cond.parse(f"{text.strip()} exists")
@@ -552,20 +694,8 @@ def _values(c: ast.Check) -> tuple[ast.Str, ...]:
 
 
 def compile_collection(
-    col: Collection, catalog: Catalog, file_texts: dict[str, str], engine: str = versions.NEWEST_ENGINE_VERSION
+    col: Collection, catalog: Catalog, file_texts: Mapping[str, str], engine: str = versions.NEWEST_ENGINE_VERSION
 ) -> Compiled:
     """Run all compile checks over a collection for one engine version; diagnostics are returned."""
-    c = _Compiler(col, catalog, file_texts, engine)
-    c.lists()
-    c.macros()
-    c.rules()
-    out = c.out
-    for m in col.macros.values():
-        if not m.used:
-            out.diagnostics.append(Diagnostic("LOAD_UNUSED_MACRO", "unused-macro", "Macro not referred to by any other rule/macro",
-                                              m.loc.file, m.loc.line, m.loc.column, "macro", m.name))
-    for li in col.lists.values():
-        if not li.used:
-            out.diagnostics.append(Diagnostic("LOAD_UNUSED_LIST", "unused-list", "List not referred to by any other rule/macro",
-                                              li.loc.file, li.loc.line, li.loc.column, "list", li.name))
-    return out
+    env = Env(col, catalog, file_texts, engine)
+    return assemble(env, col.rules.values(), lambda e, r, checked: compile_rule(e, r, file_texts, checked))
