@@ -221,6 +221,20 @@ class _Item:
         return out
 
 
+def rule_target(raw: RawItem) -> str | None:
+    """The rule a ``rule`` item acts on, as ``collect`` names it; None when the name is unusable.
+
+    A rule item (definition, override, append, enable-only) reads and changes only this one rule, which
+    is what lets the loader's incremental path apply each rule's items on their own.
+    """
+    value = raw.body.get("rule")
+    if value is None or value == "" or isinstance(value, (list, dict)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _canonical_priority(text: str) -> str | None:
     up = text.strip().upper()
     if up == "INFO":

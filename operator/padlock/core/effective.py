@@ -121,7 +121,8 @@ class RenderOutcome:
 class RenderCache:
     """Memo of expensive pure steps; safe to share between renders (keys include all inputs)."""
 
-    upstream: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: the prepared upstream load (``loader.LoadState``) per engine, plugins and file digests
+    upstream: dict[tuple[Any, ...], loader.LoadState] = field(default_factory=dict)
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
     dumped: dict[str, str] = field(default_factory=dict)
     #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
@@ -174,8 +175,10 @@ class _Span:
     owner: ObjectRef | None
 
 
-def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str], list[_Span]]:
-    """The generated file(s) and which lines of which file each object's items occupy."""
+def _emit(
+    layer: Layer, limit: int, cache: RenderCache
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], list[_Span]]:
+    """The generated file(s), the parts each is made of, and which lines each object's items occupy."""
     header_lines = HEADER.count("\n")
     parts: list[list[str]] = [[]]
     sizes = [len(HEADER)]
@@ -195,8 +198,9 @@ def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str],
             key = _part_key(len(parts) - 1)
             spans.append(_Span(key, line, line + n - 1, section.owner))
             line += n
-    files = {_part_key(i): HEADER + ("".join(p) if p else "[]\n") for i, p in enumerate(parts)}
-    return files, spans
+    split = {_part_key(i): (HEADER, *(p or ["[]\n"])) for i, p in enumerate(parts)}
+    files = {key: "".join(texts) for key, texts in split.items()}
+    return files, split, spans
 
 
 def _part_key(index: int) -> str:
@@ -249,13 +253,12 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
         tuple(sorted(inputs.plugins.items())),
         tuple((f.name, hashlib.sha256(f.text.encode()).hexdigest()) for f in upstream_files),
     )
-    upstream_result = cache.upstream.get(ukey)
-    if upstream_result is None:
-        upstream_result = loader.load(
-            upstream_files, engine_version=inputs.engine_version, plugins=inputs.plugins
-        )
+    state = cache.upstream.get(ukey)
+    if state is None:
+        state = loader.prepare(upstream_files, engine_version=inputs.engine_version, plugins=inputs.plugins)
         cache.upstream.clear()  # only the current upstream set is worth keeping
-        cache.upstream[ukey] = upstream_result
+        cache.upstream[ukey] = state
+    upstream_result = state.result
     if not upstream_result.valid:
         return unpublishable(
             [
@@ -280,6 +283,7 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
                     upstream,
                     engine_version=inputs.engine_version,
                     plugins=inputs.plugins,
+                    base=state,
                 )
                 cache.custom[ckey] = parsed
             diags.extend(parsed.diagnostics)
@@ -299,16 +303,13 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             [e for e in exceptions if e.ref not in excluded],
             now,
         )
-        generated, spans = _emit(layer, inputs.shard_limit, cache)
+        generated, parts, spans = _emit(layer, inputs.shard_limit, cache)
         whole = content_hash({**{f.name: f.text for f in upstream_files}, **generated})
         whole = f"{whole}|{ukey[0]}|{ukey[1]}"
         if cache.valid_set == whole:
             return _outcome(inputs, upstream_files, generated, layer, diags, excluded, versions)
-        result = loader.load(
-            [*upstream_files, *(RulesFile(k, v) for k, v in generated.items())],
-            engine_version=inputs.engine_version,
-            plugins=inputs.plugins,
-        )
+        # Loaded on the prepared upstream state, item by item: only what changed is read and checked again.
+        result = loader.load([loader.SplitRulesFile(k, v, parts[k]) for k, v in generated.items()], base=state)
         if result.valid:
             cache.valid_set = whole
         blamed: set[ObjectRef] = set()

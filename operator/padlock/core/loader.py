@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from padlock.core import collector, compiler, fields, reader, versions
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import List, Macro, PluginRequirement, Rule, RuleException, Ruleset, RulesFile
+
+if TYPE_CHECKING:  # incremental builds on this module; it is imported where it is used
+    from padlock.core import incremental
 
 
 @dataclass
@@ -40,36 +44,121 @@ def load(
     *,
     engine_version: str | None = None,
     plugins: Mapping[str, str] | None = None,
+    base: LoadState | None = None,
 ) -> LoadResult:
     """Load ``files`` in order into one ruleset, like ``falco -V a.yaml -V b.yaml``.
 
     ``engine_version`` defaults to the newest the field catalog describes. ``plugins`` maps loaded plugin
     names to versions (e.g. ``{"container": "0.4.0"}``); it decides which fields and sources exist and
     whether ``required_plugin_versions`` hold.
+
+    With ``base`` (from ``prepare``), ``files`` are loaded after the base's files, reusing what the base
+    already read, collected and compiled: the result is the one ``load([*base.files, *files])`` gives
+    (``engine_version`` and ``plugins`` come from the base; passing different ones is an error). A
+    ``SplitRulesFile`` is then read part by part, and parts already seen are not read again.
     """
+    if base is not None:
+        if (engine_version is not None and engine_version != base.engine) or (
+            plugins is not None and dict(plugins) != dict(base.plugins)
+        ):
+            raise ValueError("load(base=...): engine_version and plugins are those of the base")
+        from padlock.core import incremental
+
+        return incremental.load_on(base, files)
+    return _scratch(files, engine_version, plugins)[0]
+
+
+def prepare(
+    files: Sequence[RulesFile],
+    *,
+    engine_version: str | None = None,
+    plugins: Mapping[str, str] | None = None,
+) -> LoadState:
+    """Load ``files`` once and keep what later ``load(extra, base=state)`` calls build on.
+
+    ``state.result`` is ``load(files, ...)``. Keep one state per set of base files (the renderer keys it
+    by the files' digests); it also holds the memo that makes repeated loads on it cheap.
+    """
+    from padlock.core import incremental
+
+    result, col, read_diags, texts = _scratch(files, engine_version, plugins)
+    engine = engine_version or versions.NEWEST_ENGINE_VERSION
+    plugin_map = dict(plugins or {})
+    return LoadState(
+        files=tuple(files),
+        engine=engine,
+        plugins=plugin_map,
+        result=result,
+        collection=col,
+        read_diagnostics=tuple(read_diags),
+        texts=texts,
+        catalog=fields.catalog(plugin_map, versions.parse(engine)),
+        memo=incremental.Memo(),
+    )
+
+
+def _scratch(
+    files: Sequence[RulesFile], engine_version: str | None, plugins: Mapping[str, str] | None
+) -> tuple[LoadResult, collector.Collection, list[Diagnostic], dict[str, str]]:
     engine = engine_version or versions.NEWEST_ENGINE_VERSION
     plugin_map = dict(plugins or {})
     col = collector.Collection()
-    diags: list[Diagnostic] = []
+    read_diags: list[Diagnostic] = []
     texts: dict[str, str] = {}
     for f in files:
         texts[f.name] = f.text
         read = reader.read(f.name, f.text)
-        diags.extend(read.diagnostics)
+        read_diags.extend(read.diagnostics)
         collector.collect(col, read.items)
-    diags.extend(col.diagnostics)
+    diags = [*read_diags, *col.diagnostics]
     catalog = fields.catalog(plugin_map, versions.parse(engine))
     compiled = compiler.compile_collection(col, catalog, texts, engine)
     diags.extend(compiled.diagnostics)
     required = _engine_requirement(col, engine, diags)
     diags.extend(_plugin_requirements(col, plugin_map))
     ruleset = _ruleset(col, compiled, required)
-    for d in list(diags):
+    return finish(ruleset, diags, files, texts), col, read_diags, texts
+
+
+def finish(ruleset: Ruleset, diags: list[Diagnostic], files: Sequence[RulesFile], texts: Mapping[str, str]) -> LoadResult:
+    """Snippets for errors, then errors and warnings each in file order without duplicates."""
+    for i, d in enumerate(diags):
         if d.severity == "error" and not d.snippet and d.file in texts and d.line > 0:
-            diags[diags.index(d)] = _with_snippet(d, texts[d.file])
+            diags[i] = _with_snippet(d, texts[d.file])
     errors = sorted((d for d in diags if d.severity == "error"), key=_order(files))
     warnings = sorted((d for d in diags if d.severity == "warning"), key=_order(files))
     return LoadResult(ruleset, _dedupe(errors), _dedupe(warnings))
+
+
+@dataclass(frozen=True, eq=False)
+class LoadState:
+    """What loading some files left behind, to load more files after them (``load(..., base=)``).
+
+    Never changed once built: later loads copy what they change. ``memo`` only caches pure steps.
+    """
+
+    files: tuple[RulesFile, ...]
+    engine: str
+    plugins: Mapping[str, str]
+    result: LoadResult
+    collection: collector.Collection
+    read_diagnostics: tuple[Diagnostic, ...]
+    texts: Mapping[str, str]
+    catalog: fields.Catalog
+    memo: incremental.Memo
+
+
+@dataclass(frozen=True)
+class SplitRulesFile(RulesFile):
+    """A rules file given with the parts it was written from (``text == "".join(parts)``).
+
+    For generated files: each part is comments only or one YAML block sequence at column 1 (one or
+    more items), so the parts can be read one by one and a part seen before is not read again. The
+    loader checks both conditions and otherwise reads the text whole, so a bad split never changes a
+    result.
+    """
+
+    parts: tuple[str, ...] = ()
 
 
 def _order(files: Sequence[RulesFile]):  # type: ignore[no-untyped-def]
@@ -144,32 +233,35 @@ def _ruleset(col: collector.Collection, compiled: compiler.Compiled, required: s
         name: Macro(name, info.condition, info.loc.file, info.loc.line, info.loc.column)
         for name, info in col.macros.items()
     }
-    rules = {}
-    for name, r in col.rules.items():
-        rules[name] = Rule(
-            name=name,
-            condition=r.condition,
-            output=r.output,
-            desc=r.desc,
-            priority=r.priority,
-            tags=tuple(r.tags),
-            enabled=r.enabled,
-            source=r.source,
-            exceptions=tuple(_exception(e) for e in r.exceptions),
-            warn_evttypes=r.warn_evttypes,
-            skip_if_unknown_filter=r.skip_if_unknown_filter,
-            capture=r.capture,
-            capture_duration=r.capture_duration,
-            file=r.loc.file,
-            line=r.loc.line,
-            column=r.loc.column,
-            compiled_condition=compiled.compiled_conditions.get(name, r.condition),
-        )
+    rules = {name: rule_object(r, compiled.compiled_conditions.get(name, r.condition)) for name, r in col.rules.items()}
     plugins: list[PluginRequirement] = []
     for req, _ in col.plugins:
         if req not in plugins:
             plugins.append(req)
     return Ruleset(rules, macros, lists, required, tuple(plugins))
+
+
+def rule_object(r: collector.RuleInfo, compiled_condition: str) -> Rule:
+    """The ``Rule`` of a collected rule and its compiled condition."""
+    return Rule(
+        name=r.name,
+        condition=r.condition,
+        output=r.output,
+        desc=r.desc,
+        priority=r.priority,
+        tags=tuple(r.tags),
+        enabled=r.enabled,
+        source=r.source,
+        exceptions=tuple(_exception(e) for e in r.exceptions),
+        warn_evttypes=r.warn_evttypes,
+        skip_if_unknown_filter=r.skip_if_unknown_filter,
+        capture=r.capture,
+        capture_duration=r.capture_duration,
+        file=r.loc.file,
+        line=r.loc.line,
+        column=r.loc.column,
+        compiled_condition=compiled_condition,
+    )
 
 
 def _freeze(v: object) -> object:

@@ -53,6 +53,9 @@ class RawItem:
 class ReadResult:
     items: list[RawItem]
     diagnostics: list[Diagnostic]
+    #: the text is comments only or one block sequence at column 1 read without problems, so it can
+    #: be concatenated with other such texts (the loader reads generated files part by part)
+    block_sequence: bool = False
 
 
 _TYPED_TAGS = frozenset(
@@ -103,6 +106,12 @@ def read(name: str, text: str) -> ReadResult:
     except yaml.YAMLError as exc:
         diags.append(Diagnostic("LOAD_ERR_YAML_PARSE", "yaml-parse", str(exc), name, 1, 1))
         return ReadResult(items, diags)
+    block = not docs or (
+        len(docs) == 1
+        and isinstance(docs[0], yaml.SequenceNode)
+        and not docs[0].flow_style
+        and docs[0].start_mark.column == 0
+    )
     for doc in docs:
         if doc is None:
             continue
@@ -151,7 +160,7 @@ def read(name: str, text: str) -> ReadResult:
                         keys[f"exceptions[{i}]"] = KeyPos(m.line + 1, m.column + 1, m.index, None)
             kind = next((k for k in ITEM_KINDS if k in body), "")
             items.append(RawItem(kind, body, name, line, col, keys))
-    return ReadResult(items, diags)
+    return ReadResult(items, diags, block and not diags)
 
 
 def offset_position(text: str, pos: KeyPos, value: str, offset: int) -> tuple[int, int]:

@@ -1,0 +1,310 @@
+"""Incremental loading: rules files loaded after a prepared base, with exactly a full load's result.
+
+Called by ``padlock.core.loader.load(files, base=state)`` (``state`` from ``loader.prepare``). The
+renderer validates upstream + the generated policy layer after every object change; this module makes
+that cost follow what changed instead of the size of the whole set:
+
+* read: each part of a ``loader.SplitRulesFile`` (one generated item) is read on its own under a
+  private file name bound to its text (``"\\0part-<n>"``) and kept; diagnostics and definition
+  positions are mapped back to the real file and line at the end. A part seen before is not re-read.
+* collect: an item about a rule (definition, override, append, enable-only) reads and changes that
+  rule only (``collector.rule_target``), so each rule's chain of items is applied to a copy of the
+  base rule, once per chain. Other items (lists, macros, requirements) are collected in order on
+  copies of the base tables.
+* compile: lists and macros are compiled once per base (again on every load whose files touch them);
+  each rule is compiled once per (rule state, macros already checked before it), the only things
+  ``compiler.compile_rule`` depends on; ``compiler.assemble`` then runs in load order as a full load does.
+
+Pure: no I/O, no clock. ``Memo`` only caches; every key holds everything its value depends on, so a
+cold memo, a warm one and ``load([*base.files, *files])`` agree byte for byte
+(tests/unit/core/test_incremental_load.py). Entries unused by the latest load are dropped once they
+outnumber the used ones, so the memo stays about the size of one load.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
+
+from padlock.core import collector, compiler, loader, reader
+from padlock.core.condition import ConditionError
+from padlock.core.diagnostics import Diagnostic
+from padlock.core.model import List, Macro, PluginRequirement, Rule, Ruleset, RulesFile
+
+#: Lines that would change how concatenated parts read (document markers, directives).
+_MARKERS = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+#: Above this many parsed conditions the shared parse cache starts again (scopes make new texts).
+_PARSE_CACHE_LIMIT = 50_000
+
+
+@dataclass
+class _Part:
+    """One read part: its items carry the private file name ``name``; ``lines`` it spans."""
+
+    serial: int
+    name: str
+    text: str
+    items: list[reader.RawItem]
+    diagnostics: list[Diagnostic]
+    joinable: bool  # may be read apart from the parts around it (see SplitRulesFile)
+    lines: int
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """A rule after its chain of items: the state (None: never defined), diagnostics by chain position,
+    and which position defined it (for a rule the base does not have)."""
+
+    info: collector.RuleInfo | None
+    diagnostics: tuple[tuple[int, Diagnostic], ...]
+    defined_at: int | None
+
+
+@dataclass
+class _RuleEntry:
+    rule: collector.RuleInfo  # kept alive so its id() stays its own
+    reach: frozenset[str]
+    results: dict[frozenset[str], compiler.RuleResult] = field(default_factory=dict)
+
+
+@dataclass
+class Memo:
+    """Caches of one ``LoadState``; safe to share between threads (one load at a time)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    generation: int = 0
+    serial: int = 0
+    parts: dict[tuple[str, int], _Part] = field(default_factory=dict)
+    chains: dict[tuple[str, tuple[tuple[int, int], ...]], _Chain] = field(default_factory=dict)
+    rules: dict[int, _RuleEntry] = field(default_factory=dict)
+    rule_objects: dict[tuple[int, str], tuple[collector.RuleInfo, Rule]] = field(default_factory=dict)
+    parse_cache: compiler.ParseCache = field(default_factory=compiler.ParseCache)
+    env: compiler.Env | None = None
+    used: dict[str, set[Hashable]] = field(default_factory=dict)
+
+    def touch(self, table: str, key: Hashable) -> None:
+        self.used.setdefault(table, set()).add(key)
+
+    def prune(self) -> None:
+        """Drop entries the latest load did not use once they outnumber the used ones."""
+        for name in ("parts", "chains", "rules", "rule_objects"):
+            table: dict[Hashable, object] = getattr(self, name)
+            used = self.used.get(name, set())
+            if len(table) > 2 * len(used) + 256:
+                for key in [k for k in table if k not in used]:
+                    del table[key]
+        self.used = {}
+        if len(self.parse_cache.ok) + len(self.parse_cache.bad) > _PARSE_CACHE_LIMIT:
+            self.parse_cache.ok.clear()
+            self.parse_cache.bad.clear()
+        if self.env is not None and len(self.env.subst_cache) > _PARSE_CACHE_LIMIT:
+            self.env.subst_cache.clear()
+
+
+def load_on(base: loader.LoadState, files: Sequence[RulesFile]) -> loader.LoadResult:
+    """``files`` loaded after ``base.files``: the result of ``loader.load([*base.files, *files])``."""
+    memo = base.memo
+    with memo.lock:
+        memo.generation += 1
+        try:
+            return _Load(base, memo).run(files)
+        finally:
+            memo.prune()
+
+
+class _Load:
+    def __init__(self, base: loader.LoadState, memo: Memo) -> None:
+        self.base = base
+        self.memo = memo
+        self.seen: dict[str, int] = {}  # occurrences of each part text in this load
+        # private file name -> (real file name, lines before the part)
+        self.where: dict[str, tuple[str, int]] = {}
+        self.part_texts: dict[str, str] = dict(base.texts)
+
+    # -- read ----------------------------------------------------------------------------------
+    def part(self, text: str) -> _Part:
+        k = self.seen.get(text, 0)
+        self.seen[text] = k + 1
+        key = (text, k)
+        self.memo.touch("parts", key)
+        p = self.memo.parts.get(key)
+        if p is None:
+            self.memo.serial += 1
+            name = f"\0part-{self.memo.serial}"
+            read = reader.read(name, text)
+            joinable = read.block_sequence and text.endswith("\n") and not _MARKERS.search(text)
+            p = _Part(self.memo.serial, name, text, read.items, read.diagnostics, joinable, text.count("\n"))
+            self.memo.parts[key] = p
+        return p
+
+    def parts_of(self, f: RulesFile) -> list[_Part]:
+        if isinstance(f, loader.SplitRulesFile) and len(f.parts) > 1 and "".join(f.parts) == f.text:
+            parts = [self.part(t) for t in f.parts]
+            if all(p.joinable for p in parts):
+                return parts
+        return [self.part(f.text)]
+
+    # -- the load ------------------------------------------------------------------------------
+    def run(self, files: Sequence[RulesFile]) -> loader.LoadResult:
+        base, memo = self.base, self.memo
+        b = base.collection
+        texts = dict(base.texts)
+        read_diags: list[Diagnostic] = []
+        items: list[tuple[reader.RawItem, tuple[int, int]]] = []
+        for f in files:
+            texts[f.name] = f.text
+            offset = 0
+            for p in self.parts_of(f):
+                self.where[p.name] = (f.name, offset)
+                self.part_texts[p.name] = p.text
+                read_diags.extend(p.diagnostics)
+                items.extend((item, (p.serial, i)) for i, item in enumerate(p.items))
+                offset += p.lines
+
+        # Collect: rule items by rule, everything else in order.
+        general: list[tuple[int, reader.RawItem]] = []
+        chains: dict[str, list[tuple[int, reader.RawItem, tuple[int, int]]]] = {}
+        for seq, (item, key) in enumerate(items):
+            target = collector.rule_target(item) if item.kind == "rule" else None
+            if target is None:
+                general.append((seq, item))
+            else:
+                chains.setdefault(target, []).append((seq, item, key))
+        col = collector.Collection(
+            lists=b.lists, macros=b.macros, rules=dict(b.rules), engine_versions=list(b.engine_versions),
+            plugins=list(b.plugins), counter=b.counter,
+        )
+        collect_diags: list[tuple[int, Diagnostic]] = []
+        if general:
+            if any(item.kind in ("list", "macro") for _, item in general):
+                col.lists = {n: replace(i, items=list(i.items)) for n, i in b.lists.items()}
+                col.macros = {n: replace(m) for n, m in b.macros.items()}
+            for seq, item in general:
+                before = len(col.diagnostics)
+                collector.collect(col, [item])
+                collect_diags.extend((seq, d) for d in col.diagnostics[before:])
+        new_rules: list[tuple[int, str, collector.RuleInfo]] = []
+        for name, chain in chains.items():
+            ckey = (name, tuple(k for _, _, k in chain))
+            memo.touch("chains", ckey)
+            c = memo.chains.get(ckey)
+            if c is None:
+                c = memo.chains[ckey] = _fold(name, b.rules.get(name), [item for _, item, _ in chain])
+            collect_diags.extend((chain[pos][0], d) for pos, d in c.diagnostics)
+            if c.info is None:
+                continue
+            if name in b.rules:
+                col.rules[name] = c.info
+            else:
+                assert c.defined_at is not None
+                new_rules.append((chain[c.defined_at][0], name, c.info))
+        for _, name, info in sorted(new_rules, key=lambda x: x[0]):
+            col.rules[name] = info  # new rules follow the base's, in the order they were defined
+        collect_diags.sort(key=lambda x: x[0])
+
+        # Compile.
+        if col.lists is b.lists and col.macros is b.macros:
+            if memo.env is None:
+                memo.env = compiler.Env(b, base.catalog, base.texts, base.engine, memo.parse_cache)
+            env = memo.env
+        else:
+            env = compiler.Env(col, base.catalog, self.part_texts, base.engine, memo.parse_cache)
+        compile_one = self.memoised_compile if env is memo.env and not env.cyclic else self.plain_compile
+        compiled = compiler.assemble(env, col.rules.values(), compile_one)
+
+        diags = [
+            *base.read_diagnostics, *read_diags, *b.diagnostics, *(d for _, d in collect_diags),
+            *compiled.diagnostics,
+        ]
+        required = loader._engine_requirement(col, base.engine, diags)
+        diags.extend(loader._plugin_requirements(col, base.plugins))
+        diags = [self.real(d) for d in diags]
+        ruleset = self.ruleset(col, compiled, required, env is memo.env)
+        return loader.finish(ruleset, diags, [*base.files, *files], texts)
+
+    def plain_compile(self, env: compiler.Env, r: collector.RuleInfo, checked: AbstractSet[str]) -> compiler.RuleResult:
+        return compiler.compile_rule(env, r, self.part_texts, checked)
+
+    def memoised_compile(
+        self, env: compiler.Env, r: collector.RuleInfo, checked: AbstractSet[str]
+    ) -> compiler.RuleResult:
+        # Valid while env is the base's: a rule's result depends on its own state, the base's lists
+        # and macros, the texts its positions point into (base files, or parts bound to their text),
+        # and which of the macros it reaches were checked before it.
+        memo = self.memo
+        memo.touch("rules", id(r))
+        entry = memo.rules.get(id(r))
+        if entry is None or entry.rule is not r:
+            parsed = env.cache.parse(r.condition)
+            reach = frozenset() if isinstance(parsed, ConditionError) else env.reach(parsed)
+            entry = memo.rules[id(r)] = _RuleEntry(r, reach)
+        before = entry.reach & checked
+        res = entry.results.get(before)
+        if res is None:
+            res = entry.results[before] = compiler.compile_rule(env, r, self.part_texts, checked)
+        return res
+
+    # -- positions -----------------------------------------------------------------------------
+    def real(self, d: Diagnostic) -> Diagnostic:
+        w = self.where.get(d.file)
+        if w is None:
+            return d
+        return replace(d, file=w[0], line=d.line + w[1] if d.line > 0 else d.line)
+
+    def located(self, file: str, line: int) -> tuple[str, int]:
+        w = self.where.get(file)
+        return (file, line) if w is None else (w[0], line + w[1] if line > 0 else line)
+
+    def ruleset(
+        self, col: collector.Collection, compiled: compiler.Compiled, required: str | None, base_tables: bool
+    ) -> Ruleset:
+        memo = self.memo
+        rules: dict[str, Rule] = {}
+        for name, r in col.rules.items():
+            condition = compiled.compiled_conditions.get(name, r.condition)
+            if r.loc.file in self.where:
+                file, line = self.located(r.loc.file, r.loc.line)
+                rules[name] = replace(loader.rule_object(r, condition), file=file, line=line)
+                continue
+            key = (id(r), condition)
+            memo.touch("rule_objects", key)
+            hit = memo.rule_objects.get(key)
+            if hit is None or hit[0] is not r:
+                hit = memo.rule_objects[key] = (r, loader.rule_object(r, condition))
+            rules[name] = hit[1]
+        if base_tables:
+            macros = dict(self.base.result.ruleset.macros)
+            lists = dict(self.base.result.ruleset.lists)
+        else:
+            macros = {}
+            for name, m in col.macros.items():
+                file, line = self.located(m.loc.file, m.loc.line)
+                macros[name] = Macro(name, m.condition, file, line, m.loc.column)
+            lists = {}
+            for name, li in col.lists.items():
+                file, line = self.located(li.loc.file, li.loc.line)
+                lists[name] = List(name, tuple(li.items), file, line, li.loc.column)
+        plugins: list[PluginRequirement] = []
+        for req, _ in col.plugins:
+            if req not in plugins:
+                plugins.append(req)
+        return Ruleset(rules, macros, lists, required, tuple(plugins))
+
+
+def _fold(name: str, prev: collector.RuleInfo | None, items: list[reader.RawItem]) -> _Chain:
+    """Apply one rule's items, in order, to a copy of its base state."""
+    scratch = collector.Collection()
+    if prev is not None:
+        scratch.rules[name] = replace(prev, tags=list(prev.tags), exceptions=[replace(e) for e in prev.exceptions])
+    diags: list[tuple[int, Diagnostic]] = []
+    defined_at: int | None = None
+    for pos, item in enumerate(items):
+        before = len(scratch.diagnostics)
+        collector.collect(scratch, [item])
+        diags.extend((pos, d) for d in scratch.diagnostics[before:])
+        if defined_at is None and prev is None and name in scratch.rules:
+            defined_at = pos
+    return _Chain(scratch.rules.get(name), tuple(diags), defined_at)
