@@ -79,6 +79,10 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
             ctx.refused[name] = outcome.refusal
         elif outcome.result == "adopted":
             ctx.refused.pop(name, None)
+            # Releases refused against the previous rules of this source may validate now: check
+            # them at the next tick instead of a whole interval later.
+            for other in ctx.refused:
+                ctx.next_check[other] = 0.0
         if outcome.rendered is not None:
             ctx.state.last_render = outcome.rendered
             ctx.state.last_published = outcome.rendered

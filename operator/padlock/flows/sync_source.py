@@ -42,6 +42,13 @@ class Refusal:
     version: str
     reason: str
     message: str
+    context: tuple[tuple[str, str], ...] = ()
+    """Digests of the other sources' bundles when refused: a release that failed against other
+    sources' rules (e.g. incubating before stable was adopted) is retried once those change."""
+
+
+def _context(snapshot: Snapshot, name: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((n, str(getattr(b, "digest", ""))) for n, b in snapshot.bundles.items() if n != name))
 
 
 @dataclass
@@ -141,7 +148,7 @@ def sync(
         ], bundle=current)
 
     # 3. A release refused before is not pulled again until the source moves.
-    if refused is not None and refused.digest == candidate.digest:
+    if refused is not None and refused.digest == candidate.digest and refused.context == _context(snapshot, name):
         return finish("refused", _refused_conditions(name, refused, current), refusal=refused)
 
     # 4. Pull and validate with everything else.
@@ -151,7 +158,7 @@ def sync(
         reason = _error_reason(exc)
         msg = f"RuleSource {name}: version {candidate.version} ({candidate.digest}) not adopted: {_text(exc)}"
         if reason != "SourceUnavailable":  # verification failures are decisions, not outages
-            refusal = Refusal(candidate.digest, candidate.version, reason, msg)
+            refusal = Refusal(candidate.digest, candidate.version, reason, msg, _context(snapshot, name))
             cluster.event(source, "ReleaseRefused", msg, warning=True)
             return finish("refused", _refused_conditions(name, refusal, current), refusal=refusal)
         return finish("unavailable", [
@@ -168,7 +175,7 @@ def sync(
     )
     rendered = outcome.rendered
     if not outcome.published:
-        refusal = _refusal_from_render(name, candidate, rendered)
+        refusal = _refusal_from_render(name, candidate, rendered, _context(snapshot, name))
         cluster.event(source, "ReleaseRefused", refusal.message, warning=True)
         return finish("refused", _refused_conditions(name, refusal, current), refusal=refusal, rendered=None)
 
@@ -206,7 +213,8 @@ def _recover(source: JSON, sources: SourcePort, core: CorePort, cluster: Cluster
         return None
 
 
-def _refusal_from_render(name: str, candidate: Any, rendered: Rendered) -> Refusal:
+def _refusal_from_render(name: str, candidate: Any, rendered: Rendered,
+                         context: tuple[tuple[str, str], ...]) -> Refusal:
     if rendered.engine_errors:
         reason, errors = "EngineTooOld", list(rendered.engine_errors)
     elif rendered.plugin_errors:
@@ -218,7 +226,7 @@ def _refusal_from_render(name: str, candidate: Any, rendered: Rendered) -> Refus
     errors = [e[len(own):] if e.startswith(own) else e for e in errors]
     msg = (f"RuleSource {name}: version {candidate.version} not adopted: "
            f"{policy_status.first_lines(errors) or 'the effective ruleset does not validate'}")
-    return Refusal(candidate.digest, candidate.version, reason, msg)
+    return Refusal(candidate.digest, candidate.version, reason, msg, context)
 
 
 def _refused_conditions(name: str, refusal: Refusal, current: Any | None) -> list[Cond]:

@@ -126,3 +126,14 @@ def test_restart_recovers_current_bundle_by_digest_without_adopting_again():
     out = run(src, state, FakeSources(Candidate("1.0.0", "sha256:v1"), {"sha256:v1": V1}), FakeCore(), cluster)
     assert out.result == "unchanged" and out.bundle is V1
     assert cluster.events == [] and cluster.publishes == []
+
+
+def test_release_refused_against_other_sources_is_retried_when_they_change():
+    # incubating refused while stable was not adopted yet must be retried once stable is adopted.
+    state, src = adopted_state()
+    sources = FakeSources(Candidate("1.2.0", "sha256:v3"), {"sha256:v3": V3})
+    first = run(src, state, sources, FakeCore(broken=["sha256:v3"]), FakeCluster())
+    state.bundles["other"] = Bundle("5.1.0", "sha256:stable", (File("s", "z"),))
+    second = run(src, state, sources, FakeCore(), FakeCluster(), refused=first.refusal)
+    assert sources.fetched == ["sha256:v3", "sha256:v3"]
+    assert second.result == "adopted"
