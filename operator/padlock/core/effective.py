@@ -35,7 +35,7 @@ import yaml
 
 from padlock.core import loader, sharding
 from padlock.core.custom_rules import CustomRules, parse_custom_rules
-from padlock.core.layer import Layer, build_layer
+from padlock.core.layer import Layer, LayerMemo, build_layer
 from padlock.core.model import Ruleset, RulesFile
 from padlock.core.policy_objects import (
     CustomPolicyInput,
@@ -125,6 +125,9 @@ class RenderCache:
     upstream: dict[tuple[Any, ...], loader.LoadState] = field(default_factory=dict)
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
     dumped: dict[str, str] = field(default_factory=dict)
+    #: id(item) -> (item, text) for the items of the latest emit (items the layer memo hands out again)
+    dumped_items: dict[int, tuple[Mapping[str, Any], str]] = field(default_factory=dict)
+    layer: LayerMemo = field(default_factory=LayerMemo)
     #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
     valid_set: str = ""
 
@@ -185,9 +188,14 @@ def _emit(
     spans: list[_Span] = []
     line = header_lines + 1
     budget = limit - len(GENERATED_KEY) - 16
+    seen: dict[int, tuple[Mapping[str, Any], str]] = {}
     for section in layer.sections:
         for item in section.items:
-            text = _dump(item, cache)
+            hit = cache.dumped_items.get(id(item))
+            if hit is None or hit[0] is not item:
+                hit = (item, _dump(item, cache))
+            seen[id(item)] = hit
+            text = hit[1]
             n = text.count("\n")
             if sizes[-1] + len(text) > budget and parts[-1]:
                 parts.append([])
@@ -198,6 +206,7 @@ def _emit(
             key = _part_key(len(parts) - 1)
             spans.append(_Span(key, line, line + n - 1, section.owner))
             line += n
+    cache.dumped_items = seen
     split = {_part_key(i): (HEADER, *(p or ["[]\n"])) for i, p in enumerate(parts)}
     files = {key: "".join(texts) for key, texts in split.items()}
     return files, split, spans
@@ -302,6 +311,7 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             [pc for pc in parsed_custom if pc[0].ref not in excluded],
             [e for e in exceptions if e.ref not in excluded],
             now,
+            cache.layer,
         )
         generated, parts, spans = _emit(layer, inputs.shard_limit, cache)
         whole = content_hash({**{f.name: f.text for f in upstream_files}, **generated})

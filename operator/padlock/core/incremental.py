@@ -40,17 +40,27 @@ _MARKERS = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
 _PARSE_CACHE_LIMIT = 50_000
 
 
-@dataclass
+@dataclass(slots=True)
 class _Part:
-    """One read part: its items carry the private file name ``name``; ``lines`` it spans."""
+    """One read part: its items carry the private file name ``name``; ``lines`` it spans.
+
+    ``targets`` holds, per item, the rule it acts on (None: a list, macro or other item). The items
+    themselves are kept only when some are not about a rule: a part that only changes rules is read
+    again on the rare load that needs its items (a changed neighbour in one rule's chain), which keeps
+    the memo small for the garbage collector.
+    """
 
     serial: int
     name: str
     text: str
-    items: list[reader.RawItem]
+    targets: tuple[str | None, ...]
+    items: list[reader.RawItem] | None
     diagnostics: list[Diagnostic]
     joinable: bool  # may be read apart from the parts around it (see SplitRulesFile)
     lines: int
+
+    def read_items(self) -> list[reader.RawItem]:
+        return self.items if self.items is not None else reader.read(self.name, self.text).items
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class _Load:
         # private file name -> (real file name, lines before the part)
         self.where: dict[str, tuple[str, int]] = {}
         self.part_texts: dict[str, str] = dict(base.texts)
+        self.fresh: dict[int, list[reader.RawItem]] = {}  # items of the parts read by this load
 
     # -- read ----------------------------------------------------------------------------------
     def part(self, text: str) -> _Part:
@@ -136,7 +147,10 @@ class _Load:
             name = f"\0part-{self.memo.serial}"
             read = reader.read(name, text)
             joinable = read.block_sequence and text.endswith("\n") and not _MARKERS.search(text)
-            p = _Part(self.memo.serial, name, text, read.items, read.diagnostics, joinable, text.count("\n"))
+            targets = tuple(collector.rule_target(i) if i.kind == "rule" else None for i in read.items)
+            keep = read.items if None in targets else None
+            p = _Part(self.memo.serial, name, text, targets, keep, read.diagnostics, joinable, text.count("\n"))
+            self.fresh[p.serial] = read.items
             self.memo.parts[key] = p
         return p
 
@@ -153,7 +167,10 @@ class _Load:
         b = base.collection
         texts = dict(base.texts)
         read_diags: list[Diagnostic] = []
-        items: list[tuple[reader.RawItem, tuple[int, int]]] = []
+        # Collect: rule items by rule, everything else in order. seq numbers items over all files.
+        general: list[tuple[int, reader.RawItem]] = []
+        chains: dict[str, list[tuple[int, _Part, int]]] = {}
+        seq = 0
         for f in files:
             texts[f.name] = f.text
             offset = 0
@@ -161,18 +178,13 @@ class _Load:
                 self.where[p.name] = (f.name, offset)
                 self.part_texts[p.name] = p.text
                 read_diags.extend(p.diagnostics)
-                items.extend((item, (p.serial, i)) for i, item in enumerate(p.items))
+                for i, target in enumerate(p.targets):
+                    if target is None:
+                        general.append((seq, p.read_items()[i]))
+                    else:
+                        chains.setdefault(target, []).append((seq, p, i))
+                    seq += 1
                 offset += p.lines
-
-        # Collect: rule items by rule, everything else in order.
-        general: list[tuple[int, reader.RawItem]] = []
-        chains: dict[str, list[tuple[int, reader.RawItem, tuple[int, int]]]] = {}
-        for seq, (item, key) in enumerate(items):
-            target = collector.rule_target(item) if item.kind == "rule" else None
-            if target is None:
-                general.append((seq, item))
-            else:
-                chains.setdefault(target, []).append((seq, item, key))
         col = collector.Collection(
             lists=b.lists, macros=b.macros, rules=dict(b.rules), engine_versions=list(b.engine_versions),
             plugins=list(b.plugins), counter=b.counter,
@@ -187,12 +199,18 @@ class _Load:
                 collector.collect(col, [item])
                 collect_diags.extend((seq, d) for d in col.diagnostics[before:])
         new_rules: list[tuple[int, str, collector.RuleInfo]] = []
+        reread = self.fresh
         for name, chain in chains.items():
-            ckey = (name, tuple(k for _, _, k in chain))
+            ckey = (name, tuple((p.serial, i) for _, p, i in chain))
             memo.touch("chains", ckey)
             c = memo.chains.get(ckey)
             if c is None:
-                c = memo.chains[ckey] = _fold(name, b.rules.get(name), [item for _, item, _ in chain])
+                chain_items = []
+                for _, p, i in chain:
+                    if p.serial not in reread:
+                        reread[p.serial] = p.read_items()
+                    chain_items.append(reread[p.serial][i])
+                c = memo.chains[ckey] = _fold(name, b.rules.get(name), chain_items)
             collect_diags.extend((chain[pos][0], d) for pos, d in c.diagnostics)
             if c.info is None:
                 continue

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from padlock.core.custom_rules import CustomRules
-from padlock.core.exceptions_render import NAMESPACE_FIELD, render_exception
+from padlock.core.exceptions_render import NAMESPACE_FIELD, RenderedException, is_expired, render_exception
 from padlock.core.model import PRIORITIES, Rule, Ruleset
 from padlock.core.policy_objects import (
     CustomPolicyInput,
@@ -71,6 +71,41 @@ class Layer:
     running: frozenset[str] = frozenset()
 
 
+@dataclass
+class LayerMemo:
+    """Memo for repeated ``build_layer`` calls (the renderer keeps one in its ``RenderCache``).
+
+    Keeps each exception object's rendered entry and the items appending it, keyed by the object's
+    identity (checked, so a new object is never taken for an old one): an unchanged object yields the
+    very same item objects, which the renderer's dump cache then recognises without looking inside.
+    Values depend only on their keys (expired exceptions are not kept), so results are the same with
+    or without it. Only what the latest call used is kept.
+    """
+
+    entries: dict[tuple[int, int], tuple[ExceptionInput, RenderedException]] = field(default_factory=dict)
+    items: dict[tuple[str, int], tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+
+
+def _rendered(exc: ExceptionInput, now: datetime, index: int, old: LayerMemo | None, new: LayerMemo) -> RenderedException:
+    if is_expired(exc, now):
+        return render_exception(exc, now, index)
+    key = (id(exc), index)
+    hit = old.entries.get(key) if old is not None else None
+    if hit is None or hit[0] is not exc:
+        hit = (exc, render_exception(exc, now, index))
+    new.entries[key] = hit
+    return hit[1]
+
+
+def _append_item(name: str, entry: Mapping[str, Any], old: LayerMemo | None, new: LayerMemo) -> Mapping[str, Any]:
+    key = (name, id(entry))
+    hit = old.items.get(key) if old is not None else None
+    if hit is None or hit[0] is not entry:
+        hit = (entry, {"rule": name, "exceptions": [entry], "override": {"exceptions": "append"}})
+    new.items[key] = hit
+    return hit[1]
+
+
 def scope_expression(scope: Scope) -> str:
     """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, never quoted."""
     parts = []
@@ -98,8 +133,13 @@ def build_layer(
     custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
     exceptions: Sequence[ExceptionInput],
     now: datetime,
+    memo: LayerMemo | None = None,
 ) -> Layer:
-    """Resolve every policy and exception against the loaded rules and produce the layer's items."""
+    """Resolve every policy and exception against the loaded rules and produce the layer's items.
+
+    ``memo`` (optional) makes a repeated call cheap; it is updated to what this call used.
+    """
+    used = LayerMemo()
     diags: list[ObjectDiagnostic] = []
     invalid: set[ObjectRef] = set()
 
@@ -256,7 +296,8 @@ def build_layer(
     exception_sections: list[Section] = []
     expired: list[ObjectRef] = []
     work: list[tuple[ExceptionInput, int, list[str]]] = []
-    for exc in sorted(exceptions, key=lambda e: e.ref):
+    # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
+    for exc in sorted(exceptions, key=lambda e: (e.ref.kind, e.ref.name, e.ref.namespace)):
         targets: list[str] = []
         for i, t in enumerate(exc.policies):
             target = resolved.get(ObjectRef(t.kind, t.name))
@@ -296,7 +337,7 @@ def build_layer(
     for exc, index, targets in work:
         if exc.ref in invalid:
             continue
-        rendered = render_exception(exc, now, index)
+        rendered = _rendered(exc, now, index, memo, used)
         diags.extend(rendered.diagnostics)
         if rendered.expired:
             expired.append(exc.ref)
@@ -317,7 +358,7 @@ def build_layer(
                     "exception-not-applicable",
                 )
                 continue
-            items.append({"rule": name, "exceptions": [rendered.entry], "override": {"exceptions": "append"}})
+            items.append(_append_item(name, rendered.entry, memo, used))
         if items:
             exception_sections.append(Section(exc.ref, tuple(items)))
 
@@ -326,6 +367,8 @@ def build_layer(
     ]
     sections.extend(Section(None, (item,)) for item in override_items)
     sections.extend(exception_sections)
+    if memo is not None:
+        memo.entries, memo.items = used.entries, used.items
     return Layer(
         sections=tuple(sections),
         diagnostics=tuple(diags),
