@@ -11,7 +11,9 @@ Covers, in story order (module-scoped: one operator, one RuleSource, releases pu
 - the published ConfigMap passes ``padlock validate``;
 - v3 (a condition that does not compile): refused, the ConfigMap is byte-identical, the RuleSource
   says why;
-- two operator restarts leave the ConfigMap untouched (same data, same resourceVersion).
+- two operator restarts leave the ConfigMap untouched (same data, same resourceVersion);
+- a ConfigMap edited or deleted by someone else is published again;
+- a ManagedPolicy deleted anyway is recreated with the user's choices intact.
 """
 
 from __future__ import annotations
@@ -299,3 +301,30 @@ def test_two_restarts_leave_the_configmap_untouched(story: dict[str, Any]) -> No
     changed = {n: _changes(objs_before[n], p) for n, p in objs_after.items()
                if p["metadata"]["resourceVersion"] != objs_before[n]["metadata"]["resourceVersion"]}
     assert not changed, f"ManagedPolicies written by a restart with the same inputs: {changed}"
+
+
+def test_edited_or_deleted_configmap_is_published_again(story: dict[str, Any]) -> None:
+    cluster: Cluster = story["cluster"]
+    good = cluster.configmap()
+    assert good is not None
+    key = "99-padlock-policies.yaml"
+    cluster.kubectl("patch", "configmap", CONFIGMAP, "-n", FALCO_NS, "--type=merge", "-p",
+                    json.dumps({"data": {key: "# edited by hand\n[]\n"}}))
+    wait_for("the hand edit to be replaced", lambda: (c := cluster.configmap()) and c["data"] == good["data"])
+    cluster.kubectl("delete", "configmap", CONFIGMAP, "-n", FALCO_NS)
+    restored = wait_for("the deleted ConfigMap to be published again", cluster.configmap)
+    assert restored["data"] == good["data"]
+
+
+def test_deleted_managed_policy_is_recreated_with_the_users_choices(story: dict[str, Any]) -> None:
+    cluster: Cluster = story["cluster"]
+    old = cluster.get("managedpolicy", "credential-access")
+    assert old is not None and old["spec"]["disabledRules"] == [DISABLED_RULE]
+    cluster.kubectl("delete", "managedpolicy", "credential-access")
+    back = wait_for("credential-access recreated", lambda: (
+        (p := cluster.get("managedpolicy", "credential-access")) and p["metadata"]["uid"] != old["metadata"]["uid"]
+        and (p.get("status") or {}).get("ruleCount") and p))
+    assert back["spec"]["disabledRules"] == [DISABLED_RULE]
+    assert {r["name"] for r in back["spec"]["rules"]} == {r["name"] for r in old["spec"]["rules"]}
+    cm = cluster.configmap()
+    assert cm is not None and _rule_disabled(cm["data"], DISABLED_RULE)
