@@ -131,7 +131,7 @@ def bench_latency(work: Path, pushes: int) -> dict[str, Any]:
             samples.append(watch.wait_change(pushed) - pushed)
         samples.sort()
         return {"pushes": pushes, "p50": statistics.median(samples),
-                "p90": samples[max(0, int(round(0.9 * len(samples))) - 1)], "max": samples[-1],
+                "p90": samples[max(0, round(0.9 * len(samples)) - 1)], "max": samples[-1],
                 "samples": [round(s, 3) for s in samples], "interval": "1s", "tick_s": 0.05}
     finally:
         if op is not None:

@@ -176,7 +176,7 @@ def _changes(old: Any, new: Any, path: str = "") -> list[str]:
         return [c for k in sorted(set(old) | set(new)) if k != "resourceVersion"
                 for c in _changes(old.get(k), new.get(k), f"{path}.{k}")]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [c for i, (a, b) in enumerate(zip(old, new)) for c in _changes(a, b, f"{path}[{i}]")]
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True)) for c in _changes(a, b, f"{path}[{i}]")]
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"[:300]]
 
 

@@ -79,6 +79,7 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
     from padlock.devenv.errors import DevenvError
 
     def push(release: str, version: str) -> None:
+        assert registry is not None
         files = {p.name: p.read_text() for p in sorted((repo / "examples" / "rules" / release).glob("*.yaml"))}
         pushed = artifacts.push_rules_artifact(registry.address, REPOSITORY, version, files)
         click.echo(f"pushed {pushed.repository}:{version} ({pushed.digest[:19]}...) tags {', '.join(pushed.tags)}")

@@ -29,7 +29,7 @@ def _plugins(values: tuple[str, ...]) -> dict[str, str]:
 def _addr(value: str | None, flag: str) -> str | None:
     if value is None or value in ("", "0", "off"):
         return None
-    host, sep, port = value.rpartition(":")
+    _host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
         raise click.BadParameter(f'"{value}": expected HOST:PORT, e.g. 127.0.0.1:8080', param_hint=flag)
     return value

@@ -16,9 +16,9 @@ import kopf
 from padlock import metrics
 from padlock.adapters.kube.resources import RULE_SOURCE
 from padlock.controllers.context import OperatorContext
+from padlock.flows import conditions as conds
 from padlock.flows import durations, sync_source
 from padlock.flows.conditions import Cond
-from padlock.flows import conditions as conds
 
 GROUP, VERSION, PLURAL = "padlock.dev", "v1alpha1", "rulesources"
 log = logging.getLogger("padlock.sync")

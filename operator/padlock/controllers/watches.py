@@ -42,7 +42,7 @@ def plain(body: Any, kind: str) -> dict[str, Any]:
 
 def _store(ctx: OperatorContext, kind: str) -> dict[Any, dict[str, Any]]:
     s = ctx.state
-    return {"ManagedPolicy": s.managed, "CustomPolicy": s.custom}.get(kind, s.exceptions)  # type: ignore[return-value]
+    return {"ManagedPolicy": s.managed, "CustomPolicy": s.custom}.get(kind, s.exceptions)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:

@@ -5,7 +5,17 @@ moved, an unreachable source, not pulling a refused digest again, and Manual app
 
 from __future__ import annotations
 
-from flow_fakes import NOW, Bundle, Candidate, FakeCluster, FakeCore, FakeSources, File, SourceFailure, rule_source
+from flow_fakes import (
+    NOW,
+    Bundle,
+    Candidate,
+    FakeCluster,
+    FakeCore,
+    FakeSources,
+    File,
+    SourceFailure,
+    rule_source,
+)
 
 from padlock.flows import sync_source
 from padlock.flows.options import OperatorOptions

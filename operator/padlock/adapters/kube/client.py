@@ -68,12 +68,14 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
 
     cfg = kubernetes.client.Configuration()
     if kubeconfig:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=cfg)
     else:
         try:
-            kubernetes.config.load_incluster_config(client_configuration=cfg)
+            kubernetes.config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config(context=context, client_configuration=cfg)
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                context=context, client_configuration=cfg)
     # kubernetes >= 36 keeps the bearer token under "BearerToken"; older releases under "authorization".
     header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
     token = header.split(" ", 1)[-1] if header else None
