@@ -152,6 +152,10 @@ def test_v1_managed_policies_appear_with_rules_and_timestamps(story: dict[str, A
     assert [r["kind"] for r in cm["metadata"]["ownerReferences"]] == ["RuleSource"]
     assert "50-story-padlock_example_rules.yaml" in cm["data"]
     assert "99-padlock-policies.yaml" in cm["data"]
+    metrics = story["op"].metrics()
+    assert 'padlock_source_syncs_total{result="adopted",source="story"} 1.0' in metrics
+    assert 'padlock_source_version_info{digest="' in metrics and 'version="1.0.0"' in metrics
+    assert "padlock_publish_writes_total" in metrics and "padlock_source_sync_duration_seconds_bucket" in metrics
 
 
 # A rule runs while any enabled policy includes it and does not disable it; the example rules are all
