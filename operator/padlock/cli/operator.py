@@ -1,7 +1,11 @@
 """``padlock operator``: run the Padlock operator (kopf, cluster-wide) against a cluster.
 
-Wiring only: parse flags into ``OperatorOptions`` (what flows need) and ``RuntimeOptions`` (addresses,
-timings), configure logging, load credentials, and hand over to ``padlock.controllers.run``.
+Wiring only: parse flags into ``OperatorOptions`` (what flows need), ``RuntimeOptions`` (addresses,
+timings) and ``WebhookFlags`` (the admission webhook, when ``--webhook-port`` is given), configure
+logging, load credentials, and hand over to ``padlock.controllers.run``. The chart's Deployment sets
+the webhook's service-mode values through env vars (``PADLOCK_WEBHOOK_SERVICE``,
+``PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG``, ``POD_NAMESPACE``, ``PADLOCK_OPERATOR_USERNAME``), which the
+flags of the same meaning read.
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--webhook-addr", default="127.0.0.1", show_default=True, help="Address the admission webhook listens on.")
 @click.option("--webhook-port", type=int, help="Port of the admission webhook (unset: no webhook in this process).")
 @click.option("--webhook-cert-dir", type=click.Path(file_okay=False), help="Directory with tls.crt/tls.key/ca.crt (generated if absent).")
+@click.option("--webhook-configuration", envvar="PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG", default="padlock.dev", show_default=True,
+              help="ValidatingWebhookConfiguration whose caBundle the operator keeps current ('' to leave it alone).")
+@click.option("--webhook-service", envvar="PADLOCK_WEBHOOK_SERVICE",
+              help="Service the API server calls (service mode); its DNS names go into the certificate.")
+@click.option("--webhook-namespace", envvar="POD_NAMESPACE", help="Namespace of that Service (default: the pod's).")
+@click.option("--operator-username", envvar="PADLOCK_OPERATOR_USERNAME", default="system:serviceaccount:padlock-system:padlock",
+              show_default=True, help="The operator's own identity, whose writes pass the lock.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--identity-check/--no-identity-check", default=False, help="Print the identity the operator runs as, then exit.")
 @click.option("--tick", type=float, default=1.0, show_default=True, hidden=True, help="Seconds between RuleSource timer ticks.")
@@ -55,13 +66,15 @@ def _addr(value: str | None, flag: str) -> str | None:
 def command(
     kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, engine_version: str | None,
     plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
-    webhook_cert_dir: str | None, log_format: str, identity_check: bool, tick: float, drift_interval: float,
+    webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
+    webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
     debounce: float,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
     from padlock import logging_setup
     from padlock.adapters.kube.client import KubeClient, load_connection
     from padlock.controllers.context import RuntimeOptions
+    from padlock.controllers.webhook_wiring import WebhookFlags
 
     if engine_version is not None and not _VERSION.match(engine_version):
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
@@ -72,6 +85,16 @@ def command(
         metrics_addr=_addr(metrics_addr, "--metrics-addr"), webhook_addr=webhook_addr, webhook_port=webhook_port,
         webhook_cert_dir=webhook_cert_dir, tick=tick, drift_interval=drift_interval, debounce=debounce,
     )
+    webhook_flags = None
+    if webhook_port is not None:
+        if webhook_service and not webhook_namespace:
+            raise click.BadParameter("with --webhook-service, give --webhook-namespace (or POD_NAMESPACE)",
+                                     param_hint="--webhook-namespace")
+        webhook_flags = WebhookFlags(
+            port=webhook_port, listen_addr=webhook_addr, cert_dir=webhook_cert_dir,
+            configuration=webhook_configuration or None, service=webhook_service or None,
+            namespace=webhook_namespace or None, operator_username=operator_username,
+        )
     logging_setup.configure(log_format)
     try:
         connection = load_connection(kubeconfig, context_)
@@ -86,4 +109,4 @@ def command(
         return
     from padlock.controllers.run import run_operator
 
-    run_operator(options, runtime, connection)
+    run_operator(options, runtime, connection, webhook_flags=webhook_flags)

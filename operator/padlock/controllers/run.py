@@ -19,8 +19,9 @@ from padlock import metrics
 from padlock.adapters.kube.client import Connection, KubeClient
 from padlock.adapters.kube.cluster import KubeCluster
 from padlock.adapters.kube.resources import KINDS
-from padlock.controllers import health, render_loop, rulesource, watches
+from padlock.controllers import expiry, health, render_loop, rulesource, watches, webhook_wiring
 from padlock.controllers.context import OperatorContext, RuntimeOptions
+from padlock.controllers.webhook_wiring import WebhookFlags
 from padlock.flows.options import OperatorOptions
 
 log = logging.getLogger("padlock.operator")
@@ -52,41 +53,26 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 60
 
 
-def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegistry, ctx: OperatorContext,
+                   flags: WebhookFlags) -> Any:
     """The admission webhook in this process (docs/design.md, "Operator <-> webhook").
 
-    Url mode (local runs, tests): kopf manages the ValidatingWebhookConfiguration ``padlock.dev``.
-    Service mode (the chart sets ``PADLOCK_WEBHOOK_SERVICE``/``PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG`` and
-    ``POD_NAMESPACE``): the chart owns the configuration and we keep its caBundle current.
+    kopf serves the handlers but never manages a webhook configuration (that would need ``create``,
+    which the chart does not grant): the chart, or the harness in url mode, installs it, and
+    ``keep_ca_bundle`` (started with the operator) patches its caBundle.
     """
-    import os
-
     from padlock import webhook
 
-    runtime = ctx.runtime
-    service = os.environ.get("PADLOCK_WEBHOOK_SERVICE") or None
-    ca_config = os.environ.get("PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG") or None
-    extra: dict[str, Any] = {}
-    if os.environ.get("PADLOCK_OPERATOR_USERNAME"):
-        extra["operator_username"] = os.environ["PADLOCK_OPERATOR_USERNAME"]
-    options = webhook.WebhookOptions(
-        listen_addr=runtime.webhook_addr or "127.0.0.1", port=int(runtime.webhook_port or 9443),
-        cert_dir=runtime.webhook_cert_dir or "/tmp/padlock-webhook-tls",
-        managed_config=None if service else "padlock.dev", ca_bundle_config=ca_config, service=service,
-        namespace=os.environ.get("POD_NAMESPACE") or None,
-        plugins=tuple(sorted((ctx.options.plugins or {}).items())), engine_version=ctx.options.engine_version,
-        **extra,
-    )
+    options = webhook_wiring.webhook_options(flags, plugins=ctx.options.plugins,
+                                             engine_version=ctx.options.engine_version)
     made = webhook.setup(settings, options, ctx.state, now=ctx.now(), registry=registry)
-    if ca_config:
-        try:
-            webhook.publish_ca_bundle(ctx.client, ca_config, made.tls.ca_pem())
-        except Exception as exc:  # the VAP lock still holds; say so and go on
-            log.warning("cannot publish the webhook caBundle into %s: %s", ca_config, exc)
+    log.info("admission webhook on https://%s:%d (configuration %s, service %s)", options.listen_addr,
+             options.port, flags.configuration or "-", flags.service or "-")
+    return made
 
 
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
-                   stop_flag: asyncio.Event | None) -> None:
+                   stop_flag: asyncio.Event | None, webhook_flags: WebhookFlags | None) -> None:
     from padlock.flows import corebridge, sourcebridge
 
     client = KubeClient(connection)
@@ -98,8 +84,7 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     registry = build_registry()
     settings = kopf.OperatorSettings()
     configure(settings)
-    if runtime.webhook_port is not None:
-        _setup_webhook(settings, registry, ctx)
+    made = _setup_webhook(settings, registry, ctx, webhook_flags) if webhook_flags is not None else None
     rulesource.register(registry, runtime.tick)
     watches.register(registry)
 
@@ -115,6 +100,11 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     async def startup(**_: Any) -> None:
         await asyncio.to_thread(_prefill, ctx)
         ctx.tasks.append(asyncio.create_task(render_loop.run(ctx), name="padlock-render-loop"))
+        ctx.tasks.append(asyncio.create_task(expiry.wake_render_on_expiry(ctx), name="padlock-expiry"))
+        if made is not None and webhook_flags is not None and webhook_flags.configuration:
+            ctx.tasks.append(asyncio.create_task(
+                webhook_wiring.keep_ca_bundle(ctx.client, webhook_flags.configuration, made.tls.ca_pem()),
+                name="padlock-webhook-cabundle"))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -143,7 +133,8 @@ async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
 
 
 def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
-                 stop_flag: threading.Event | None = None) -> None:
+                 stop_flag: threading.Event | None = None, webhook_flags: WebhookFlags | None = None) -> None:
+    """Run until stopped (SIGTERM, or ``stop_flag``); with ``webhook_flags``, serve the webhook too."""
     async def main() -> None:
         flag: asyncio.Event | None = None
         if stop_flag is not None:
@@ -151,6 +142,6 @@ def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: 
             loop = asyncio.get_running_loop()
             threading.Thread(target=lambda: (stop_flag.wait(), loop.call_soon_threadsafe(flag.set)),
                              daemon=True).start()
-        await _operate(options, runtime, connection, flag)
+        await _operate(options, runtime, connection, flag, webhook_flags)
 
     asyncio.run(main())
