@@ -8,7 +8,7 @@ never writes those user-choice fields, so a user or GitOps tool owns them withou
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -24,6 +24,11 @@ from padlock.api.common import (
     list_type,
     name_list,
 )
+
+DEFAULT_ENABLED: Final = False
+"""``spec.defaultEnabled`` when a ManagedPolicy or a catalog entry leaves it unset: off, so a policy
+nobody chose never starts running. The CRD default, the catalog parser and the policy core all read
+this one value."""
 
 
 class CatalogRef(PadlockModel):
@@ -79,7 +84,7 @@ class ManagedPolicySpec(PadlockModel):
     """Catalog entry the policy comes from. Operator-owned."""
     source: SourceRef | None = None
     """RuleSource and version the rules come from. Operator-owned."""
-    default_enabled: bool = False
+    default_enabled: bool = DEFAULT_ENABLED
     """Whether the policy runs when spec.enabled is unset. Operator-owned, from the catalog."""
     rules: list[ManagedRule] | None = Field(
         default=None, max_length=2048, json_schema_extra=list_type("map", "name")

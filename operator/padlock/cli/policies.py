@@ -16,17 +16,17 @@ from typing import Any
 
 import click
 
+from padlock.api.managedpolicy import DEFAULT_ENABLED
+from padlock.core import policy_objects
+
 LOCK = "\N{LOCK}"
 EXIT_OK, EXIT_CLUSTER_ERROR = 0, 2
 
 
 def ago(stamp: str | None, now: dt.datetime) -> str:
     """``"14 days ago"`` for an RFC 3339 time; ``"-"`` when unknown."""
-    if not stamp:
-        return "-"
-    try:
-        then = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
+    then = policy_objects.parse_time(stamp)
+    if then is None:
         return "-"
     seconds = int((now - then).total_seconds())
     if seconds < 5:
@@ -43,7 +43,9 @@ def rows(managed: Sequence[dict[str, Any]], custom: Sequence[dict[str, Any]], no
     out: list[dict[str, Any]] = []
     for obj in sorted(managed, key=lambda o: o["metadata"]["name"]):
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        enabled = status.get("enabled", spec.get("enabled", spec.get("defaultEnabled", True)))
+        # Before the operator's first status, the same rule the renderer applies.
+        enabled = status.get("enabled", policy_objects.effective_enabled(
+            spec.get("enabled"), spec.get("defaultEnabled", DEFAULT_ENABLED)))
         total = status.get("ruleCount", len(spec.get("rules") or []))
         out.append({
             "kind": "ManagedPolicy", "managed": True, "name": obj["metadata"]["name"], "enabled": bool(enabled),

@@ -16,8 +16,7 @@ import kopf
 from padlock import metrics
 from padlock.adapters.kube.resources import RULE_SOURCE
 from padlock.controllers.context import OperatorContext
-from padlock.flows import conditions as conds
-from padlock.flows import durations, sync_source
+from padlock.flows import durations, statuses, sync_source
 from padlock.flows.conditions import Cond
 
 GROUP, VERSION, PLURAL = "padlock.dev", "v1alpha1", "rulesources"
@@ -93,10 +92,8 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
 async def _invalid_spec(ctx: OperatorContext, body: dict[str, Any], message: str) -> None:
     name = body["metadata"]["name"]
     gen = body["metadata"].get("generation")
-    status = dict(body.get("status") or {})
     msg = f"RuleSource {name}: {message}"
-    status["observedGeneration"] = gen
-    status["conditions"] = conds.merge(status.get("conditions"), [
+    status = statuses.rule_source(body.get("status") or {}, [
         Cond("Ready", False, "InvalidSpec", msg), Cond("Degraded", True, "InvalidSpec", msg),
     ], generation=gen, now=ctx.now())
     await asyncio.to_thread(ctx.cluster.write_status, "RuleSource", name, status)

@@ -9,7 +9,7 @@ Format (``apiVersion: padlock.dev/catalog/v1``; documented for users in docs/cat
       - name: credential-access      # the ManagedPolicy object name (DNS-1123 subdomain)
         displayName: Credential access
         description: Rules that detect attempts to read or steal credentials.
-        defaultEnabled: true         # used while the user has not set spec.enabled
+        defaultEnabled: true         # used while the user has not set spec.enabled (unset: false)
         select:                      # every given criterion must hold (an empty list is no criterion)
           tagsAny: [mitre_credential_access]   # the rule has at least one of these tags
           tagsAll: []                          # the rule has all of these tags
@@ -35,6 +35,8 @@ from importlib import resources
 from typing import Any
 
 import yaml
+
+from padlock.api.managedpolicy import DEFAULT_ENABLED
 
 API_VERSION = "padlock.dev/catalog/v1"
 ARTIFACT_FILE = "padlock-catalog.yaml"
@@ -166,7 +168,7 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
         for key in ("displayName", "description"):
             if not isinstance(raw.get(key), str) or not raw.get(key):
                 problems.append(CatalogProblem(origin, f"{path}.{key}", "is required (a non-empty string)"))
-        default_enabled = raw.get("defaultEnabled", False)
+        default_enabled = raw.get("defaultEnabled", DEFAULT_ENABLED)
         if not isinstance(default_enabled, bool):
             problems.append(CatalogProblem(origin, f"{path}.defaultEnabled", "must be true or false"))
         sel = raw.get("select")

@@ -6,17 +6,18 @@ rule's text changed (so ``kubectl get`` shows "UPDATED 14d" truthfully), ``chang
 newest-first list, counts respect the user's choices, and a disabled rule that vanished upstream is
 listed in ``missingDisabledRules`` instead of being silently dropped.
 
-Who calls it: the operator's sync flow. Pure: ``now`` is passed in.
+Who calls it: the operator's status builder (``padlock.flows.statuses``). Pure: ``now`` is passed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from padlock.core.policy_objects import PolicyRule, parse_time
+from padlock.api.managedpolicy import DEFAULT_ENABLED
+from padlock.core.policy_objects import PolicyRule, effective_enabled, parse_time
 
 #: Bound on ``status.changes`` (docs/design.md): older entries fall off the end.
 MAX_CHANGES = 20
@@ -37,7 +38,7 @@ class PolicyDiff:
 class Change:
     time: datetime
     from_version: str | None
-    to_version: str
+    to_version: str | None
     added: tuple[str, ...]
     removed: tuple[str, ...]
     modified: tuple[str, ...]
@@ -46,8 +47,9 @@ class Change:
         out: dict[str, Any] = {"time": format_time(self.time)}
         if self.from_version is not None:
             out["fromVersion"] = self.from_version
+        if self.to_version is not None:
+            out["toVersion"] = self.to_version
         out.update(
-            toVersion=self.to_version,
             added=list(self.added),
             removed=list(self.removed),
             modified=list(self.modified),
@@ -61,22 +63,24 @@ class PolicyStatus:
 
     enabled: bool
     last_updated: datetime
-    source_version: str
+    source_version: str | None
     rule_count: int
     enabled_rule_count: int
     missing_disabled_rules: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "enabled": self.enabled,
-            "lastUpdated": format_time(self.last_updated),
-            "sourceVersion": self.source_version,
-            "ruleCount": self.rule_count,
-            "enabledRuleCount": self.enabled_rule_count,
-            "missingDisabledRules": list(self.missing_disabled_rules),
-            "changes": [c.to_dict() for c in self.changes],
-        }
+        """The camelCase status fields (``sourceVersion`` only when the policy names a source)."""
+        out: dict[str, Any] = {"enabled": self.enabled, "lastUpdated": format_time(self.last_updated)}
+        if self.source_version is not None:
+            out["sourceVersion"] = self.source_version
+        out.update(
+            ruleCount=self.rule_count,
+            enabledRuleCount=self.enabled_rule_count,
+            missingDisabledRules=list(self.missing_disabled_rules),
+            changes=[c.to_dict() for c in self.changes],
+        )
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyStatus | None:
@@ -93,16 +97,16 @@ class PolicyStatus:
                 Change(
                     t,
                     c.get("fromVersion"),
-                    str(c.get("toVersion", "")),
+                    c.get("toVersion"),
                     tuple(c.get("added") or ()),
                     tuple(c.get("removed") or ()),
                     tuple(c.get("modified") or ()),
                 )
             )
         return cls(
-            enabled=bool(data.get("enabled", True)),
+            enabled=bool(data.get("enabled", DEFAULT_ENABLED)),
             last_updated=last,
-            source_version=str(data.get("sourceVersion", "")),
+            source_version=data.get("sourceVersion"),
             rule_count=int(data.get("ruleCount", 0)),
             enabled_rule_count=int(data.get("enabledRuleCount", 0)),
             missing_disabled_rules=tuple(data.get("missingDisabledRules") or ()),
@@ -136,7 +140,7 @@ def next_status(
     disabled_rules: Sequence[str],
     now: datetime,
     from_version: str | None,
-    to_version: str,
+    to_version: str | None,
 ) -> PolicyStatus:
     """The status after adopting ``new_rules`` (from release ``to_version``) with the user's choices.
 
@@ -144,7 +148,7 @@ def next_status(
     ``now``. Re-running with unchanged rules returns the previous times and changes untouched, so
     status does not flap and no write is needed.
     """
-    effective = default_enabled if enabled is None else enabled
+    effective = effective_enabled(enabled, default_enabled)
     names = {r.name for r in new_rules}
     disabled = set(disabled_rules)
     running = sum(1 for r in new_rules if r.enabled and r.name not in disabled) if effective else 0
@@ -163,7 +167,7 @@ def next_status(
             entry = Change(now, from_version, to_version, diff.added, diff.removed, diff.modified)
             changes = (entry, *old_status.changes)[:MAX_CHANGES]
             last_updated = now
-    status = PolicyStatus(
+    return PolicyStatus(
         enabled=effective,
         last_updated=last_updated,
         source_version=to_version,
@@ -172,4 +176,3 @@ def next_status(
         missing_disabled_rules=missing,
         changes=changes,
     )
-    return replace(status)

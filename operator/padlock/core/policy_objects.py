@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from padlock.api.managedpolicy import DEFAULT_ENABLED
 from padlock.core.model import PRIORITIES
 
 GROUP_VERSION = "padlock.dev/v1alpha1"
@@ -125,20 +126,29 @@ class SourceInput:
     files: tuple[tuple[str, str], ...]  # (upstream file name, text), in the artifact's order
 
 
+def effective_enabled(enabled: bool | None, default_enabled: bool) -> bool:
+    """Whether a ManagedPolicy runs: the user's ``spec.enabled`` when set, else ``spec.defaultEnabled``.
+
+    The one statement of this rule: the renderer, ``status.enabled`` (``padlock.core.changes``) and
+    ``padlock policies`` all use it.
+    """
+    return default_enabled if enabled is None else enabled
+
+
 @dataclass(frozen=True)
 class ManagedPolicyInput:
     """A ManagedPolicy as the renderer needs it: its rules plus the user's own choices."""
 
     name: str
     rules: tuple[PolicyRule, ...]
-    default_enabled: bool = True
+    default_enabled: bool = DEFAULT_ENABLED
     enabled: bool | None = None
     disabled_rules: tuple[str, ...] = ()
     scope: Scope = Scope()
 
     @property
     def effective_enabled(self) -> bool:
-        return self.default_enabled if self.enabled is None else self.enabled
+        return effective_enabled(self.enabled, self.default_enabled)
 
 
 @dataclass(frozen=True)
@@ -408,7 +418,7 @@ def parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, l
     p = _Problems(ref)
     spec = body.get("spec") or {}
     enabled = _bool(spec.get("enabled"), None, "spec.enabled", p)
-    default_enabled = _bool(spec.get("defaultEnabled"), True, "spec.defaultEnabled", p)
+    default_enabled = _bool(spec.get("defaultEnabled"), DEFAULT_ENABLED, "spec.defaultEnabled", p)
     policy = ManagedPolicyInput(
         name=ref.name,
         rules=managed_rules_from_spec(spec),

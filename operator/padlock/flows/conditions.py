@@ -55,6 +55,15 @@ def merge(
     return sorted(by_type.values(), key=lambda c: (order.get(str(c.get("type")), 9), str(c.get("type"))))
 
 
+def first_lines(messages: Iterable[str], limit: int = 5) -> str:
+    """``messages`` joined for a condition or Event message: the first ``limit``, then how many more."""
+    items = list(messages)
+    text = "; ".join(items[:limit])
+    if len(items) > limit:
+        text += f" (and {len(items) - limit} more)"
+    return text
+
+
 def find(conditions: Sequence[Condition] | None, type_: str) -> Condition | None:
     for cond in conditions or ():
         if cond.get("type") == type_:

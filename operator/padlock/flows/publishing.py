@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from padlock.adapters.kube.publish import owner_reference
-from padlock.flows import policy_status
+from padlock.flows import conditions, statuses
 from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
@@ -108,7 +108,7 @@ def render_and_publish(
             if draft.name in remembered:
                 recreated.append(draft.name)
     result = cluster.publish(rendered, owners(snapshot))
-    write_statuses(snapshot, managed, rendered, previous, cluster=cluster, options=options, now=now,
+    write_statuses(snapshot, managed, rendered, previous, cluster=cluster, now=now,
                    old_rules=old_rules or {}, from_versions=from_versions or {})
     written = tuple(getattr(result, "written", ()) or ())
     return PublishOutcome(rendered, True, tuple(recreated), written)
@@ -116,42 +116,34 @@ def render_and_publish(
 
 def write_statuses(
     snapshot: Snapshot, managed: Sequence[JSON], rendered: Rendered, previous: Rendered | None, *,
-    cluster: ClusterPort, options: OperatorOptions, now: dt.datetime,
-    old_rules: Mapping[str, list[JSON]], from_versions: Mapping[str, str | None],
+    cluster: ClusterPort, now: dt.datetime, old_rules: Mapping[str, list[JSON]],
+    from_versions: Mapping[str, str | None],
 ) -> None:
     for obj in managed:
         name = obj["metadata"]["name"]
-        current = snapshot.managed.get(name)
+        current = snapshot.managed.get(name) or {}
         key: ObjectKey = ("ManagedPolicy", "", name)
-        errors = rendered.errors_for(key)
-        status = policy_status.managed_status(
-            current=(current or {}).get("status"), generation=(current or {}).get("metadata", {}).get("generation"),
-            spec=obj["spec"],
+        status = statuses.managed_policy(
+            obj, current=current.get("status"), generation=(current.get("metadata") or {}).get("generation"),
             # Only an adoption records changes: a render triggered by a user edit never changes rule text,
             # and comparing with a possibly stale watched copy could record a change twice.
             old_rules=old_rules.get(name),
             from_version=from_versions.get(obj["spec"].get("source", {}).get("ruleSource", "")),
-            errors=errors, now=now, limit=options.history_limit,
+            errors=rendered.errors_for(key), now=now,
         )
         cluster.write_status("ManagedPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for name in sorted(snapshot.custom):
         obj = snapshot.custom[name]
         key = ("CustomPolicy", "", name)
-        status = policy_status.object_status(
-            current=obj.get("status"), generation=obj["metadata"].get("generation"), errors=rendered.errors_for(key),
-            now=now, extra={k: v for k, v in (obj.get("status") or {}).items() if k in ("frozenRules", "ruleCount")},
-        )
+        status = statuses.custom_policy(current=obj.get("status"), generation=obj["metadata"].get("generation"),
+                                        errors=rendered.errors_for(key), now=now)
         cluster.write_status("CustomPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for key in sorted(snapshot.exceptions):
         obj = snapshot.exceptions[key]
-        errors = rendered.errors_for(key)
-        expired = key in rendered.expired
-        status = policy_status.object_status(
-            current=obj.get("status"), generation=obj["metadata"].get("generation"), errors=errors, now=now,
-            extra={"active": not errors and not expired}, expired=expired,
-        )
+        status = statuses.exception(current=obj.get("status"), generation=obj["metadata"].get("generation"),
+                                    errors=rendered.errors_for(key), expired=key in rendered.expired, now=now)
         cluster.write_status(key[0], key[2], status, namespace=key[1] or None)
         _event_on_change(cluster, obj, key, rendered, previous)
 
@@ -161,7 +153,7 @@ def _event_on_change(cluster: ClusterPort, obj: JSON, key: ObjectKey, rendered: 
     errors = rendered.errors_for(key)
     before = previous.errors_for(key) if previous is not None else ()
     if errors and errors != before:
-        cluster.event(obj, "Invalid", f"left out of the published ruleset: {policy_status.first_lines(errors)}", warning=True)
+        cluster.event(obj, "Invalid", f"left out of the published ruleset: {conditions.first_lines(errors)}", warning=True)
     elif key in rendered.expired and (previous is None or key not in previous.expired):
         cluster.event(obj, "Expired", "expiresAt has passed: the exception no longer applies")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padlock.flows import conditions as conds
-from padlock.flows import policy_status, publishing
+from padlock.flows import publishing, statuses
 from padlock.flows.conditions import Cond
 from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort, SourcePort
@@ -94,10 +94,9 @@ def sync(
 
     def finish(result: str, decided: list[Cond], **kw: Any) -> SyncOutcome:
         status["lastCheckTime"] = conds.timestamp(now)
-        status["observedGeneration"] = generation
-        status["conditions"] = conds.merge(status.get("conditions"), decided, generation=generation, now=now)
-        cluster.write_status("RuleSource", name, status)
-        return SyncOutcome(result=result, bundle=kw.pop("bundle", current), status=status, **kw)
+        written = statuses.rule_source(status, decided, generation=generation, now=now)
+        cluster.write_status("RuleSource", name, written)
+        return SyncOutcome(result=result, bundle=kw.pop("bundle", current), status=written, **kw)
 
     # 1. After a restart: the current version's exact files.
     if current is None and status.get("currentDigest"):
@@ -225,7 +224,7 @@ def _refusal_from_render(name: str, candidate: Any, rendered: Rendered,
     own = f"RuleSource {name}: "
     errors = [e[len(own):] if e.startswith(own) else e for e in errors]
     msg = (f"RuleSource {name}: version {candidate.version} not adopted: "
-           f"{policy_status.first_lines(errors) or 'the effective ruleset does not validate'}")
+           f"{conds.first_lines(errors) or 'the effective ruleset does not validate'}")
     return Refusal(candidate.digest, candidate.version, reason, msg, context)
 
 
