@@ -296,11 +296,21 @@ def build_layer(
     exception_sections: list[Section] = []
     expired: list[ObjectRef] = []
     work: list[tuple[ExceptionInput, int, list[str]]] = []
+    # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
+    by_name = {(ref.kind, ref.name): rp for ref, rp in resolved.items() if not ref.namespace}
+    included_sets: dict[ObjectRef, frozenset[str]] = {}
+
+    def included_set(rp: ResolvedPolicy) -> frozenset[str]:
+        got = included_sets.get(rp.ref)
+        if got is None:
+            got = included_sets[rp.ref] = frozenset(rp.included)
+        return got
+
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     for exc in sorted(exceptions, key=lambda e: (e.ref.kind, e.ref.name, e.ref.namespace)):
         targets: list[str] = []
         for i, t in enumerate(exc.policies):
-            target = resolved.get(ObjectRef(t.kind, t.name))
+            target = by_name.get((t.kind, t.name))
             if target is None:
                 known = t.kind == "CustomPolicy" and t.name in all_custom
                 fail(
@@ -312,28 +322,30 @@ def build_layer(
                     "unknown-policy",
                 )
                 continue
+            covered = included_set(target)
             for j, r in enumerate(t.rules):
-                if r not in target.included:
+                if r not in covered:
                     warn(
                         exc.ref,
                         f"spec.policies[{i}].rules[{j}]",
                         f'{t.kind} {t.name} has no rule "{r}"; ignored',
                         "unknown-rule",
                     )
-            targets.extend(r for r in (t.rules or target.included) if r in target.included)
+            targets.extend(r for r in (t.rules or target.included) if r in covered)
         work.append((exc, 0, targets))
     for policy, _ in custom_valid:
         rp = resolved[policy.ref]
+        covered = included_set(rp)
         for i, exc in enumerate(policy.exceptions):
             for j, r in enumerate(exc.rules):
-                if r not in rp.included:
+                if r not in covered:
                     warn(
                         exc.ref,
                         f"{exc.path}.rules[{j}]",
                         f'this policy has no rule "{r}"; ignored',
                         "unknown-rule",
                     )
-            work.append((exc, i, [r for r in (exc.rules or rp.included) if r in rp.included]))
+            work.append((exc, i, [r for r in (exc.rules or rp.included) if r in covered]))
     for exc, index, targets in work:
         if exc.ref in invalid:
             continue
