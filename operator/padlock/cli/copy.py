@@ -19,12 +19,13 @@ from typing import Any
 import click
 import yaml
 
+from padlock.api import kinds
 from padlock.core.managed import copy_to_custom
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-GROUP, VERSION = "padlock.dev", "v1alpha1"
+GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_KINDS = ("managedpolicy", "managedpolicies", "mp")
+_KINDS = (kinds.MANAGED_POLICY.singular, kinds.MANAGED_POLICY.plural, *kinds.MANAGED_POLICY.short_names)
 
 
 def _from_file(path: Path, name: str) -> dict[str, Any] | None:
@@ -102,7 +103,7 @@ def command(
 
         api = _api(kubeconfig, context_)
         try:
-            body = api.get_cluster_custom_object(GROUP, VERSION, "managedpolicies", name)
+            body = api.get_cluster_custom_object(GROUP, VERSION, kinds.MANAGED_POLICY.plural, name)
         except ApiException as exc:
             if exc.status != 404:
                 click.echo(f"error: reading managedpolicy/{name}: {exc.status} {exc.reason}", err=True)
@@ -124,7 +125,7 @@ def command(
     if api is None:
         api = _api(kubeconfig, context_)
     try:
-        api.create_cluster_custom_object(GROUP, VERSION, "custompolicies", copy)
+        api.create_cluster_custom_object(GROUP, VERSION, kinds.CUSTOM_POLICY.plural, copy)
     except ApiException as exc:
         click.echo(
             f"error: creating custompolicy/{new_name}: {exc.status} {exc.reason}: {exc.body}", err=True

@@ -15,11 +15,12 @@ import kopf
 
 from padlock import metrics
 from padlock.adapters.kube.resources import RULE_SOURCE
+from padlock.api import kinds
 from padlock.controllers.context import OperatorContext
 from padlock.flows import durations, statuses, sync_source
 from padlock.flows.conditions import Cond
 
-GROUP, VERSION, PLURAL = "padlock.dev", "v1alpha1", "rulesources"
+GROUP, VERSION, PLURAL = kinds.RULE_SOURCE.group, kinds.RULE_SOURCE.version, kinds.RULE_SOURCE.plural
 log = logging.getLogger("padlock.sync")
 
 

@@ -13,15 +13,12 @@ from typing import Any
 
 import kopf
 
+from padlock.api import kinds
 from padlock.controllers.context import OperatorContext
 
-GROUP, VERSION = "padlock.dev", "v1alpha1"
-WATCHED = (
-    ("managedpolicies", "ManagedPolicy"),
-    ("custompolicies", "CustomPolicy"),
-    ("policyexceptions", "PolicyException"),
-    ("clusterpolicyexceptions", "ClusterPolicyException"),
-)
+GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version
+WATCHED = tuple((k.plural, k.kind) for k in (
+    kinds.MANAGED_POLICY, kinds.CUSTOM_POLICY, kinds.POLICY_EXCEPTION, kinds.CLUSTER_POLICY_EXCEPTION))
 # Changes to these parts only (status, managedFields, resourceVersion) never change the render.
 _IRRELEVANT = ("status", "managedFields", "resourceVersion")
 

@@ -25,11 +25,12 @@ from typing import Any, Final
 import kopf
 
 from padlock import metrics
+from padlock.api import kinds
 from padlock.core import admission, lock
 from padlock.webhook.views import ViewCache
 
-GROUP: Final = "padlock.dev"
-VERSION: Final = "v1alpha1"
+GROUP: Final = kinds.MANAGED_POLICY.group
+VERSION: Final = kinds.MANAGED_POLICY.version
 
 HANDLER_IDS: Final = (
     "lock-managedpolicy",
@@ -146,7 +147,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
     kopf.on.validate(
         GROUP,
         VERSION,
-        "managedpolicies",
+        kinds.MANAGED_POLICY.plural,
         id="lock-managedpolicy",
         registry=registry,
         operations=["CREATE", "UPDATE", "DELETE"],
@@ -155,7 +156,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
     kopf.on.validate(
         GROUP,
         VERSION,
-        "managedpolicies",
+        kinds.MANAGED_POLICY.plural,
         id="lock-managedpolicy-status",
         registry=registry,
         operations=["UPDATE"],
@@ -215,9 +216,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
         return validate_object
 
     for plural, kind in (
-        ("custompolicies", "CustomPolicy"),
-        ("policyexceptions", "PolicyException"),
-        ("clusterpolicyexceptions", "ClusterPolicyException"),
+        (k.plural, k.kind) for k in (kinds.CUSTOM_POLICY, kinds.POLICY_EXCEPTION, kinds.CLUSTER_POLICY_EXCEPTION)
     ):
         kopf.on.validate(
             GROUP,

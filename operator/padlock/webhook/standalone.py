@@ -19,17 +19,14 @@ from typing import Any
 
 import kopf
 
+from padlock.api import kinds
 from padlock.core import lock
 from padlock.flows.state import OperatorState
 from padlock.webhook.wiring import WebhookOptions, setup
 
-GROUP = "padlock.dev"
-WATCHED = {
-    "managedpolicies": "ManagedPolicy",
-    "custompolicies": "CustomPolicy",
-    "policyexceptions": "PolicyException",
-    "clusterpolicyexceptions": "ClusterPolicyException",
-}
+GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version
+WATCHED = {k.plural: k.kind for k in (
+    kinds.MANAGED_POLICY, kinds.CUSTOM_POLICY, kinds.POLICY_EXCEPTION, kinds.CLUSTER_POLICY_EXCEPTION)}
 
 
 def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
@@ -57,7 +54,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 def _track(plural: str, kind: str) -> None:
-    @kopf.on.event(GROUP, "v1alpha1", plural, id=f"track-{plural}")
+    @kopf.on.event(GROUP, VERSION, plural, id=f"track-{plural}")
     def track(**kwargs: Any) -> None:
         # kopf reports the initial listing with type None, then ADDED/MODIFIED/DELETED.
         obj = dict(kwargs["body"])

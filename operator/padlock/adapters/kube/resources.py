@@ -1,7 +1,7 @@
 """API paths of the kinds the operator reads and writes (padlock.dev kinds, ConfigMaps, Events).
 
-Plurals match the CRDs in ``crds/`` (generated from ``padlock.api``); they are repeated here as plain
-strings so the adapters do not import the models.
+Group, version, plural, kind and scope of the padlock kinds come from ``padlock.api.kinds`` (the same
+table the CRDs are generated from); this module only turns them into REST paths.
 """
 
 from __future__ import annotations
@@ -9,20 +9,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from padlock.adapters.kube.client import q
+from padlock.api import kinds
+from padlock.api.common import API_VERSION
 
-GROUP = "padlock.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+__all__ = ["API_VERSION", "KINDS", "Resource", "configmap_path", "events_path"]
 
 
 @dataclass(frozen=True)
-class Kind:
-    kind: str
-    plural: str
-    namespaced: bool
+class Resource:
+    """REST paths of one padlock kind (``padlock.api.kinds.Kind``)."""
+
+    info: kinds.Kind
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def plural(self) -> str:
+        return self.info.plural
+
+    @property
+    def namespaced(self) -> bool:
+        return self.info.namespaced
 
     def path(self, name: str | None = None, *, namespace: str | None = None, sub: str | None = None) -> str:
-        base = f"/apis/{GROUP}/{VERSION}"
+        base = f"/apis/{self.info.group}/{self.info.version}"
         if self.namespaced and namespace:
             base += f"/namespaces/{q(namespace)}"
         base += f"/{self.plural}"
@@ -33,13 +45,12 @@ class Kind:
         return base
 
 
-RULE_SOURCE = Kind("RuleSource", "rulesources", False)
-MANAGED_POLICY = Kind("ManagedPolicy", "managedpolicies", False)
-CUSTOM_POLICY = Kind("CustomPolicy", "custompolicies", False)
-POLICY_EXCEPTION = Kind("PolicyException", "policyexceptions", True)
-CLUSTER_POLICY_EXCEPTION = Kind("ClusterPolicyException", "clusterpolicyexceptions", False)
-
-KINDS = {k.kind: k for k in (RULE_SOURCE, MANAGED_POLICY, CUSTOM_POLICY, POLICY_EXCEPTION, CLUSTER_POLICY_EXCEPTION)}
+KINDS: dict[str, Resource] = {k.kind: Resource(k) for k in kinds.ALL}
+RULE_SOURCE = KINDS[kinds.RULE_SOURCE.kind]
+MANAGED_POLICY = KINDS[kinds.MANAGED_POLICY.kind]
+CUSTOM_POLICY = KINDS[kinds.CUSTOM_POLICY.kind]
+POLICY_EXCEPTION = KINDS[kinds.POLICY_EXCEPTION.kind]
+CLUSTER_POLICY_EXCEPTION = KINDS[kinds.CLUSTER_POLICY_EXCEPTION.kind]
 
 
 def configmap_path(namespace: str, name: str | None = None) -> str:

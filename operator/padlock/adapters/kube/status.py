@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from padlock.adapters.kube.client import JSON, ApiError, KubeClient
-from padlock.adapters.kube.resources import Kind
+from padlock.adapters.kube.resources import Resource
 
 
 def status_patch(current: JSON | None, desired: JSON) -> JSON | None:
@@ -27,7 +27,7 @@ def status_patch(current: JSON | None, desired: JSON) -> JSON | None:
 
 
 def write_status(
-    client: KubeClient, kind: Kind, name: str, desired: JSON, *, namespace: str | None = None,
+    client: KubeClient, kind: Resource, name: str, desired: JSON, *, namespace: str | None = None,
     current: JSON | None = None,
 ) -> bool:
     """Make ``status`` of the object equal to ``desired``. Returns True when a write happened.
