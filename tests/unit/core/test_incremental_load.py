@@ -17,10 +17,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rules_corpus import read_upstream
 
 from padlock.core import loader
 from padlock.core.model import RulesFile
-from rules_corpus import read_upstream
 
 PLUGINS = {"container": "0.4.0"}
 UPSTREAM = (
