@@ -43,14 +43,6 @@ NAMESPACE_FIELDS: Final = frozenset({"k8s.ns.name", "k8smeta.ns.name"})
 # Comparison operators under which a k8s.ns.name value can only ever equal the listed namespaces.
 _CONFINED_COMPS: Final = frozenset({"=", "in"})
 
-# Convenience keys of ExceptionMatch, as Falco fields (the policy renderer uses the same mapping).
-CONVENIENCE_FIELDS: Final = {
-    "images": "container.image.repository",
-    "containerNames": "container.name",
-    "processNames": "proc.name",
-}
-
-
 @dataclass(frozen=True)
 class AdmissionView:
     """The current effective inputs an object is validated against.

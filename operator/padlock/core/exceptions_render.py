@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from padlock.core import collector
 from padlock.core.policy_objects import ExceptionInput, ObjectDiagnostic
 
 NAMESPACE_FIELD = "k8s.ns.name"
@@ -26,33 +27,11 @@ CONVENIENCE_FIELDS = (
     ("container_names", "container.name"),
     ("process_names", "proc.name"),
 )
-# Falco's comparison operators for exceptions (falco-rules-format.md section 6); a modifier form
-# such as "startswith oneof" is checked by its first word.
-COMPS = frozenset(
-    [
-        "exists",
-        "<=",
-        "<",
-        ">=",
-        ">",
-        "==",
-        "=",
-        "!=",
-        "glob",
-        "iglob",
-        "contains",
-        "icontains",
-        "bcontains",
-        "startswith",
-        "bstartswith",
-        "endswith",
-        "regex",
-        "intersects",
-        "in",
-        "pmatch",
-    ]
-)
-_LIST_COMPS = frozenset({"in", "intersects", "pmatch"})
+# Falco's comparison operators for exceptions, and those taking a list: the rules loader's own tables,
+# so an exception Padlock renders is one the loader accepts. A modifier form such as
+# "startswith oneof" is checked by its first word.
+COMPS = collector.EXCEPTION_COMPS
+_LIST_COMPS = collector.LIST_COMPS
 
 
 @dataclass(frozen=True)
