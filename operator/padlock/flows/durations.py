@@ -1,14 +1,13 @@
-"""Parse RuleSource ``interval`` strings (Go/Kubernetes duration syntax: ``1h``, ``90s``, ``1h30m``).
+"""RuleSource ``interval`` as seconds, for the RuleSource controller's next-check schedule.
 
-Called by the RuleSource controller to decide when the next cheap digest check is due.
+The syntax (Go durations: ``1h``, ``90s``, ``1h30m``) is the CRD's, parsed by
+``padlock.api.common.parse_duration``; this module adds what scheduling needs: the field name in the
+error and a refusal of zero (a check every 0 s would spin).
 """
 
 from __future__ import annotations
 
-import re
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+from padlock.api.common import parse_duration as parse_go_duration
 
 
 class DurationError(ValueError):
@@ -17,15 +16,10 @@ class DurationError(ValueError):
 
 def parse_duration(text: str, *, field: str = "spec.interval") -> float:
     """Seconds in ``text``; raises DurationError naming ``field`` for anything else, or for zero."""
-    value = text.strip()
-    pos, total = 0, 0.0
-    for match in _PART.finditer(value):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not value or pos != len(value):
-        raise DurationError(f'{field}: "{text}" is not a duration (use e.g. "30s", "5m", "1h", "1h30m")')
-    if total <= 0:
+    try:
+        seconds = parse_go_duration(text.strip()).total_seconds()
+    except ValueError:
+        raise DurationError(f'{field}: "{text}" is not a duration (use e.g. "30s", "5m", "1h", "1h30m")') from None
+    if seconds <= 0:
         raise DurationError(f'{field}: "{text}" must be longer than zero')
-    return total
+    return seconds
