@@ -1,13 +1,17 @@
 """What a rules source hands back: a ``Candidate`` from the cheap check, a ``Bundle`` from the pull.
 
-Called by: every source module builds these; ``padlock.flows.sync_source`` reads them. Plain frozen
-data, no I/O. ``RulesFile`` is the rules core's type (``padlock.core.model``) and is not redefined here.
+Called by: every source module builds these (a pull ends in ``engine_checked``); ``padlock.flows.sync_source``
+reads them. Plain frozen data, no I/O. ``RulesFile`` is the rules core's type (``padlock.core.model``)
+and is not redefined here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from padlock.sources import requirements
 
 if TYPE_CHECKING:
     from padlock.core.model import RulesFile
@@ -46,3 +50,25 @@ class Bundle:
     engine_requirement: str | None
     """From the artifact config, else from the files' ``required_engine_version`` (highest wins)."""
     reference: str
+
+
+def engine_checked(
+    source: str, candidate: Candidate, files: Iterable[RulesFile], *, engine_requirement: str | None,
+    engine_version: str | None, reference: str,
+) -> Bundle:
+    """The Bundle of ``candidate``'s pulled ``files``, once the cluster's engine can run them.
+
+    Raises ``EngineTooNew`` when ``engine_requirement`` is newer than ``engine_version``; the last step
+    of every source's ``fetch``.
+    """
+    requirements.check_engine(
+        engine_requirement, engine_version, source=source, reference=reference, version=candidate.version
+    )
+    return Bundle(
+        source=source,
+        version=candidate.version,
+        digest=candidate.digest,
+        files=tuple(files),
+        engine_requirement=engine_requirement,
+        reference=reference,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
-from padlock.sources import archives, requirements, single
+from padlock.sources import archives, bundles, requirements, single
 from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import ArchiveRejected, SourceUnavailable, SpecInvalid, VersionNotFound
 from padlock.sources.ports import ConfigMapContent, ConfigMapReader, ConfigMapSourceSpec, RuleSourceSpecLike
@@ -137,15 +137,8 @@ def fetch(
             f"content has digest {digest}, not the checked "
             f"{candidate.digest} (the ConfigMap changed since the check)",
         )
-    engine = requirements.from_texts(f.text for f in files)
-    requirements.check_engine(
-        engine, engine_version, source=source, reference=reference, version=candidate.version
-    )
-    return Bundle(
-        source=source,
-        version=candidate.version,
-        digest=digest,
-        files=tuple(RulesFile(f.name, f.text) for f in files),
-        engine_requirement=engine,
+    return bundles.engine_checked(
+        source, candidate, (RulesFile(f.name, f.text) for f in files),
+        engine_requirement=requirements.from_texts(f.text for f in files), engine_version=engine_version,
         reference=reference,
     )

@@ -18,7 +18,7 @@ import urllib.parse
 
 import requests
 
-from padlock.sources import archives, requirements, single
+from padlock.sources import archives, bundles, requirements, single
 from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import (
     AccessDenied,
@@ -169,13 +169,7 @@ def fetch(
             ),
         )
     files = tuple(RulesFile(f.name, f.text) for f in extracted)
-    engine = requirements.from_texts(f.text for f in files)
-    requirements.check_engine(engine, engine_version, source=source, reference=url, version=candidate.version)
-    return Bundle(
-        source=source,
-        version=candidate.version,
-        digest=candidate.digest,
-        files=files,
-        engine_requirement=engine,
-        reference=url,
+    return bundles.engine_checked(
+        source, candidate, files, engine_requirement=requirements.from_texts(f.text for f in files),
+        engine_version=engine_version, reference=url,
     )

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from padlock.sources import archives, cosign, requirements, selection
+from padlock.sources import archives, bundles, cosign, requirements, selection
 from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import (
     ApprovalRequired,
@@ -261,14 +261,6 @@ def fetch(
         if len(files) > limits.max_files:
             raise ArchiveRejected(source, reference, f"artifact holds more than {limits.max_files} files")
         engine = requirements.from_config(config) or requirements.from_texts(f.text for f in files)
-        requirements.check_engine(
-            engine, engine_version, source=source, reference=reference, version=candidate.version
-        )
-        return Bundle(
-            source=source,
-            version=candidate.version,
-            digest=digest,
-            files=tuple(files),
-            engine_requirement=engine,
-            reference=reference,
+        return bundles.engine_checked(
+            source, candidate, files, engine_requirement=engine, engine_version=engine_version, reference=reference
         )
