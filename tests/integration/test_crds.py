@@ -29,6 +29,7 @@ from padlock.api import ManagedPolicyStatus, RuleSourceStatus, kinds
 from padlock.api.common import Condition
 from padlock.api.rulesource import HistoryEntry
 from padlock.devenv.tools import Runner
+from support_bodies import DELETE, edited
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -144,19 +145,6 @@ def test_kubectl_explain_shows_the_field_descriptions(kubectl: Runner, crds_inst
     assert "images <[]string> Container image repositories (`container.image.repository`)" in match
 
 
-def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(body)
-    *parents, last = path.split(".")
-    node = out
-    for p in parents:
-        node = node[p]
-    if value is None:
-        del node[last]
-    else:
-        node[last] = value
-    return out
-
-
 REJECTIONS = [
     (
         "bad enum",
@@ -169,7 +157,7 @@ REJECTIONS = [
         "missing required field",
         "policyexception-nginx-shell.yaml",
         "spec.reason",
-        None,
+        DELETE,
         "spec.reason: Required value",
     ),
     (
@@ -233,7 +221,7 @@ REJECTIONS = [
         "empty custom policy",
         "custompolicy-frozen.yaml",
         "spec.basedOn",
-        None,
+        DELETE,
         "a custom policy needs at least one of basedOn, rules or falcoRules",
     ),
     (
@@ -259,7 +247,7 @@ def test_invalid_object_is_rejected_with_the_schema_message(
     crds_installed: list[str],
     namespace: str,
 ) -> None:
-    body = _with(_example(example), path, value)
+    body = edited(_example(example), path, value)
     result = _apply(kubectl, body, "--dry-run=server", "-n", namespace)
     assert result.returncode != 0, f"{case}: accepted"
     assert "is invalid" in result.stderr

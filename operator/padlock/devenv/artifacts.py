@@ -163,6 +163,31 @@ def put_manifest(client: OrasRegistry, registry_hostport: str, repository: str, 
     return sha256_digest(raw)
 
 
+def _put_one_layer(
+    client: OrasRegistry, registry_hostport: str, repository: str, tag: str, *, config: bytes,
+    config_media_type: str, layer: bytes, layer_media_type: str, annotations: Mapping[str, str],
+) -> str:
+    """Upload ``layer`` and ``config`` and put an OCI manifest with that one layer under ``tag``;
+    returns the manifest digest (compact JSON, so the digest is predictable)."""
+    layer_digest = put_blob(client, registry_hostport, repository, layer)
+    config_digest = put_blob(client, registry_hostport, repository, config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_media_type, "digest": config_digest, "size": len(config)},
+        "layers": [
+            {
+                "mediaType": layer_media_type,
+                "digest": layer_digest,
+                "size": len(layer),
+                "annotations": dict(annotations),
+            }
+        ],
+    }
+    raw = json.dumps(manifest, separators=(",", ":")).encode()
+    return put_manifest(client, registry_hostport, repository, tag, raw)
+
+
 def push_artifact_bytes(
     registry_hostport: str,
     repository: str,
@@ -179,23 +204,11 @@ def push_artifact_bytes(
     """
     client = _client(registry_hostport)
     try:
-        layer_digest = put_blob(client, registry_hostport, repository, layer)
-        config_digest = put_blob(client, registry_hostport, repository, config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": len(config)},
-            "layers": [
-                {
-                    "mediaType": layer_media_type,
-                    "digest": layer_digest,
-                    "size": len(layer),
-                    "annotations": {"org.opencontainers.image.title": layer_title},
-                }
-            ],
-        }
-        raw = json.dumps(manifest, separators=(",", ":")).encode()
-        return put_manifest(client, registry_hostport, repository, tag, raw)
+        return _put_one_layer(
+            client, registry_hostport, repository, tag, config=config, config_media_type=CONFIG_MEDIA_TYPE,
+            layer=layer, layer_media_type=layer_media_type,
+            annotations={"org.opencontainers.image.title": layer_title},
+        )
     finally:
         client.session.close()
 
@@ -219,24 +232,11 @@ def push_signature(
         payload = cosign.payload(f"{registry_hostport}/{repository}", signed_digest or digest)
         signature = base64.b64encode(private_key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
         config = b"{}"
-        payload_digest = put_blob(client, registry_hostport, repository, payload)
-        config_digest = put_blob(client, registry_hostport, repository, config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": len(config)},
-            "layers": [
-                {
-                    "mediaType": cosign.SIMPLESIGNING_MEDIA_TYPE,
-                    "digest": payload_digest,
-                    "size": len(payload),
-                    "annotations": {cosign.SIGNATURE_ANNOTATION: signature},
-                }
-            ],
-        }
         tag = cosign.signature_tag(digest)
-        put_manifest(
-            client, registry_hostport, repository, tag, json.dumps(manifest, separators=(",", ":")).encode()
+        _put_one_layer(
+            client, registry_hostport, repository, tag, config=config, config_media_type=OCI_CONFIG_MEDIA_TYPE,
+            layer=payload, layer_media_type=cosign.SIMPLESIGNING_MEDIA_TYPE,
+            annotations={cosign.SIGNATURE_ANNOTATION: signature},
         )
         return tag
     finally:

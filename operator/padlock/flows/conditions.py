@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from padlock.core import changes
+
 Condition = dict[str, Any]
 
 
@@ -26,8 +28,8 @@ class Cond:
 
 
 def timestamp(now: dt.datetime) -> str:
-    """RFC 3339 in UTC with second precision, the form Kubernetes stores."""
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC with second precision, the form Kubernetes stores (the policy core's format)."""
+    return changes.format_time(now)
 
 
 def _status_text(value: bool | None) -> str:

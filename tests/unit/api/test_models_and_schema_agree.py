@@ -9,7 +9,6 @@ from the product; status dumps as camelCase without unset fields.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from padlock.api import (
     schema,
 )
 from padlock.api.common import Condition
+from support_bodies import DELETE, edited
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -67,21 +67,6 @@ def _rs() -> dict[str, Any]:
     return _load("rulesource-oci.yaml")
 
 
-def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(body)
-    *parents, last = path.split(".")
-    node = out
-    for p in parents:
-        node = node[p]
-    if value is _DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return out
-
-
-_DELETE = object()
-
 INVALID = [
     ("bad enum", "rulesource-oci.yaml", "spec.updatePolicy", "Sometimes", "updatePolicy"),
     ("out of range", "rulesource-oci.yaml", "spec.loadOrder", 100, "loadOrder"),
@@ -90,7 +75,7 @@ INVALID = [
     ("bad digest", "rulesource-oci-manual.yaml", "spec.verify.digests", ["md5:abc"], "digests"),
     ("bad sha256", "rulesource-http.yaml", "spec.http.sha256", "XYZ", "sha256"),
     ("repository with tag", "rulesource-oci.yaml", "spec.oci.repository", "ghcr.io/falco:5", "repository"),
-    ("missing reason", "policyexception-nginx-shell.yaml", "spec.reason", _DELETE, "reason"),
+    ("missing reason", "policyexception-nginx-shell.yaml", "spec.reason", DELETE, "reason"),
     ("empty reason", "policyexception-nginx-shell.yaml", "spec.reason", "", "reason"),
     (
         "bad policy kind",
@@ -123,7 +108,7 @@ INVALID = [
 def test_invalid_object_is_rejected_by_model_and_schema(
     case: str, example: str, path: str, value: Any, field: str
 ) -> None:
-    body = _set(_load(example), path, value)
+    body = edited(_load(example), path, value)
     model = kinds.model_for(body["kind"])
     with pytest.raises(pydantic.ValidationError) as err:
         model.model_validate(body)
@@ -137,48 +122,48 @@ def test_invalid_object_is_rejected_by_model_and_schema(
 CEL_CASES = [
     (
         "two sources",
-        _set(_load("rulesource-oci.yaml"), "spec.http", {"url": "https://example.com/r.yaml"}),
+        edited(_load("rulesource-oci.yaml"), "spec.http", {"url": "https://example.com/r.yaml"}),
         "exactly one of spec.oci, spec.http or spec.configMap must be set",
     ),
-    ("no source", _set(_load("rulesource-oci.yaml"), "spec.oci", _DELETE), "exactly one of spec.oci"),
+    ("no source", edited(_load("rulesource-oci.yaml"), "spec.oci", DELETE), "exactly one of spec.oci"),
     (
         "tag and semver",
-        _set(_load("rulesource-oci.yaml"), "spec.oci.semver", "~5.1"),
+        edited(_load("rulesource-oci.yaml"), "spec.oci.semver", "~5.1"),
         "exactly one of oci.tag or oci.semver",
     ),
     (
         "approved without Manual",
-        _set(_load("rulesource-oci.yaml"), "spec.approvedVersion", "5.0.1"),
+        edited(_load("rulesource-oci.yaml"), "spec.approvedVersion", "5.0.1"),
         "approvedVersion only applies",
     ),
     (
         "interval too short",
-        _set(_load("rulesource-oci.yaml"), "spec.interval", "500ms"),
+        edited(_load("rulesource-oci.yaml"), "spec.interval", "500ms"),
         "interval must be at least 1s",
     ),
     (
         "both match forms",
-        _set(_load("policyexception-native.yaml"), "spec.match.images", ["nginx"]),
+        edited(_load("policyexception-native.yaml"), "spec.match.images", ["nginx"]),
         "match must use either fields/comps/values or images/containerNames/processNames",
     ),
     (
         "comps length",
-        _set(_load("policyexception-native.yaml"), "spec.match.comps", ["="]),
+        edited(_load("policyexception-native.yaml"), "spec.match.comps", ["="]),
         "comps must have one operator per field",
     ),
     (
         "row length",
-        _set(_load("policyexception-native.yaml"), "spec.match.values", [["restic"]]),
+        edited(_load("policyexception-native.yaml"), "spec.match.values", [["restic"]]),
         "every values row must have one value per field",
     ),
     (
         "included and excluded",
-        _set(_load("custompolicy-based-on.yaml"), "spec.scope.namespaces.exclude", ["payments"]),
+        edited(_load("custompolicy-based-on.yaml"), "spec.scope.namespaces.exclude", ["payments"]),
         "a namespace cannot be both included and excluded",
     ),
     (
         "empty custom policy",
-        _set(_load("custompolicy-frozen.yaml"), "spec.basedOn", _DELETE),
+        edited(_load("custompolicy-frozen.yaml"), "spec.basedOn", DELETE),
         "needs at least one of basedOn",
     ),
 ]
@@ -191,7 +176,7 @@ def test_cross_field_rules_reject_with_the_cel_message(case: str, body: dict[str
 
 
 def test_semver_range_is_parsed_not_just_pattern_checked() -> None:
-    body = _set(_load("rulesource-oci-manual.yaml"), "spec.oci.semver", ">=5.0.0 <<6")
+    body = edited(_load("rulesource-oci-manual.yaml"), "spec.oci.semver", ">=5.0.0 <<6")
     with pytest.raises(pydantic.ValidationError, match="invalid semver range"):
         RuleSource.model_validate(body)
 

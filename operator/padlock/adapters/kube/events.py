@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from padlock.adapters.kube.client import KubeClient
 from padlock.adapters.kube.resources import events_path
+from padlock.core import changes
 
 COMPONENT = "padlock"
 # Event messages are capped by the API server at 1 KiB; keep the head, which names the problem.
@@ -33,7 +34,7 @@ def post_event(
     client: KubeClient, ref: ObjectRef, *, reason: str, message: str, warning: bool = False,
     now: dt.datetime | None = None,
 ) -> None:
-    when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = changes.format_time(now or dt.datetime.now(dt.UTC))
     namespace = ref.namespace or "default"
     involved: dict[str, str] = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
     if ref.uid:
