@@ -19,12 +19,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from padlock.devenv.controlplane import ControlPlane
 
+REPO = Path(__file__).resolve().parents[1]
 OPERATOR_IDENTITY = "operator"
 VAP_NAMES = ("padlock-lock-managedpolicies", "padlock-lock-configmaps")
 
@@ -207,3 +208,49 @@ def grant_lock_test_rbac(kubectl: Callable[..., Any], suffix: str) -> None:
 
 def revoke_lock_test_rbac(kubectl: Callable[..., Any], suffix: str) -> None:
     kubectl("delete", "clusterrolebinding,clusterrole", f"padlock-lock-test-{suffix}", "--ignore-not-found")
+
+
+@contextlib.contextmanager
+def registered_webhook(
+    control_plane: ControlPlane, kubectl: Callable[..., Any], workdir: Path
+) -> Iterator[tuple[WebhookProcess, str]]:
+    """A started webhook that kopf has registered, with the lock tests' RBAC granted; yields the
+    process and the random suffix of this run's names. Stops it and revokes the RBAC afterwards."""
+    suffix = secrets.token_hex(3)
+    grant_lock_test_rbac(kubectl, suffix)
+    process = WebhookProcess(control_plane, workdir).start()
+    try:
+        wait_until(process.registered, timeout=90, what=f"kopf to register {process.config_name}")
+        yield process, suffix
+    finally:
+        process.stop()
+        revoke_lock_test_rbac(kubectl, suffix)
+
+
+@contextlib.contextmanager
+def operator_managed_policy(kubectl: Callable[..., Any], prefix: str) -> Iterator[str]:
+    """A ManagedPolicy ``<prefix>-<random>`` created by the operator identity, deleted by it afterwards."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    kubectl("create", "-f", "-", input=json.dumps(managed_policy(name)), identity=OPERATOR_IDENTITY)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "managedpolicy", name, "--ignore-not-found", "--wait=false", identity=OPERATOR_IDENTITY)
+
+
+def patch(
+    kubectl: Callable[..., Any], kind: str, name: str, body: Any, *extra: str, type: str = "merge",
+    namespace: str | None = None, **kwargs: Any,
+) -> Any:
+    """``kubectl patch <kind> <name> --type=<type> -p <body as JSON> [extra...]``; ``kwargs`` go to kubectl
+    (``identity``, ``check``)."""
+    where = ["-n", namespace] if namespace else []
+    return kubectl("patch", kind, name, *where, *extra, f"--type={type}", "-p", json.dumps(body), **kwargs)
+
+
+def chart_template(helm: Callable[..., Any], template: str) -> str:
+    """``templates/<template>`` of charts/padlock as the chart renders it in padlock-system."""
+    return str(helm(
+        "template", "padlock", str(REPO / "charts" / "padlock"), "--namespace", "padlock-system",
+        "--show-only", f"templates/{template}",
+    ).stdout)

@@ -18,11 +18,9 @@ import pytest
 from padlock.devenv.controlplane import ControlPlane
 from padlock.devenv.tools import Runner
 from support_webhook import (
-    OPERATOR_IDENTITY,
     WebhookProcess,
-    grant_lock_test_rbac,
-    managed_policy,
-    revoke_lock_test_rbac,
+    operator_managed_policy,
+    registered_webhook,
     wait_until,
 )
 
@@ -37,13 +35,10 @@ def webhook(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[WebhookProcess, str]]:
     """The webhook plus one ManagedPolicy it has seen (its name is returned with the process)."""
-    suffix = secrets.token_hex(3)
-    grant_lock_test_rbac(kubectl, suffix)
-    process = WebhookProcess(control_plane, tmp_path_factory.mktemp("webhook-admission")).start()
-    policy = f"drift-{suffix}"
-    try:
-        wait_until(process.registered, timeout=90, what=f"kopf to register {process.config_name}")
-        kubectl("create", "-f", "-", input=json.dumps(managed_policy(policy)), identity=OPERATOR_IDENTITY)
+    with (
+        registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook-admission")) as (process, _),
+        operator_managed_policy(kubectl, "drift") as policy,
+    ):
         probe = json.dumps(_exception("default", policy, rules=["No such rule"]))
 
         def state_loaded() -> bool:
@@ -53,17 +48,6 @@ def webhook(
 
         wait_until(state_loaded, timeout=60, what="the webhook to be called with the policy loaded")
         yield process, policy
-    finally:
-        kubectl(
-            "delete",
-            "managedpolicy",
-            policy,
-            "--ignore-not-found",
-            "--wait=false",
-            identity=OPERATOR_IDENTITY,
-        )
-        process.stop()
-        revoke_lock_test_rbac(kubectl, suffix)
 
 
 def _exception(

@@ -18,23 +18,15 @@ from padlock.devenv.controlplane import ControlPlane
 from padlock.devenv.rbac import OperatorRbac
 from padlock.devenv.tools import Runner
 from padlock.webhook import certs, handlers, publish_ca_bundle
+from support_webhook import chart_template
 
-REPO = Path(__file__).resolve().parents[2]
 VWC = "validatingwebhookconfiguration"
 
 
 def test_chart_webhook_configuration_gets_the_operators_ca_bundle(
     control_plane: ControlPlane, kubectl: Runner, helm: Runner, operator_rbac: OperatorRbac, tmp_path: Path
 ) -> None:
-    manifest = helm(
-        "template",
-        "padlock",
-        str(REPO / "charts" / "padlock"),
-        "--namespace",
-        "padlock-system",
-        "--show-only",
-        "templates/webhook.yaml",
-    ).stdout
+    manifest = chart_template(helm, "webhook.yaml")
     kubectl("apply", "-f", "-", input=manifest)
     name = "padlock.dev"
     try:

@@ -23,9 +23,10 @@ from support_webhook import (
     OPERATOR_IDENTITY,
     WebhookProcess,
     generated_configmap,
-    grant_lock_test_rbac,
     managed_policy,
-    revoke_lock_test_rbac,
+    operator_managed_policy,
+    patch,
+    registered_webhook,
     wait_until,
 )
 
@@ -39,11 +40,7 @@ def webhook(
     crds_installed: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebhookProcess]:
-    suffix = secrets.token_hex(3)
-    grant_lock_test_rbac(kubectl, suffix)
-    process = WebhookProcess(control_plane, tmp_path_factory.mktemp("webhook")).start()
-    try:
-        wait_until(process.registered, timeout=90, what=f"kopf to register {process.config_name}")
+    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook")) as (process, suffix):
         probe = json.dumps(managed_policy(f"probe-{suffix}"))
 
         def webhook_answers() -> bool:
@@ -53,18 +50,13 @@ def webhook(
 
         wait_until(webhook_answers, timeout=60, what="the API server to call the webhook")
         yield process
-    finally:
-        process.stop()
-        revoke_lock_test_rbac(kubectl, suffix)
 
 
 @pytest.fixture
 def policy(kubectl: Runner, webhook: WebhookProcess) -> Iterator[str]:
     """A ManagedPolicy created by the operator identity; deleted by it afterwards."""
-    name = f"lock-{secrets.token_hex(4)}"
-    kubectl("create", "-f", "-", input=json.dumps(managed_policy(name)), identity=OPERATOR_IDENTITY)
-    yield name
-    kubectl("delete", "managedpolicy", name, "--ignore-not-found", "--wait=false", identity=OPERATOR_IDENTITY)
+    with operator_managed_policy(kubectl, "lock") as name:
+        yield name
 
 
 def _denied(result: Any, webhook: WebhookProcess, name: str, *paths: str) -> None:
@@ -88,16 +80,7 @@ def test_locked_field_merge_patch_is_denied_with_guidance(
 ) -> None:
     rules = managed_policy(policy)["spec"]["rules"]
     rules[0]["condition"] = "always_true"
-    result = kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"rules": rules}}),
-        identity=user,
-        check=False,
-    )
+    result = patch(kubectl, "managedpolicy", policy, {"spec": {"rules": rules}}, identity=user, check=False)
     _denied(result, webhook, policy, "spec.rules[0].condition (changed)")
     assert _spec(kubectl, policy)["rules"][0]["condition"] == "open_read and sensitive_files"
 
@@ -106,10 +89,8 @@ def test_locked_field_merge_patch_is_denied_with_guidance(
 def test_locked_field_json_patch_is_denied(
     kubectl: Runner, webhook: WebhookProcess, policy: str, user: str
 ) -> None:
-    patch = [{"op": "replace", "path": "/spec/rules/0/priority", "value": "DEBUG"}]
-    result = kubectl(
-        "patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(patch), identity=user, check=False
-    )
+    ops = [{"op": "replace", "path": "/spec/rules/0/priority", "value": "DEBUG"}]
+    result = patch(kubectl, "managedpolicy", policy, ops, type="json", identity=user, check=False)
     _denied(result, webhook, policy, "spec.rules[0].priority (changed)")
 
 
@@ -153,16 +134,9 @@ def test_delete_is_denied(kubectl: Runner, webhook: WebhookProcess, policy: str,
 
 @pytest.mark.parametrize("user", USERS)
 def test_status_write_is_denied(kubectl: Runner, webhook: WebhookProcess, policy: str, user: str) -> None:
-    result = kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"ruleCount": 99}}),
-        identity=user,
-        check=False,
+    result = patch(
+        kubectl, "managedpolicy", policy, {"status": {"ruleCount": 99}}, "--subresource=status",
+        identity=user, check=False,
     )
     assert result.returncode != 0
     assert f'admission webhook "lock-managedpolicy-status.{webhook.config_name}" denied' in result.stderr
@@ -201,17 +175,9 @@ def test_padlock_prefixed_label_is_locked_but_other_labels_are_not(
 def test_user_choices_are_allowed_by_every_patch_style(
     kubectl: Runner, webhook: WebhookProcess, policy: str, user: str
 ) -> None:
-    kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"enabled": False}}),
-        identity=user,
-    )
+    patch(kubectl, "managedpolicy", policy, {"spec": {"enabled": False}}, identity=user)
     disable = [{"op": "add", "path": "/spec/disabledRules", "value": ["Read sensitive file untrusted"]}]
-    kubectl("patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(disable), identity=user)
+    patch(kubectl, "managedpolicy", policy, disable, type="json", identity=user)
     scope = {
         "apiVersion": "padlock.dev/v1alpha1",
         "kind": "ManagedPolicy",
@@ -240,24 +206,16 @@ def test_user_choices_are_allowed_by_every_patch_style(
 def test_the_operator_identity_may_change_everything(
     kubectl: Runner, webhook: WebhookProcess, policy: str
 ) -> None:
-    patch = [
+    ops = [
         {
             "op": "replace",
             "path": "/spec/rules/0/condition",
             "value": "open_read and sensitive_files and not trusted",
         }
     ]
-    kubectl(
-        "patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(patch), identity=OPERATOR_IDENTITY
-    )
-    kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"ruleCount": 1}}),
+    patch(kubectl, "managedpolicy", policy, ops, type="json", identity=OPERATOR_IDENTITY)
+    patch(
+        kubectl, "managedpolicy", policy, {"status": {"ruleCount": 1}}, "--subresource=status",
         identity=OPERATOR_IDENTITY,
     )
     kubectl(
@@ -299,27 +257,13 @@ def _cm_denied(result: Any, webhook: WebhookProcess, name: str, *fragments: str)
 def test_admin_edits_and_deletes_of_generated_configmaps_are_denied(
     kubectl: Runner, webhook: WebhookProcess, configmap: str
 ) -> None:
-    merge = kubectl(
-        "patch",
-        "configmap",
-        configmap,
-        "-n",
-        "falco",
-        "--type=merge",
-        "-p",
-        json.dumps({"data": {"99-padlock-policies.yaml": "- rule: x\n"}}),
-        check=False,
+    merge = patch(
+        kubectl, "configmap", configmap, {"data": {"99-padlock-policies.yaml": "- rule: x\n"}},
+        namespace="falco", check=False,
     )
     _cm_denied(merge, webhook, configmap, 'data["99-padlock-policies.yaml"] (changed)')
-    strategic = kubectl(
-        "patch",
-        "configmap",
-        configmap,
-        "-n",
-        "falco",
-        "--type=strategic",
-        "-p",
-        json.dumps({"data": {"extra.yaml": "[]"}}),
+    strategic = patch(
+        kubectl, "configmap", configmap, {"data": {"extra.yaml": "[]"}}, type="strategic", namespace="falco",
         check=False,
     )
     _cm_denied(strategic, webhook, configmap, 'data["extra.yaml"] (added)')
@@ -345,26 +289,10 @@ def test_admin_cannot_create_a_configmap_posing_as_generated(
 def test_the_operator_updates_generated_configmaps_and_other_configmaps_are_untouched(
     kubectl: Runner, webhook: WebhookProcess, configmap: str, namespace: str
 ) -> None:
-    kubectl(
-        "patch",
-        "configmap",
-        configmap,
-        "-n",
-        "falco",
-        "--type=merge",
-        "-p",
-        json.dumps({"data": {"99-padlock-policies.yaml": "- list: x\n  items: []\n"}}),
-        identity=OPERATOR_IDENTITY,
+    patch(
+        kubectl, "configmap", configmap, {"data": {"99-padlock-policies.yaml": "- list: x\n  items: []\n"}},
+        namespace="falco", identity=OPERATOR_IDENTITY,
     )
     kubectl("create", "configmap", "app-settings", "-n", namespace, "--from-literal=a=1")
-    kubectl(
-        "patch",
-        "configmap",
-        "app-settings",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"data": {"a": "2"}}),
-    )
+    patch(kubectl, "configmap", "app-settings", {"data": {"a": "2"}}, namespace=namespace)
     kubectl("delete", "configmap", "app-settings", "-n", namespace)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,14 +23,15 @@ from support_webhook import (
     OPERATOR_IDENTITY,
     VAP_NAMES,
     WebhookProcess,
+    chart_template,
     generated_configmap,
-    grant_lock_test_rbac,
     managed_policy,
-    revoke_lock_test_rbac,
+    operator_managed_policy,
+    patch,
+    registered_webhook,
     wait_until,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 USERS = ("admin", "tenant")
 MP_POLICY = "ValidatingAdmissionPolicy 'padlock-lock-managedpolicies'"
 CM_POLICY = "ValidatingAdmissionPolicy 'padlock-lock-configmaps'"
@@ -45,48 +45,33 @@ def lock_policy(
     crds_installed: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebhookProcess]:
-    suffix = secrets.token_hex(3)
-    grant_lock_test_rbac(kubectl, suffix)
-    webhook = WebhookProcess(control_plane, tmp_path_factory.mktemp("webhook-down")).start()
-    manifest = helm(
-        "template",
-        "padlock",
-        str(REPO / "charts" / "padlock"),
-        "--namespace",
-        "padlock-system",
-        "--show-only",
-        "templates/lock-policy.yaml",
-    ).stdout
-    try:
-        wait_until(webhook.registered, timeout=90, what=f"kopf to register {webhook.config_name}")
-        webhook.kill()
-        assert not webhook.alive()
-        kubectl("apply", "-f", "-", input=manifest)
-        probe = json.dumps(managed_policy(f"probe-{suffix}"))
+    manifest = chart_template(helm, "lock-policy.yaml")
+    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook-down")) as (webhook, suffix):
+        try:
+            webhook.kill()
+            assert not webhook.alive()
+            kubectl("apply", "-f", "-", input=manifest)
+            probe = json.dumps(managed_policy(f"probe-{suffix}"))
 
-        def policy_enforced() -> bool:
-            result = kubectl("create", "--dry-run=server", "-f", "-", input=probe, check=False)
-            return MP_POLICY in result.stderr
+            def policy_enforced() -> bool:
+                result = kubectl("create", "--dry-run=server", "-f", "-", input=probe, check=False)
+                return MP_POLICY in result.stderr
 
-        wait_until(policy_enforced, timeout=60, what="the API server to enforce the lock policy")
-        yield webhook
-    finally:
-        kubectl(
-            "delete",
-            "validatingadmissionpolicybinding,validatingadmissionpolicy",
-            *VAP_NAMES,
-            "--ignore-not-found",
-        )
-        webhook.stop()
-        revoke_lock_test_rbac(kubectl, suffix)
+            wait_until(policy_enforced, timeout=60, what="the API server to enforce the lock policy")
+            yield webhook
+        finally:
+            kubectl(
+                "delete",
+                "validatingadmissionpolicybinding,validatingadmissionpolicy",
+                *VAP_NAMES,
+                "--ignore-not-found",
+            )
 
 
 @pytest.fixture
 def policy(kubectl: Runner, lock_policy: WebhookProcess) -> Iterator[str]:
-    name = f"vap-{secrets.token_hex(4)}"
-    kubectl("create", "-f", "-", input=json.dumps(managed_policy(name)), identity=OPERATOR_IDENTITY)
-    yield name
-    kubectl("delete", "managedpolicy", name, "--ignore-not-found", "--wait=false", identity=OPERATOR_IDENTITY)
+    with operator_managed_policy(kubectl, "vap") as name:
+        yield name
 
 
 def _denied(result: Any, name: str, *fragments: str) -> None:
@@ -106,25 +91,14 @@ def test_locked_edits_are_denied_by_the_policy_in_every_patch_style(
 ) -> None:
     rules = managed_policy(policy)["spec"]["rules"]
     rules[0]["condition"] = "always_true"
-    merge = kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"rules": rules}}),
-        identity=user,
-        check=False,
-    )
+    merge = patch(kubectl, "managedpolicy", policy, {"spec": {"rules": rules}}, identity=user, check=False)
     _denied(
         merge,
         policy,
         f'managedpolicy "{policy}" is managed by Padlock and locked; this request changes spec.rules',
     )
-    patch = [{"op": "replace", "path": "/spec/description", "value": "mine"}]
-    json_patch = kubectl(
-        "patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(patch), identity=user, check=False
-    )
+    ops = [{"op": "replace", "path": "/spec/description", "value": "mine"}]
+    json_patch = patch(kubectl, "managedpolicy", policy, ops, type="json", identity=user, check=False)
     _denied(json_patch, policy, "changes spec.description")
     ssa = kubectl(
         "apply",
@@ -166,16 +140,9 @@ def test_delete_create_and_status_writes_are_denied_by_the_policy(
     other = f"vap-{secrets.token_hex(4)}"
     create = kubectl("create", "-f", "-", input=json.dumps(managed_policy(other)), identity=user, check=False)
     _denied(create, other, "created only by the Padlock operator")
-    status = kubectl(
-        "patch",
-        "managedpolicy",
-        policy,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"ruleCount": 5}}),
-        identity=user,
-        check=False,
+    status = patch(
+        kubectl, "managedpolicy", policy, {"status": {"ruleCount": 5}}, "--subresource=status",
+        identity=user, check=False,
     )
     _denied(status, policy, "changes status")
 
@@ -185,9 +152,9 @@ def test_user_choices_stay_possible_while_the_operator_is_down(
     kubectl: Runner, policy: str, user: str
 ) -> None:
     choices = {"spec": {"enabled": False, "disabledRules": ["Read sensitive file untrusted"]}}
-    kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", json.dumps(choices), identity=user)
+    patch(kubectl, "managedpolicy", policy, choices, identity=user)
     scope = [{"op": "add", "path": "/spec/scope", "value": {"namespaces": {"include": ["web"]}}}]
-    kubectl("patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(scope), identity=user)
+    patch(kubectl, "managedpolicy", policy, scope, type="json", identity=user)
     kubectl("label", "managedpolicy", policy, "team=web", identity=user)
     spec = json.loads(kubectl("get", "managedpolicy", policy, "-o", "json").stdout)["spec"]
     assert (spec["enabled"], spec["disabledRules"], spec["scope"]) == (
@@ -198,10 +165,8 @@ def test_user_choices_stay_possible_while_the_operator_is_down(
 
 
 def test_the_operator_is_exempt_from_the_policy(kubectl: Runner, policy: str) -> None:
-    patch = [{"op": "replace", "path": "/spec/rules/0/priority", "value": "ERROR"}]
-    kubectl(
-        "patch", "managedpolicy", policy, "--type=json", "-p", json.dumps(patch), identity=OPERATOR_IDENTITY
-    )
+    ops = [{"op": "replace", "path": "/spec/rules/0/priority", "value": "ERROR"}]
+    patch(kubectl, "managedpolicy", policy, ops, type="json", identity=OPERATOR_IDENTITY)
     kubectl("delete", "managedpolicy", policy, "--wait=false", identity=OPERATOR_IDENTITY)
     assert kubectl("get", "managedpolicy", policy, check=False).returncode != 0
 
@@ -210,17 +175,7 @@ def test_generated_configmaps_are_locked_by_the_policy(kubectl: Runner, lock_pol
     name = f"padlock-rules-{secrets.token_hex(3)}"
     kubectl("create", "-f", "-", input=json.dumps(generated_configmap(name)), identity=OPERATOR_IDENTITY)
     try:
-        edit = kubectl(
-            "patch",
-            "configmap",
-            name,
-            "-n",
-            "falco",
-            "--type=merge",
-            "-p",
-            json.dumps({"data": {"x.yaml": "[]"}}),
-            check=False,
-        )
+        edit = patch(kubectl, "configmap", name, {"data": {"x.yaml": "[]"}}, namespace="falco", check=False)
         assert CM_POLICY in edit.stderr, edit.stderr
         assert f'configmap "falco/{name}" is generated by Padlock and locked' in edit.stderr
         unlabel = kubectl(
@@ -229,16 +184,6 @@ def test_generated_configmaps_are_locked_by_the_policy(kubectl: Runner, lock_pol
         assert CM_POLICY in unlabel.stderr, unlabel.stderr
         delete = kubectl("delete", "configmap", name, "-n", "falco", "--wait=false", check=False)
         assert CM_POLICY in delete.stderr, delete.stderr
-        kubectl(
-            "patch",
-            "configmap",
-            name,
-            "-n",
-            "falco",
-            "--type=merge",
-            "-p",
-            json.dumps({"data": {"x.yaml": "[]"}}),
-            identity=OPERATOR_IDENTITY,
-        )
+        patch(kubectl, "configmap", name, {"data": {"x.yaml": "[]"}}, namespace="falco", identity=OPERATOR_IDENTITY)
     finally:
         kubectl("delete", "configmap", name, "-n", "falco", "--ignore-not-found", identity=OPERATOR_IDENTITY)

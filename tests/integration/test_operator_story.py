@@ -31,6 +31,7 @@ import yaml
 
 from padlock.controllers.process import OperatorProcess
 from padlock.devenv import artifacts
+from support_webhook import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "examples" / "rules"
@@ -45,14 +46,7 @@ OPERATOR_FLAGS = ["--plugin", "container=0.4.0", "--tick", "0.2", "--drift-inter
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
+    return wait_until(check, timeout=timeout, interval=0.2, what=what)
 
 
 def push(registry: str, release: str, version: str) -> artifacts.PushedArtifact:
