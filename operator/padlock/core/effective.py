@@ -125,8 +125,10 @@ class RenderCache:
     upstream: dict[tuple[Any, ...], loader.LoadState] = field(default_factory=dict)
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
     dumped: dict[str, str] = field(default_factory=dict)
-    #: id(item) -> (item, text) for the items of the latest emit (items the layer memo hands out again)
-    dumped_items: dict[int, tuple[Mapping[str, Any], str]] = field(default_factory=dict)
+    #: id(item) -> text for the items of the latest emit (items the layer memo hands out again);
+    #: ``dumped_keep`` holds those items alive so their ids stay theirs
+    dumped_items: dict[int, str] = field(default_factory=dict)
+    dumped_keep: list[Mapping[str, Any]] = field(default_factory=list)
     layer: LayerMemo = field(default_factory=LayerMemo)
     #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
     valid_set: str = ""
@@ -170,32 +172,36 @@ def _dump(item: Mapping[str, Any], cache: RenderCache) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class _Span:
-    key: str
-    first: int
-    last: int
-    owner: ObjectRef | None
+@dataclass
+class _Spans:
+    """Which lines of which generated file each item occupies and whose it is (parallel lists: one
+    object per render rather than one per item, which keeps the garbage collector's work small)."""
+
+    part: list[int] = field(default_factory=list)
+    first: list[int] = field(default_factory=list)
+    last: list[int] = field(default_factory=list)
+    owner: list[ObjectRef | None] = field(default_factory=list)
 
 
-def _emit(
-    layer: Layer, limit: int, cache: RenderCache
-) -> tuple[dict[str, str], dict[str, tuple[str, ...]], list[_Span]]:
+def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str], dict[str, tuple[str, ...]], _Spans]:
     """The generated file(s), the parts each is made of, and which lines each object's items occupy."""
     header_lines = HEADER.count("\n")
     parts: list[list[str]] = [[]]
     sizes = [len(HEADER)]
-    spans: list[_Span] = []
+    spans = _Spans()
     line = header_lines + 1
     budget = limit - len(GENERATED_KEY) - 16
-    seen: dict[int, tuple[Mapping[str, Any], str]] = {}
+    # id(item) -> text; ``keep`` holds the items, so an id in the table is never another object's
+    seen: dict[int, str] = {}
+    keep: list[Mapping[str, Any]] = []
+    old = cache.dumped_items
     for section in layer.sections:
         for item in section.items:
-            hit = cache.dumped_items.get(id(item))
-            if hit is None or hit[0] is not item:
-                hit = (item, _dump(item, cache))
-            seen[id(item)] = hit
-            text = hit[1]
+            text = old.get(id(item))
+            if text is None:
+                text = _dump(item, cache)
+            seen[id(item)] = text
+            keep.append(item)
             n = text.count("\n")
             if sizes[-1] + len(text) > budget and parts[-1]:
                 parts.append([])
@@ -203,10 +209,12 @@ def _emit(
                 line = header_lines + 1
             parts[-1].append(text)
             sizes[-1] += len(text)
-            key = _part_key(len(parts) - 1)
-            spans.append(_Span(key, line, line + n - 1, section.owner))
+            spans.part.append(len(parts) - 1)
+            spans.first.append(line)
+            spans.last.append(line + n - 1)
+            spans.owner.append(section.owner)
             line += n
-    cache.dumped_items = seen
+    cache.dumped_items, cache.dumped_keep = seen, keep
     split = {_part_key(i): (HEADER, *(p or ["[]\n"])) for i, p in enumerate(parts)}
     files = {key: "".join(texts) for key, texts in split.items()}
     return files, split, spans
@@ -216,10 +224,10 @@ def _part_key(index: int) -> str:
     return GENERATED_KEY if index == 0 else f"99-padlock-policies_{index + 1:03d}.yaml"
 
 
-def _owner(spans: Sequence[_Span], file: str, line: int) -> tuple[bool, ObjectRef | None]:
-    for s in spans:
-        if s.key == file and s.first <= line <= s.last:
-            return True, s.owner
+def _owner(spans: _Spans, file: str, line: int) -> tuple[bool, ObjectRef | None]:
+    for i, part in enumerate(spans.part):
+        if _part_key(part) == file and spans.first[i] <= line <= spans.last[i]:
+            return True, spans.owner[i]
     return False, None
 
 

@@ -55,7 +55,7 @@ class _Part:
     text: str
     targets: tuple[str | None, ...]
     items: list[reader.RawItem] | None
-    diagnostics: list[Diagnostic]
+    diagnostics: tuple[Diagnostic, ...]
     joinable: bool  # may be read apart from the parts around it (see SplitRulesFile)
     lines: int
 
@@ -149,7 +149,8 @@ class _Load:
             joinable = read.block_sequence and text.endswith("\n") and not _MARKERS.search(text)
             targets = tuple(collector.rule_target(i) if i.kind == "rule" else None for i in read.items)
             keep = read.items if None in targets else None
-            p = _Part(self.memo.serial, name, text, targets, keep, read.diagnostics, joinable, text.count("\n"))
+            p = _Part(self.memo.serial, name, text, targets, keep, tuple(read.diagnostics), joinable,
+                      text.count("\n"))
             self.fresh[p.serial] = read.items
             self.memo.parts[key] = p
         return p
@@ -169,7 +170,9 @@ class _Load:
         read_diags: list[Diagnostic] = []
         # Collect: rule items by rule, everything else in order. seq numbers items over all files.
         general: list[tuple[int, reader.RawItem]] = []
-        chains: dict[str, list[tuple[int, _Part, int]]] = {}
+        # (seq, part serial, item index): plain values, which the garbage collector does not track
+        chains: dict[str, list[tuple[int, int, int]]] = {}
+        by_serial: dict[int, _Part] = {}
         seq = 0
         for f in files:
             texts[f.name] = f.text
@@ -178,11 +181,12 @@ class _Load:
                 self.where[p.name] = (f.name, offset)
                 self.part_texts[p.name] = p.text
                 read_diags.extend(p.diagnostics)
+                by_serial[p.serial] = p
                 for i, target in enumerate(p.targets):
                     if target is None:
                         general.append((seq, p.read_items()[i]))
                     else:
-                        chains.setdefault(target, []).append((seq, p, i))
+                        chains.setdefault(target, []).append((seq, p.serial, i))
                     seq += 1
                 offset += p.lines
         col = collector.Collection(
@@ -201,15 +205,15 @@ class _Load:
         new_rules: list[tuple[int, str, collector.RuleInfo]] = []
         reread = self.fresh
         for name, chain in chains.items():
-            ckey = (name, tuple((p.serial, i) for _, p, i in chain))
+            ckey = (name, tuple((serial, i) for _, serial, i in chain))
             memo.touch("chains", ckey)
             c = memo.chains.get(ckey)
             if c is None:
                 chain_items = []
-                for _, p, i in chain:
-                    if p.serial not in reread:
-                        reread[p.serial] = p.read_items()
-                    chain_items.append(reread[p.serial][i])
+                for _, serial, i in chain:
+                    if serial not in reread:
+                        reread[serial] = by_serial[serial].read_items()
+                    chain_items.append(reread[serial][i])
                 c = memo.chains[ckey] = _fold(name, b.rules.get(name), chain_items)
             collect_diags.extend((chain[pos][0], d) for pos, d in c.diagnostics)
             if c.info is None:

@@ -25,6 +25,7 @@ Who calls it: ``padlock.core.effective.render``. Pure: ``now`` is passed in.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,12 +79,30 @@ class LayerMemo:
     Keeps each exception object's rendered entry and the items appending it, keyed by the object's
     identity (checked, so a new object is never taken for an old one): an unchanged object yields the
     very same item objects, which the renderer's dump cache then recognises without looking inside.
-    Values depend only on their keys (expired exceptions are not kept), so results are the same with
-    or without it. Only what the latest call used is kept.
+    While the policies resolve exactly as in the previous call (``context``, compared by value), each
+    exception object's whole outcome is reused too. Values depend only on their keys (an entry only
+    on its object; an outcome on its object, whether it has expired, and the context), so results are
+    the same with or without the memo. Only what the latest call used is kept.
     """
 
     entries: dict[tuple[int, int], tuple[ExceptionInput, RenderedException]] = field(default_factory=dict)
     items: dict[tuple[str, int], tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+    context: tuple[Any, ...] | None = None
+    outcomes: dict[int, _Outcome] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What step 4 of ``build_layer`` did for one PolicyException / ClusterPolicyException object."""
+
+    exc: ExceptionInput
+    expired_now: bool
+    targeting: tuple[ObjectDiagnostic, ...]  # diagnostics about the policies and rules it names
+    unknown_policy: bool  # it names a policy that does not resolve: the object is invalid
+    binding: tuple[ObjectDiagnostic, ...]  # diagnostics from rendering and binding it to rules
+    expired: bool
+    bad_entry: bool
+    section: Section | None
 
 
 def _rendered(exc: ExceptionInput, now: datetime, index: int, old: LayerMemo | None, new: LayerMemo) -> RenderedException:
@@ -295,7 +314,6 @@ def build_layer(
     all_custom = {p.name for p, _ in custom}
     exception_sections: list[Section] = []
     expired: list[ObjectRef] = []
-    work: list[tuple[ExceptionInput, int, list[str]]] = []
     # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
     by_name = {(ref.kind, ref.name): rp for ref, rp in resolved.items() if not ref.namespace}
     included_sets: dict[ObjectRef, frozenset[str]] = {}
@@ -306,33 +324,104 @@ def build_layer(
             got = included_sets[rp.ref] = frozenset(rp.included)
         return got
 
-    # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
-    for exc in sorted(exceptions, key=lambda e: (e.ref.kind, e.ref.name, e.ref.namespace)):
+    def targets_of(exc: ExceptionInput, out: list[ObjectDiagnostic]) -> tuple[list[str], bool]:
         targets: list[str] = []
+        unknown = False
         for i, t in enumerate(exc.policies):
             target = by_name.get((t.kind, t.name))
             if target is None:
                 known = t.kind == "CustomPolicy" and t.name in all_custom
-                fail(
+                out.append(ObjectDiagnostic(
                     exc.ref,
                     f"spec.policies[{i}]",
-                    f'{t.kind} "{t.name}" is invalid and left out'
-                    if known
-                    else f'no {t.kind} named "{t.name}"',
+                    f'{t.kind} "{t.name}" is invalid and left out' if known else f'no {t.kind} named "{t.name}"',
                     "unknown-policy",
-                )
+                ))
+                unknown = True
                 continue
             covered = included_set(target)
             for j, r in enumerate(t.rules):
                 if r not in covered:
-                    warn(
+                    out.append(ObjectDiagnostic(
                         exc.ref,
                         f"spec.policies[{i}].rules[{j}]",
                         f'{t.kind} {t.name} has no rule "{r}"; ignored',
                         "unknown-rule",
-                    )
+                        "warning",
+                    ))
             targets.extend(r for r in (t.rules or target.included) if r in covered)
-        work.append((exc, 0, targets))
+        return targets, unknown
+
+    def bind(exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic]) -> tuple[bool, bool, Section | None]:
+        """(expired, bad entry, section) of an exception bound to its target rules."""
+        rendered = _rendered(exc, now, index, memo, used)
+        out.extend(rendered.diagnostics)
+        if rendered.expired:
+            return True, False, None
+        if rendered.entry is None:
+            return False, True, None
+        items: list[Mapping[str, Any]] = []
+        for name in sorted(set(targets)):
+            if name not in running:
+                continue  # a rule that does not run needs no exception
+            if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
+                out.append(ObjectDiagnostic(
+                    exc.ref,
+                    exc.path,
+                    f'rule "{name}" has source {rules[name].source}, which has no '
+                    f"{NAMESPACE_FIELD} field; not applied to it",
+                    "exception-not-applicable",
+                    "warning",
+                ))
+                continue
+            items.append(_append_item(name, rendered.entry, memo, used))
+        return False, False, (Section(exc.ref, tuple(items)) if items else None)
+
+    # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
+    keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    ordered = [exceptions[i] for i in order]
+    # With one object per ref and none of them already invalid, an object's outcome depends only on
+    # itself, whether it has expired and the context: it can be computed (or reused) on its own.
+    invalid_keys = {(r.kind, r.name, r.namespace) for r in invalid}
+    alone = all(keys[a] != keys[b] for a, b in itertools.pairwise(order)) and not any(
+        k in invalid_keys for k in keys
+    )
+    context = (resolved, running, {n: rules[n].source for n in running}, frozenset(all_custom))
+    reuse = memo is not None and alone and memo.context == context
+    outcomes: list[_Outcome] = []
+    work: list[tuple[ExceptionInput, int, list[str]]] = []
+    for exc in ordered:
+        if not alone:
+            found: list[ObjectDiagnostic] = []
+            targets, unknown = targets_of(exc, found)
+            diags.extend(found)
+            if unknown:
+                invalid.add(exc.ref)
+            work.append((exc, 0, targets))
+            continue
+        expired_now = is_expired(exc, now)
+        hit = memo.outcomes.get(id(exc)) if reuse and memo is not None else None
+        if hit is None or hit.exc is not exc or hit.expired_now != expired_now:
+            first: list[ObjectDiagnostic] = []
+            targets, unknown = targets_of(exc, first)
+            later: list[ObjectDiagnostic] = []
+            lapsed, bad, section = (False, False, None) if unknown else bind(exc, 0, targets, later)
+            hit = _Outcome(exc, expired_now, tuple(first), unknown, tuple(later), lapsed, bad, section)
+        elif memo is not None:  # keep its entry and items warm for a later call in another context
+            kept = memo.entries.get((id(exc), 0))
+            if kept is not None:
+                used.entries[(id(exc), 0)] = kept
+                entry = kept[1].entry
+                if hit.section is not None and entry is not None:
+                    for appended in hit.section.items:
+                        used.items[(appended["rule"], id(entry))] = (entry, appended)
+        used.outcomes[id(exc)] = hit
+        diags.extend(hit.targeting)
+        if hit.unknown_policy:
+            invalid.add(exc.ref)
+        outcomes.append(hit)
+    used.context = context if alone else None
     for policy, _ in custom_valid:
         rp = resolved[policy.ref]
         covered = included_set(rp)
@@ -346,33 +435,28 @@ def build_layer(
                         "unknown-rule",
                     )
             work.append((exc, i, [r for r in (exc.rules or rp.included) if r in covered]))
+    for o in outcomes:
+        if o.unknown_policy:
+            continue
+        diags.extend(o.binding)
+        if o.expired:
+            expired.append(o.exc.ref)
+        elif o.bad_entry:
+            invalid.add(o.exc.ref)
+        elif o.section is not None:
+            exception_sections.append(o.section)
     for exc, index, targets in work:
         if exc.ref in invalid:
             continue
-        rendered = _rendered(exc, now, index, memo, used)
-        diags.extend(rendered.diagnostics)
-        if rendered.expired:
+        found = []
+        lapsed, bad, section = bind(exc, index, targets, found)
+        diags.extend(found)
+        if lapsed:
             expired.append(exc.ref)
-            continue
-        if rendered.entry is None:
+        elif bad:
             invalid.add(exc.ref)
-            continue
-        items: list[Mapping[str, Any]] = []
-        for name in sorted(set(targets)):
-            if name not in running:
-                continue  # a rule that does not run needs no exception
-            if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
-                warn(
-                    exc.ref,
-                    exc.path,
-                    f'rule "{name}" has source {rules[name].source}, which has no '
-                    f"{NAMESPACE_FIELD} field; not applied to it",
-                    "exception-not-applicable",
-                )
-                continue
-            items.append(_append_item(name, rendered.entry, memo, used))
-        if items:
-            exception_sections.append(Section(exc.ref, tuple(items)))
+        elif section is not None:
+            exception_sections.append(section)
 
     sections: list[Section] = [
         Section(p.ref, parsed.items) for p, parsed in custom_valid if parsed is not None and parsed.items
@@ -381,6 +465,7 @@ def build_layer(
     sections.extend(exception_sections)
     if memo is not None:
         memo.entries, memo.items = used.entries, used.items
+        memo.context, memo.outcomes = used.context, used.outcomes
     return Layer(
         sections=tuple(sections),
         diagnostics=tuple(diags),

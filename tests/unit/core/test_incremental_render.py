@@ -1,8 +1,10 @@
 """A warm ``RenderCache`` never changes what ``effective.render`` publishes or reports.
 
 Covers: a sequence of one-object changes on the full upstream stable + incubating + sandbox set
-(an exception changed, added, removed, made invalid; a CustomPolicy with inline rules added, broken,
-fixed; a scope changed; an exception expiring as ``now`` moves) rendered with one cache reused across
+(an exception changed, removed, made invalid, naming a missing policy, sharing its ref with another
+object; a CustomPolicy with inline rules added, broken,
+fixed; a scope changed; an exception expiring as ``now`` moves; policies switched off and on, which
+changes what every exception binds to) rendered with one cache reused across
 the whole sequence and, for each step, with a fresh cache: files, ConfigMaps, hash, diagnostics,
 exclusions, expiries and policy rule lists are identical, and each published set reloads as valid.
 """
@@ -92,6 +94,14 @@ def steps() -> list[tuple[str, effective.RenderInputs, datetime]]:
     out.append(("the expiry passes", inp, NOW + timedelta(hours=2)))
     inp = replace(inp, exceptions=tuple(excs[:-1]))
     out.append(("exception removed", inp, NOW))
+    excs[9] = replace(excs[9], policies=(PolicyTarget("ManagedPolicy", "no-such-policy"),))
+    inp = replace(inp, exceptions=tuple(excs))
+    out.append(("exception naming a missing policy", inp, NOW))
+    twin = replace(excs[11], match=ExceptionMatch(process_names=("twin",)))
+    inp = replace(inp, exceptions=(*excs, twin))
+    out.append(("two objects with one ref", inp, NOW))
+    inp = replace(inp, exceptions=tuple(excs))
+    out.append(("back to one object per ref", inp, NOW))
     custom = list(inp.custom)
     custom.append(CustomPolicyInput(name="team-inline", falco_rules=CUSTOM_RULES, scope=Scope(include=("t",))))
     inp = replace(inp, custom=tuple(custom))
@@ -103,6 +113,10 @@ def steps() -> list[tuple[str, effective.RenderInputs, datetime]]:
     custom[0] = replace(custom[0], scope=Scope(exclude=("kube-system",)))
     inp = replace(inp, custom=tuple(custom))
     out.append(("fixed, and a scope changed", inp, NOW))
+    off = replace(inp, custom=(), managed=tuple(replace(m, enabled=False) for m in inp.managed))
+    out.append(("every policy switched off", off, NOW))
+    one_on = replace(off, managed=(replace(off.managed[0], enabled=True), *off.managed[1:]))
+    out.append(("one managed policy back on", one_on, NOW))
     return out
 
 
@@ -118,4 +132,4 @@ def test_warm_cache_renders_byte_identical_to_a_cold_one() -> None:
         assert reloaded.valid, (label, [d.one_line() for d in reloaded.errors])
         seen_ids |= {d.id for d in hot.diagnostics}
     # the sequence did exercise the failure paths it claims to
-    assert {"exception-unknown-field", "exception-expired", "undefined-macro"} <= seen_ids
+    assert {"exception-unknown-field", "exception-expired", "undefined-macro", "unknown-policy"} <= seen_ids
