@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
+from padlock.core import lock
 from padlock.flows.options import OperatorOptions
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
 from padlock.flows.state import ObjectKey
 
 JSON = dict[str, Any]
-MANAGED_LABELS = {"app.kubernetes.io/managed-by": "padlock"}
+MANAGED_LABELS = {lock.MANAGED_BY_LABEL: lock.MANAGED_BY_VALUE}
 
 
 def _key(ref: Any) -> ObjectKey:

@@ -21,7 +21,7 @@ from padlock.flows import conditions, statuses
 from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
-from padlock.flows.state import USER_CHOICE_FIELDS, ObjectKey, Snapshot, key_of
+from padlock.flows.state import ObjectKey, Snapshot, key_of, user_choices
 
 JSON = dict[str, Any]
 
@@ -38,8 +38,7 @@ def choices_of(obj: JSON | None, remembered: Mapping[str, Any] | None = None) ->
     """The user's choices on a ManagedPolicy object (or the remembered ones when it is gone)."""
     if obj is None:
         return copy.deepcopy(dict(remembered or {}))
-    spec = obj.get("spec") or {}
-    return {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
+    return user_choices(obj.get("spec") or {})
 
 
 def managed_objects(drafts: Sequence[ManagedDraft], snapshot: Snapshot, remembered: Mapping[str, JSON]) -> list[JSON]:

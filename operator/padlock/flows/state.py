@@ -12,14 +12,22 @@ Everything runs on the operator's event loop; flows that run in worker threads r
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from padlock.core import lock
 
 JSON = dict[str, Any]
 ObjectKey = tuple[str, str, str]
 """(kind, namespace or "", name) of a padlock object."""
 
-USER_CHOICE_FIELDS = ("enabled", "disabledRules", "scope")
+USER_CHOICE_FIELDS = lock.USER_CHOICE_SPEC_FIELDS
+
+
+def user_choices(spec: Mapping[str, Any]) -> JSON:
+    """The user's choices in a ManagedPolicy ``spec`` (copies, only the fields that are set)."""
+    return {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
 
 
 def key_of(obj: JSON) -> ObjectKey:
@@ -72,7 +80,7 @@ class OperatorState:
         elif kind == "ManagedPolicy":
             self.managed[name] = obj
             spec = obj.get("spec") or {}
-            self.choices[name] = {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
+            self.choices[name] = user_choices(spec)
         elif kind == "CustomPolicy":
             self.custom[name] = obj
         elif kind in ("PolicyException", "ClusterPolicyException"):

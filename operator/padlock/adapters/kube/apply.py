@@ -13,9 +13,10 @@ from typing import Any
 
 from padlock.adapters.kube.client import JSON, KubeClient
 from padlock.adapters.kube.resources import API_VERSION, MANAGED_POLICY
+from padlock.core import lock
 
 FIELD_MANAGER = "padlock"
-USER_CHOICE_FIELDS = ("enabled", "disabledRules", "scope")
+USER_CHOICE_FIELDS = lock.USER_CHOICE_SPEC_FIELDS
 
 
 class OwnedFieldError(ValueError):

@@ -20,8 +20,9 @@ from typing import Any
 
 from padlock.adapters.kube.client import JSON, ApiError, KubeClient
 from padlock.adapters.kube.resources import configmap_path
+from padlock.core import lock
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "padlock"}
+MANAGED_BY = {lock.MANAGED_BY_LABEL: lock.MANAGED_BY_VALUE}
 RULESET_LABEL = "padlock.dev/ruleset"
 HASH_ANNOTATION = "padlock.dev/content-hash"
 VERSIONS_ANNOTATION = "padlock.dev/source-versions"
