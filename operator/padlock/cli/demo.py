@@ -1,14 +1,18 @@
 """``padlock demo``: the end-to-end story of PRODUCT.md section 6 on a local control plane.
 
 Starts a real kube-apiserver + etcd and a real OCI registry (``padlock.devenv``), installs the CRDs, the
-chart's operator RBAC and lock policy, pushes the example rules v1, creates a RuleSource, starts
-``padlock operator`` as the chart's ServiceAccount identity, then walks the four steps and prints what
-a user would see. Everything it started is stopped on exit (also on Ctrl-C or failure).
+chart's operator RBAC and the chart's webhook configuration in url mode (``LocalWebhook``), pushes the
+example rules v1, creates a RuleSource, starts ``padlock operator`` as the chart's ServiceAccount
+identity serving its webhook, then walks the four steps and prints what a user would see (step 2's
+refusals come from the operator's webhook); a fifth step stops the operator and shows the chart's
+ValidatingAdmissionPolicy holding the lock. Everything it started is stopped on exit (also on Ctrl-C
+or failure).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 REPOSITORY = "falcosecurity/rules/padlock-example"
 GPG_RULE = "Search GPG Private Keys"
@@ -72,7 +77,8 @@ def command(keep: bool, interval: str) -> None:
 
 
 def _run(repo: Path, workdir: Path, interval: str) -> None:
-    from padlock.controllers.process import OperatorProcess
+    from padlock.controllers.local_webhook import LocalWebhook
+    from padlock.controllers.process import OperatorProcess, free_port
     from padlock.devenv import artifacts, rbac, tools
     from padlock.devenv import registry as oci_registry
     from padlock.devenv.controlplane import ControlPlane
@@ -103,10 +109,10 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
         kubectl("apply", "--server-side", "-f", str(repo / "crds"))
         kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         rbac.install_operator_rbac(cp)
-        lock = helm("template", "padlock", str(repo / "charts" / "padlock"), "--namespace", "padlock-system",
-                    "--show-only", "templates/lock-policy.yaml", identity="admin").stdout
-        kubectl("apply", "-f", "-", input=lock)
-        click.echo("installed: CRDs, the chart's operator RBAC, the lock (ValidatingAdmissionPolicy)")
+        hook = LocalWebhook(kubectl, helm, repo / "charts" / "padlock", port=free_port(), cert_dir=workdir / "tls")
+        hook.install()
+        click.echo("installed: CRDs, the chart's operator RBAC, the chart's webhook configuration "
+                   f"(pointing at {hook.base_url})")
 
         _say("Step 1: a RuleSource points at rules v1; managed policies appear, locked, with timestamps")
         push("v1", "1.0.0")
@@ -115,33 +121,48 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
                            "interval": interval}}
         kubectl("apply", "-f", "-", input=json.dumps(source))
         operator = OperatorProcess(cp.kubeconfig("operator"), workdir / "operator.log",
-                                   extra=["--plugin", "container=0.4.0", "--tick", "0.5", "--drift-interval", "2"])
+                                   extra=["--plugin", "container=0.4.0", "--engine-version", "0.62.0", "--tick", "0.5",
+                                          "--drift-interval", "2", *hook.flags()])
         operator.start()
         operator.wait_ready(120)
         _wait("managed policies", lambda: _status(kubectl, "managedpolicy", POLICY).get("lastUpdated"))
+        _wait("the operator's webhook", hook.ca_published)
+        hook.wait_answering(POLICY)
         _show("kubectl get padlock", kubectl("get", "padlock").stdout)
         _show("padlock policies", padlock("policies", "--kubeconfig", str(cp.kubeconfig("admin"))))
 
         _say("Step 2: the user's own choices, an exception, a refused edit, a copy")
         kubeconfig = str(cp.kubeconfig("admin"))
-        for policy in (POLICY, "stable-threat-detection"):
-            choice = {"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": {"name": policy},
-                      "spec": {"disabledRules": [DISABLED_RULE]}}
-            kubectl("apply", "--server-side", "--field-manager", "demo-user", "-f", "-", input=json.dumps(choice))
-        click.echo(f'disabled "{DISABLED_RULE}" in {POLICY} and stable-threat-detection (spec.disabledRules)')
+        choice = json.dumps({"spec": {"disabledRules": [DISABLED_RULE]}})
+        for policy in (POLICY, "stable-threat-detection"):  # a rule runs while any enabled policy has it
+            done = kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", choice)
+            _show(f"kubectl patch managedpolicy {policy} --type=merge -p '{choice}'", done.stdout)
         cp.create_namespace("shop")
         exception = {"apiVersion": "padlock.dev/v1alpha1", "kind": "PolicyException",
                      "metadata": {"name": "nginx-shell", "namespace": "shop"},
                      "spec": {"policies": [{"kind": "ManagedPolicy", "name": "execution", "rules": [SHELL_RULE]}],
                               "match": {"images": ["nginx"]}, "reason": "the nginx entrypoint runs a shell"}}
-        kubectl("apply", "-f", "-", input=json.dumps(exception))
-        click.echo(f'PolicyException shop/nginx-shell: image nginx on "{SHELL_RULE}" (pinned to namespace shop)')
-        edit = kubectl("patch", "managedpolicy", POLICY, "--type=json", "-p",
-                       json.dumps([{"op": "replace", "path": "/spec/rules/0/condition", "value": "evt.num > 0"}]),
-                       check=False)
-        _show(f"kubectl patch managedpolicy {POLICY} (edit a rule's condition)", edit.stdout + edit.stderr)
+        _show("cat nginx-shell.yaml", yaml.safe_dump(exception, sort_keys=False))
+        _show("kubectl apply -f nginx-shell.yaml", kubectl("apply", "-f", "-", input=json.dumps(exception)).stdout)
+        _wait("the exception in force", lambda: _status(kubectl, "policyexception", "nginx-shell", "shop").get("active"))
+        _show("kubectl get policyexceptions -n shop", kubectl("get", "policyexceptions", "-n", "shop").stdout)
+        escape = json.loads(json.dumps(exception))
+        escape["metadata"]["name"] = "nginx-shell-everywhere"
+        escape["spec"]["match"] = {"fields": ["container.image.repository", "k8s.ns.name"], "comps": ["=", "="],
+                                   "values": [["nginx", "payments"]]}
+        refused = kubectl("apply", "-f", "-", input=json.dumps(escape), check=False)
+        _show("kubectl apply -f nginx-shell-everywhere.yaml   # in namespace shop, naming namespace payments",
+              _error_text(refused))
+        edit = json.dumps([{"op": "replace", "path": "/spec/rules/0/condition", "value": "evt.num > 0"}])
+        refused = kubectl("patch", "managedpolicy", POLICY, "--type=json", "-p", edit, check=False)
+        _show(f"kubectl patch managedpolicy {POLICY} --type=json -p '{edit}'", _error_text(refused))
         _show(f"padlock copy managedpolicy/{POLICY} my-{POLICY}",
               padlock("copy", f"managedpolicy/{POLICY}", f"my-{POLICY}", "--kubeconfig", kubeconfig))
+        _show(f"padlock copy managedpolicy/{POLICY} my-{POLICY} --apply",
+              padlock("copy", f"managedpolicy/{POLICY}", f"my-{POLICY}", "--apply", "--kubeconfig", kubeconfig))
+        _wait("the copy in force", lambda: any(c.get("reason") == "Rendered" for c in _status(
+            kubectl, "custompolicy", f"my-{POLICY}").get("conditions") or []))
+        _show("kubectl get custompolicies", kubectl("get", "custompolicies").stdout)
 
         _say("Step 3: v2 adds a rule searching for GPG private keys (tagged mitre_credential_access)")
         before = _status(kubectl, "managedpolicy", POLICY).get("lastUpdated")
@@ -174,6 +195,16 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
         after = _get(kubectl, "configmap", "padlock-rules", "falco")
         click.echo(f"ConfigMap unchanged (resourceVersion {rv} -> {after['metadata']['resourceVersion']}), "
                    f"still running {_status(kubectl, 'rulesource', 'falco-rules').get('currentVersion')}")
+        _say("Step 5: the lock holds while the operator is down (the chart's ValidatingAdmissionPolicy)")
+        operator.stop()
+        lock = helm("template", "padlock", str(repo / "charts" / "padlock"), "--namespace", "padlock-system",
+                    "--show-only", "templates/lock-policy.yaml").stdout
+        kubectl("apply", "-f", "-", input=lock)
+        click.echo("operator stopped; lock policy installed (helm install does this from the start)")
+        refused = _wait("the lock policy to be enforced", lambda: (
+            r := kubectl("patch", "managedpolicy", POLICY, "--type=json", "-p", edit, "--dry-run=server", check=False)
+        ).returncode != 0 and "ValidatingAdmissionPolicy" in r.stderr and r)
+        _show(f"kubectl patch managedpolicy {POLICY} --type=json -p '{edit}' --dry-run=server", _error_text(refused))
         _say("Done: stopping the operator, the registry and the control plane")
     finally:
         if operator is not None:
@@ -189,8 +220,16 @@ def _get(kubectl: Any, kind: str, name: str, namespace: str | None = None) -> di
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
-def _status(kubectl: Any, kind: str, name: str) -> dict[str, Any]:
-    return _get(kubectl, kind, name).get("status") or {}
+def _status(kubectl: Any, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    return _get(kubectl, kind, name, namespace).get("status") or {}
+
+
+def _error_text(done: Any) -> str:
+    """kubectl's refusal, one sentence per line so a long admission message stays readable."""
+    text = str(done.stderr or done.stdout).strip()
+    if done.returncode == 0:
+        return f"(unexpectedly accepted) {text}"
+    return re.sub(r"(?<=[.;]) (?=[A-Z(]|To |Only |padlock )", "\n  ", text)
 
 
 def _disabled(layer: str, rule: str) -> bool:
