@@ -17,19 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from padlock.api import kinds
+from padlock.api.common import API_VERSION
 from padlock.api.managedpolicy import DEFAULT_ENABLED
 from padlock.core.model import PRIORITIES
 
-GROUP_VERSION = "padlock.dev/v1alpha1"
+GROUP_VERSION = API_VERSION
 
 Kind = Literal["RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"]
-KINDS: tuple[str, ...] = (
-    "RuleSource",
-    "ManagedPolicy",
-    "CustomPolicy",
-    "PolicyException",
-    "ClusterPolicyException",
-)
+KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.ALL)
 
 # DNS-1123 label: what a namespace name can be. Scope values are emitted bare into Falco conditions,
 # so anything else (spaces, commas, quotes) must be refused before it reaches the generated file.
