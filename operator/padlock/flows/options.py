@@ -17,4 +17,5 @@ class OperatorOptions:
     """Plugins Falco loads, name -> version. They decide which fields exist and whether
     ``required_plugin_versions`` hold; None means no plugin is loaded (as in the rules core)."""
     history_limit: int = 20
-    """Entries kept in RuleSource ``status.history`` and ManagedPolicy ``status.changes``."""
+    """Entries kept in RuleSource ``status.history`` (at most 20, the CRD's bound). ManagedPolicy
+    ``status.changes`` is bounded by the policy core (``padlock.core.changes.MAX_CHANGES``)."""
