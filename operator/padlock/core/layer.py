@@ -76,19 +76,30 @@ class Layer:
 class LayerMemo:
     """Memo for repeated ``build_layer`` calls (the renderer keeps one in its ``RenderCache``).
 
-    Keeps each exception object's rendered entry and the items appending it, keyed by the object's
-    identity (checked, so a new object is never taken for an old one): an unchanged object yields the
-    very same item objects, which the renderer's dump cache then recognises without looking inside.
-    While the policies resolve exactly as in the previous call (``context``, compared by value), each
-    exception object's whole outcome is reused too. Values depend only on their keys (an entry only
-    on its object; an outcome on its object, whether it has expired, and the context), so results are
-    the same with or without the memo. Only what the latest call used is kept.
+    Keeps each exception object's outcome (its rendered entry, the items appending it, diagnostics),
+    keyed by the object's identity (checked, so a new object is never taken for an old one): an
+    unchanged object yields the very same item objects, which the renderer's dump cache then
+    recognises without looking inside. An outcome is reused while the policies resolve exactly as in
+    the previous call (``context``, compared by value); otherwise only its rendered entry and items
+    are (they depend on the object alone). CustomPolicy resolutions are reused the same way under
+    ``policy_context``. Results are the same with or without the memo; only what the latest call used
+    is kept.
     """
 
-    entries: dict[tuple[int, int], tuple[ExceptionInput, RenderedException]] = field(default_factory=dict)
-    items: dict[tuple[str, int], tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
     context: tuple[Any, ...] | None = None
     outcomes: dict[int, _Outcome] = field(default_factory=dict)
+    policy_context: tuple[Any, ...] | None = None
+    policies: dict[int, _PolicyOutcome] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _PolicyOutcome:
+    """How one CustomPolicy resolved (``resolved`` None: its basedOn names no ManagedPolicy)."""
+
+    policy: CustomPolicyInput
+    parsed: CustomRules | None
+    diagnostics: tuple[ObjectDiagnostic, ...]
+    resolved: ResolvedPolicy | None
 
 
 @dataclass(frozen=True)
@@ -103,26 +114,14 @@ class _Outcome:
     expired: bool
     bad_entry: bool
     section: Section | None
+    rendered: RenderedException | None  # None: not rendered (it names a missing policy)
 
 
-def _rendered(exc: ExceptionInput, now: datetime, index: int, old: LayerMemo | None, new: LayerMemo) -> RenderedException:
-    if is_expired(exc, now):
-        return render_exception(exc, now, index)
-    key = (id(exc), index)
-    hit = old.entries.get(key) if old is not None else None
-    if hit is None or hit[0] is not exc:
-        hit = (exc, render_exception(exc, now, index))
-    new.entries[key] = hit
-    return hit[1]
-
-
-def _append_item(name: str, entry: Mapping[str, Any], old: LayerMemo | None, new: LayerMemo) -> Mapping[str, Any]:
-    key = (name, id(entry))
-    hit = old.items.get(key) if old is not None else None
-    if hit is None or hit[0] is not entry:
-        hit = (entry, {"rule": name, "exceptions": [entry], "override": {"exceptions": "append"}})
-    new.items[key] = hit
-    return hit[1]
+def _append_item(name: str, entry: Mapping[str, Any], old: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    item = old.get(name)
+    if item is None:
+        item = {"rule": name, "exceptions": [entry], "override": {"exceptions": "append"}}
+    return item
 
 
 def scope_expression(scope: Scope) -> str:
@@ -217,26 +216,31 @@ def build_layer(
         resolved[ref] = rp
         managed_by_name[mp.name] = rp
     custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
-    for policy, parsed in custom_ok:
+
+    def resolve_custom(policy: CustomPolicyInput, parsed: CustomRules | None) -> _PolicyOutcome:
+        found: list[ObjectDiagnostic] = []
+
+        def note(path: str, msg: str, id_: str) -> None:
+            found.append(ObjectDiagnostic(policy.ref, path, msg, id_, "warning"))
+
         ref = policy.ref
         base: list[str] = []
         if policy.based_on is not None:
             target = managed_by_name.get(policy.based_on.managed_policy)
             if target is None:
-                fail(
+                found.append(ObjectDiagnostic(
                     ref,
                     "spec.basedOn.managedPolicy",
                     f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
                     "unknown-policy",
-                )
-                continue
+                ))
+                return _PolicyOutcome(policy, parsed, tuple(found), None)
             if policy.based_on.follow_updates:
                 base = list(target.included)
             elif policy.frozen_rules is not None:
                 base = list(policy.frozen_rules)
             elif not policy.rules:
-                warn(
-                    ref,
+                note(
                     "status.frozenRules",
                     "frozen rule set not captured yet; using the managed policy's current rules",
                     "frozen-rules-missing",
@@ -246,20 +250,15 @@ def build_layer(
         for name in candidates:
             if name not in rules:
                 where = "spec.rules" if name in policy.rules else "spec.basedOn"
-                warn(ref, where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
+                note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
         defined = parsed.defined_rules if parsed is not None else ()
         included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
         for i, name in enumerate(policy.disabled_rules):
             if name not in included:
-                warn(
-                    ref,
-                    f"spec.disabledRules[{i}]",
-                    f'no rule named "{name}" in this policy',
-                    "missing-disabled-rule",
-                )
+                note(f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
         # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
         off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
-        resolved[ref] = ResolvedPolicy(
+        rp = ResolvedPolicy(
             ref,
             policy.enabled,
             included,
@@ -267,6 +266,26 @@ def build_layer(
             policy.scope,
             policy.priority_override,
         )
+        return _PolicyOutcome(policy, parsed, tuple(found), rp)
+
+    # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
+    # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
+    defined_state = {
+        n: rules[n].enabled for _, parsed in custom_ok if parsed is not None for n in parsed.defined_rules if n in rules
+    }
+    policy_context = (managed_by_name, frozenset(rules), defined_state)
+    reuse_policies = memo is not None and memo.policy_context == policy_context
+    used.policy_context = policy_context
+    for policy, parsed in custom_ok:
+        got = memo.policies.get(id(policy)) if reuse_policies and memo is not None else None
+        if got is None or got.policy is not policy or got.parsed is not parsed:
+            got = resolve_custom(policy, parsed)
+        used.policies[id(policy)] = got
+        diags.extend(got.diagnostics)
+        if got.resolved is None:
+            invalid.add(policy.ref)
+            continue
+        resolved[policy.ref] = got.resolved
         custom_valid.append((policy, parsed))
 
     # 3. Desired state of every rule.
@@ -352,14 +371,20 @@ def build_layer(
             targets.extend(r for r in (t.rules or target.included) if r in covered)
         return targets, unknown
 
-    def bind(exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic]) -> tuple[bool, bool, Section | None]:
-        """(expired, bad entry, section) of an exception bound to its target rules."""
-        rendered = _rendered(exc, now, index, memo, used)
+    def bind(
+        exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic], old: _Outcome | None = None
+    ) -> tuple[RenderedException, Section | None]:
+        """The exception rendered and bound to its target rules; ``old``: its previous outcome, whose
+        rendered entry and items are taken again when it was not expired (they depend on it alone)."""
+        if old is not None and old.rendered is not None and not old.rendered.expired and not is_expired(exc, now):
+            rendered = old.rendered
+            previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
+        else:
+            rendered = render_exception(exc, now, index)
+            previous = {}
         out.extend(rendered.diagnostics)
-        if rendered.expired:
-            return True, False, None
-        if rendered.entry is None:
-            return False, True, None
+        if rendered.expired or rendered.entry is None:
+            return rendered, None
         items: list[Mapping[str, Any]] = []
         for name in sorted(set(targets)):
             if name not in running:
@@ -374,8 +399,8 @@ def build_layer(
                     "warning",
                 ))
                 continue
-            items.append(_append_item(name, rendered.entry, memo, used))
-        return False, False, (Section(exc.ref, tuple(items)) if items else None)
+            items.append(_append_item(name, rendered.entry, previous))
+        return rendered, (Section(exc.ref, tuple(items)) if items else None)
 
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
@@ -401,21 +426,19 @@ def build_layer(
             work.append((exc, 0, targets))
             continue
         expired_now = is_expired(exc, now)
-        hit = memo.outcomes.get(id(exc)) if reuse and memo is not None else None
-        if hit is None or hit.exc is not exc or hit.expired_now != expired_now:
+        hit = memo.outcomes.get(id(exc)) if memo is not None else None
+        if hit is not None and hit.exc is not exc:
+            hit = None
+        if hit is None or not reuse or hit.expired_now != expired_now:
             first: list[ObjectDiagnostic] = []
             targets, unknown = targets_of(exc, first)
             later: list[ObjectDiagnostic] = []
-            lapsed, bad, section = (False, False, None) if unknown else bind(exc, 0, targets, later)
-            hit = _Outcome(exc, expired_now, tuple(first), unknown, tuple(later), lapsed, bad, section)
-        elif memo is not None:  # keep its entry and items warm for a later call in another context
-            kept = memo.entries.get((id(exc), 0))
-            if kept is not None:
-                used.entries[(id(exc), 0)] = kept
-                entry = kept[1].entry
-                if hit.section is not None and entry is not None:
-                    for appended in hit.section.items:
-                        used.items[(appended["rule"], id(entry))] = (entry, appended)
+            if unknown:
+                hit = _Outcome(exc, expired_now, tuple(first), True, (), False, False, None, None)
+            else:
+                rendered, section = bind(exc, 0, targets, later, hit)
+                hit = _Outcome(exc, expired_now, tuple(first), False, tuple(later), rendered.expired,
+                               rendered.entry is None and not rendered.expired, section, rendered)
         used.outcomes[id(exc)] = hit
         diags.extend(hit.targeting)
         if hit.unknown_policy:
@@ -449,11 +472,11 @@ def build_layer(
         if exc.ref in invalid:
             continue
         found = []
-        lapsed, bad, section = bind(exc, index, targets, found)
+        rendered, section = bind(exc, index, targets, found)
         diags.extend(found)
-        if lapsed:
+        if rendered.expired:
             expired.append(exc.ref)
-        elif bad:
+        elif rendered.entry is None:
             invalid.add(exc.ref)
         elif section is not None:
             exception_sections.append(section)
@@ -464,8 +487,8 @@ def build_layer(
     sections.extend(Section(None, (item,)) for item in override_items)
     sections.extend(exception_sections)
     if memo is not None:
-        memo.entries, memo.items = used.entries, used.items
         memo.context, memo.outcomes = used.context, used.outcomes
+        memo.policy_context, memo.policies = used.policy_context, used.policies
     return Layer(
         sections=tuple(sections),
         diagnostics=tuple(diags),

@@ -3,8 +3,8 @@
 Covers: a sequence of one-object changes on the full upstream stable + incubating + sandbox set
 (an exception changed, removed, made invalid, naming a missing policy, sharing its ref with another
 object; a CustomPolicy with inline rules added, broken,
-fixed; a scope changed; an exception expiring as ``now`` moves; policies switched off and on, which
-changes what every exception binds to) rendered with one cache reused across
+fixed; a scope changed; an exception expiring as ``now`` moves; a followed managed policy losing a rule;
+policies switched off and on, which changes what every exception binds to) rendered with one cache reused across
 the whole sequence and, for each step, with a fresh cache: files, ConfigMaps, hash, diagnostics,
 exclusions, expiries and policy rule lists are identical, and each published set reloads as valid.
 """
@@ -113,6 +113,12 @@ def steps() -> list[tuple[str, effective.RenderInputs, datetime]]:
     custom[0] = replace(custom[0], scope=Scope(exclude=("kube-system",)))
     inp = replace(inp, custom=tuple(custom))
     out.append(("fixed, and a scope changed", inp, NOW))
+    assert inp.custom[0].based_on is not None
+    basis = next(i for i, m in enumerate(inp.managed) if m.name == inp.custom[0].based_on.managed_policy)
+    fewer = list(inp.managed)
+    fewer[basis] = replace(fewer[basis], rules=fewer[basis].rules[1:])
+    inp = replace(inp, managed=tuple(fewer))
+    out.append(("a managed policy that CustomPolicies follow loses a rule", inp, NOW))
     off = replace(inp, custom=(), managed=tuple(replace(m, enabled=False) for m in inp.managed))
     out.append(("every policy switched off", off, NOW))
     one_on = replace(off, managed=(replace(off.managed[0], enabled=True), *off.managed[1:]))
