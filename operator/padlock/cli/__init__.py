@@ -1,1 +1,1 @@
-"""TODO: one to three sentences on what this package holds."""
+"""The ``padlock`` command: one module per subcommand, wired lazily by ``padlock.cli.main``."""

@@ -18,7 +18,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "render": ("padlock.cli.render", "command", "Render padlock objects and rules sources to the operator's ConfigMaps."),
     "copy": ("padlock.cli.copy", "command", "Copy a managed policy into a CustomPolicy."),
     "policies": ("padlock.cli.policies", "command", "List managed and custom policies in the cluster."),
-    "tune": ("padlock.cli.tune", "command", "Suggest exceptions from Falco alerts."),
     "operator": ("padlock.cli.operator", "command", "Run the Padlock operator."),
     "demo": ("padlock.cli.demo", "command", "Run the end-to-end story on a local control plane."),
 }

@@ -1,1 +1,0 @@
-"""TODO: one to three sentences on what this package holds."""
