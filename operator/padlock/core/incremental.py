@@ -11,8 +11,9 @@ that cost follow what changed instead of the size of the whole set:
   rule only (``collector.rule_target``), so each rule's chain of items is applied to a copy of the
   base rule, once per chain. Other items (lists, macros, requirements) are collected in order on
   copies of the base tables.
-* compile: lists and macros are compiled once per base (again on every load whose files touch them);
-  each rule is compiled once per (rule state, macros already checked before it), the only things
+* compile: lists and macros are compiled once per base, and once per distinct set of list and macro
+  items the loaded files add (kept while they stay the same); each rule is compiled once per (rule
+  state, lists and macros, macros already checked before it), the only things
   ``compiler.compile_rule`` depends on; ``compiler.assemble`` then runs in load order as a full load does.
 
 Pure: no I/O, no clock. ``Memo`` only caches; every key holds everything its value depends on, so a
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
@@ -74,6 +75,22 @@ class _Chain:
 
 
 @dataclass
+class _Overlay:
+    """The tables after the items that are not about one rule (lists, macros, requirements), and the
+    ``Env`` compiled from them once; ``token`` names that env in the per-rule memo."""
+
+    lists: dict[str, collector.ListInfo]
+    macros: dict[str, collector.MacroInfo]
+    counter: int
+    engine_versions: tuple[tuple[str, collector.Loc], ...]
+    plugins: tuple[tuple[PluginRequirement, collector.Loc], ...]
+    diagnostics: tuple[tuple[int, Diagnostic], ...]  # (position among those items, diagnostic)
+    texts: dict[str, str]
+    token: int
+    env: compiler.Env | None = None
+
+
+@dataclass
 class _RuleEntry:
     rule: collector.RuleInfo  # kept alive so its id() stays its own
     reach: frozenset[str]
@@ -89,10 +106,12 @@ class Memo:
     serial: int = 0
     parts: dict[tuple[str, int], _Part] = field(default_factory=dict)
     chains: dict[tuple[str, tuple[tuple[int, int], ...]], _Chain] = field(default_factory=dict)
-    rules: dict[int, _RuleEntry] = field(default_factory=dict)
+    rules: dict[tuple[int, int], _RuleEntry] = field(default_factory=dict)
+    overlays: dict[tuple[tuple[int, int], ...], _Overlay] = field(default_factory=dict)
     rule_objects: dict[tuple[int, str], tuple[collector.RuleInfo, Rule]] = field(default_factory=dict)
     parse_cache: compiler.ParseCache = field(default_factory=compiler.ParseCache)
     env: compiler.Env | None = None
+    env_token: int = 0
     used: dict[str, set[Hashable]] = field(default_factory=dict)
 
     def touch(self, table: str, key: Hashable) -> None:
@@ -100,7 +119,7 @@ class Memo:
 
     def prune(self) -> None:
         """Drop entries the latest load did not use once they outnumber the used ones."""
-        for name in ("parts", "chains", "rules", "rule_objects"):
+        for name in ("parts", "chains", "rules", "rule_objects", "overlays"):
             table: dict[Hashable, object] = getattr(self, name)
             used = self.used.get(name, set())
             if len(table) > 2 * len(used) + 256:
@@ -134,6 +153,7 @@ class _Load:
         self.where: dict[str, tuple[str, int]] = {}
         self.part_texts: dict[str, str] = dict(base.texts)
         self.fresh: dict[int, list[reader.RawItem]] = {}  # items of the parts read by this load
+        self.env_token = 0
 
     # -- read ----------------------------------------------------------------------------------
     def part(self, text: str) -> _Part:
@@ -169,7 +189,7 @@ class _Load:
         texts = dict(base.texts)
         read_diags: list[Diagnostic] = []
         # Collect: rule items by rule, everything else in order. seq numbers items over all files.
-        general: list[tuple[int, reader.RawItem]] = []
+        general: list[tuple[int, reader.RawItem, tuple[int, int]]] = []
         # (seq, part serial, item index): plain values, which the garbage collector does not track
         chains: dict[str, list[tuple[int, int, int]]] = {}
         by_serial: dict[int, _Part] = {}
@@ -184,7 +204,7 @@ class _Load:
                 by_serial[p.serial] = p
                 for i, target in enumerate(p.targets):
                     if target is None:
-                        general.append((seq, p.read_items()[i]))
+                        general.append((seq, p.read_items()[i], (p.serial, i)))
                     else:
                         chains.setdefault(target, []).append((seq, p.serial, i))
                     seq += 1
@@ -194,14 +214,17 @@ class _Load:
             plugins=list(b.plugins), counter=b.counter,
         )
         collect_diags: list[tuple[int, Diagnostic]] = []
+        overlay: _Overlay | None = None
         if general:
-            if any(item.kind in ("list", "macro") for _, item in general):
-                col.lists = {n: replace(i, items=list(i.items)) for n, i in b.lists.items()}
-                col.macros = {n: replace(m) for n, m in b.macros.items()}
-            for seq, item in general:
-                before = len(col.diagnostics)
-                collector.collect(col, [item])
-                collect_diags.extend((seq, d) for d in col.diagnostics[before:])
+            # The same list, macro and requirement items (by part and position) give the same tables.
+            gkey = tuple(k for _, _, k in general)
+            memo.touch("overlays", gkey)
+            overlay = memo.overlays.get(gkey)
+            if overlay is None:
+                overlay = memo.overlays[gkey] = self.collect_general(general, by_serial)
+            col.lists, col.macros, col.counter = overlay.lists, overlay.macros, overlay.counter
+            col.engine_versions, col.plugins = list(overlay.engine_versions), list(overlay.plugins)
+            collect_diags.extend((general[pos][0], d) for pos, d in overlay.diagnostics)
         new_rules: list[tuple[int, str, collector.RuleInfo]] = []
         reread = self.fresh
         for name, chain in chains.items():
@@ -231,10 +254,16 @@ class _Load:
         if col.lists is b.lists and col.macros is b.macros:
             if memo.env is None:
                 memo.env = compiler.Env(b, base.catalog, base.texts, base.engine, memo.parse_cache)
-            env = memo.env
+                memo.serial += 1
+                memo.env_token = memo.serial
+            env, self.env_token = memo.env, memo.env_token
         else:
-            env = compiler.Env(col, base.catalog, self.part_texts, base.engine, memo.parse_cache)
-        compile_one = self.memoised_compile if env is memo.env and not env.cyclic else self.plain_compile
+            assert overlay is not None
+            if overlay.env is None:
+                view = collector.Collection(lists=overlay.lists, macros=overlay.macros)
+                overlay.env = compiler.Env(view, base.catalog, overlay.texts, base.engine, memo.parse_cache)
+            env, self.env_token = overlay.env, overlay.token
+        compile_one = self.plain_compile if env.cyclic else self.memoised_compile
         compiled = compiler.assemble(env, col.rules.values(), compile_one)
 
         diags = [
@@ -247,22 +276,48 @@ class _Load:
         ruleset = self.ruleset(col, compiled, required, env is memo.env)
         return loader.finish(ruleset, diags, [*base.files, *files], texts)
 
+    def collect_general(
+        self, general: list[tuple[int, reader.RawItem, tuple[int, int]]], by_serial: Mapping[int, _Part]
+    ) -> _Overlay:
+        """Collect the items that are not about one rule, in order, on copies of the base tables."""
+        b = self.base.collection
+        col = collector.Collection(
+            lists=b.lists, macros=b.macros, engine_versions=list(b.engine_versions), plugins=list(b.plugins),
+            counter=b.counter,
+        )
+        if any(item.kind in ("list", "macro") for _, item, _ in general):
+            col.lists = {n: replace(i, items=list(i.items)) for n, i in b.lists.items()}
+            col.macros = {n: replace(m) for n, m in b.macros.items()}
+        diags: list[tuple[int, Diagnostic]] = []
+        for pos, (_, item, _) in enumerate(general):
+            before = len(col.diagnostics)
+            collector.collect(col, [item])
+            diags.extend((pos, d) for d in col.diagnostics[before:])
+        # Macro positions point into the base files and these parts (names bound to their text).
+        texts = dict(self.base.texts)
+        for _, _, (serial, _) in general:
+            texts[by_serial[serial].name] = by_serial[serial].text
+        self.memo.serial += 1
+        return _Overlay(col.lists, col.macros, col.counter, tuple(col.engine_versions), tuple(col.plugins),
+                        tuple(diags), texts, self.memo.serial)
+
     def plain_compile(self, env: compiler.Env, r: collector.RuleInfo, checked: AbstractSet[str]) -> compiler.RuleResult:
         return compiler.compile_rule(env, r, self.part_texts, checked)
 
     def memoised_compile(
         self, env: compiler.Env, r: collector.RuleInfo, checked: AbstractSet[str]
     ) -> compiler.RuleResult:
-        # Valid while env is the base's: a rule's result depends on its own state, the base's lists
-        # and macros, the texts its positions point into (base files, or parts bound to their text),
-        # and which of the macros it reaches were checked before it.
+        # A rule's result depends on its own state, the lists and macros (env, named by a token that
+        # is never reused), the texts its positions point into (base files, or parts bound to their
+        # text), and which of the macros it reaches were checked before it.
         memo = self.memo
-        memo.touch("rules", id(r))
-        entry = memo.rules.get(id(r))
+        key = (id(r), self.env_token)
+        memo.touch("rules", key)
+        entry = memo.rules.get(key)
         if entry is None or entry.rule is not r:
             parsed = env.cache.parse(r.condition)
             reach = frozenset() if isinstance(parsed, ConditionError) else env.reach(parsed)
-            entry = memo.rules[id(r)] = _RuleEntry(r, reach)
+            entry = memo.rules[key] = _RuleEntry(r, reach)
         before = entry.reach & checked
         res = entry.results.get(before)
         if res is None:
