@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -148,6 +148,7 @@ class Env:
         self.close_memo: dict[str, str | None] = {}
         self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
         self.reach_memo: dict[str, frozenset[str]] = {}
+        self.macro_lists: dict[str, frozenset[str]] = {}  # lists each parsed macro names
         self._lists()
         self._macros()
         #: a macro graph with a cycle (only possible next to an undefined-macro error) makes the
@@ -185,6 +186,7 @@ class Env:
             node, lists = self.substituted(m.condition, parsed)
             self.used_lists |= lists
             self.macro_ast[m.name] = node
+            self.macro_lists[m.name] = lists
         for m in self.macros.values():
             body = self.macro_ast.get(m.name)
             if body is None:
@@ -566,6 +568,36 @@ class _RuleCompiler:
                     self.diag(Diagnostic("LOAD_DEPRECATED_ITEM", "deprecated-field",
                                          f"field '{name}' in output is deprecated", loc.file, loc.line, loc.column,
                                          "rule", r.name))
+
+
+def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
+    """What ``compile_rule(env, r, ...)`` reads from ``env``, as plain values (names aside).
+
+    Two envs with the same macro and list names that give equal values here give ``r`` the same
+    result, so the loader can keep a rule's result when unrelated lists or macros change. Follows
+    ``_RuleCompiler``: the macros its checks can visit (text and position), and the expanded items of
+    every list its condition, those macros or its exception values name. Keep the two in step.
+    """
+    parsed = env.cache.parse(r.condition)
+    if isinstance(parsed, cond.ConditionError):
+        return ()
+    reach = sorted(env.reach(parsed))
+    lists = set(env.substituted(r.condition, parsed)[1])
+    for name in reach:
+        lists |= env.macro_lists.get(name, frozenset())
+    stack: list[object] = [v for ex in r.exceptions for v in ex.values]
+    while stack:  # every value at every depth, as exception() may turn it into a string
+        v = stack.pop()
+        if str(v) in env.list_names:
+            lists.add(str(v))
+        if isinstance(v, list):
+            stack.extend(v)
+    macros = tuple(
+        (n, m.condition, m.loc.file, m.loc.line, m.loc.column, m.cond_pos)
+        for n in reach
+        for m in (env.macros[n],)
+    )
+    return macros, tuple((n, env.list_items[n]) for n in sorted(lists))
 
 
 def compile_rule(env: Env, r: RuleInfo, file_texts: Mapping[str, str], checked: AbstractSet[str]) -> RuleResult:

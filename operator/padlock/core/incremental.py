@@ -37,6 +37,8 @@ from padlock.core.model import List, Macro, PluginRequirement, Rule, Ruleset, Ru
 
 #: Lines that would change how concatenated parts read (document markers, directives).
 _MARKERS = re.compile(r"^(?:---|\.\.\.|%)", re.MULTILINE)
+#: Memo entries unused by this many consecutive loads may be dropped.
+_KEEP_LOADS = 4
 #: Above this many parsed conditions the shared parse cache starts again (scopes make new texts).
 _PARSE_CACHE_LIMIT = 50_000
 
@@ -94,6 +96,7 @@ class _Overlay:
 class _RuleEntry:
     rule: collector.RuleInfo  # kept alive so its id() stays its own
     reach: frozenset[str]
+    inputs: tuple[Hashable, ...]  # what it read from the lists and macros (see compiler.rule_inputs)
     results: dict[frozenset[str], compiler.RuleResult] = field(default_factory=dict)
 
 
@@ -107,24 +110,48 @@ class Memo:
     parts: dict[tuple[str, int], _Part] = field(default_factory=dict)
     chains: dict[tuple[str, tuple[tuple[int, int], ...]], _Chain] = field(default_factory=dict)
     rules: dict[tuple[int, int], _RuleEntry] = field(default_factory=dict)
+    latest: dict[int, _RuleEntry] = field(default_factory=dict)  # id(rule) -> its entry of the latest env
+    name_sets: dict[tuple[frozenset[str], frozenset[str]], int] = field(default_factory=dict)
     overlays: dict[tuple[tuple[int, int], ...], _Overlay] = field(default_factory=dict)
     rule_objects: dict[tuple[int, str], tuple[collector.RuleInfo, Rule]] = field(default_factory=dict)
     parse_cache: compiler.ParseCache = field(default_factory=compiler.ParseCache)
     env: compiler.Env | None = None
     env_token: int = 0
-    used: dict[str, set[Hashable]] = field(default_factory=dict)
+    #: table -> key -> the last load (generation) that used it; plain values, untracked by the GC
+    stamps: dict[str, dict[Hashable, int]] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)  # entries the current load used, per table
+
+    def names_id(self, env: compiler.Env) -> int:
+        """A number for the env's (macro names, list names), equal for equal sets."""
+        names = (frozenset(env.macros), env.list_names)
+        got = self.name_sets.get(names)
+        if got is None:
+            if len(self.name_sets) > 64:
+                self.name_sets.clear()
+            got = self.name_sets[names] = len(self.name_sets) + self.serial + 1
+            self.serial = got
+        return got
 
     def touch(self, table: str, key: Hashable) -> None:
-        self.used.setdefault(table, set()).add(key)
+        stamps = self.stamps.setdefault(table, {})
+        if stamps.get(key) != self.generation:
+            stamps[key] = self.generation
+            self.used[table] = self.used.get(table, 0) + 1
 
     def prune(self) -> None:
-        """Drop entries the latest load did not use once they outnumber the used ones."""
-        for name in ("parts", "chains", "rules", "rule_objects", "overlays"):
+        """Once a table outgrows what the latest load used, drop what the last loads did not use.
+
+        Keeping a few loads' worth means a small load in between (a CustomPolicy's inline rules, loaded
+        on the same state) does not throw away what the next render of the whole layer needs.
+        """
+        for name in ("parts", "chains", "rules", "latest", "rule_objects", "overlays"):
             table: dict[Hashable, object] = getattr(self, name)
-            used = self.used.get(name, set())
-            if len(table) > 2 * len(used) + 256:
-                for key in [k for k in table if k not in used]:
+            if len(table) > 2 * self.used.get(name, 0) + 256:
+                stamps = self.stamps.get(name, {})
+                oldest = self.generation - _KEEP_LOADS
+                for key in [k for k in table if stamps.get(k, -1) <= oldest]:
                     del table[key]
+                    stamps.pop(key, None)
         self.used = {}
         if len(self.parse_cache.ok) + len(self.parse_cache.bad) > _PARSE_CACHE_LIMIT:
             self.parse_cache.ok.clear()
@@ -154,6 +181,7 @@ class _Load:
         self.part_texts: dict[str, str] = dict(base.texts)
         self.fresh: dict[int, list[reader.RawItem]] = {}  # items of the parts read by this load
         self.env_token = 0
+        self.names: int | None = None  # memo.names_id of this load's env
 
     # -- read ----------------------------------------------------------------------------------
     def part(self, text: str) -> _Part:
@@ -310,14 +338,26 @@ class _Load:
         # A rule's result depends on its own state, the lists and macros (env, named by a token that
         # is never reused), the texts its positions point into (base files, or parts bound to their
         # text), and which of the macros it reaches were checked before it.
+        # Under another env the rule's results still hold when the macro and list names are the same
+        # and what the rule reads from them is (compiler.rule_inputs): edits to unrelated custom
+        # macros or lists then cost no recompile.
         memo = self.memo
         key = (id(r), self.env_token)
         memo.touch("rules", key)
         entry = memo.rules.get(key)
         if entry is None or entry.rule is not r:
-            parsed = env.cache.parse(r.condition)
-            reach = frozenset() if isinstance(parsed, ConditionError) else env.reach(parsed)
-            entry = memo.rules[key] = _RuleEntry(r, reach)
+            if self.names is None:
+                self.names = memo.names_id(env)
+            inputs = (self.names, compiler.rule_inputs(env, r))
+            memo.touch("latest", id(r))
+            latest = memo.latest.get(id(r))
+            if latest is not None and latest.rule is r and latest.inputs == inputs:
+                entry = latest
+            else:
+                parsed = env.cache.parse(r.condition)
+                reach = frozenset() if isinstance(parsed, ConditionError) else env.reach(parsed)
+                entry = _RuleEntry(r, reach, inputs)
+            memo.rules[key] = memo.latest[id(r)] = entry
         before = entry.reach & checked
         res = entry.results.get(before)
         if res is None:

@@ -192,6 +192,36 @@ def test_parts_that_do_not_make_the_text_are_ignored() -> None:
     assert "a" in full.ruleset.lists and "zzz" not in full.ruleset.lists
 
 
+def test_changed_custom_lists_and_macros_reach_the_rules_using_them() -> None:
+    # The rule items stay the same text (so the same rule state is reused between loads) while the
+    # list and macro they use change: each load must still equal its from-scratch load.
+    rule = {"rule": "Team open", "desc": "d", "condition": "team_open and proc.name = a", "output": "o %proc.name",
+            "priority": "NOTICE"}
+    exc = {"rule": "Team open", "exceptions": [{"name": "e", "fields": "proc.name", "comps": "in",
+                                                "values": ["team_procs"]}], "override": {"exceptions": "append"}}
+    other = {"rule": "Team other", "desc": "d", "condition": "open_read and proc.name = b", "output": "o",
+             "priority": "NOTICE"}
+    # each step changes one thing from the one before
+    variants = [
+        ("open", "evt.type in (team_events)", ["x"]),
+        ("open", "evt.type in (team_events) and proc.nme = 1", ["x"]),  # unknown field in the macro
+        ("open", "evt.type in (team_events)", ["x"]),
+        ("opne", "evt.type in (team_events)", ["x"]),  # unknown event type through the list
+        ("open", "evt.type in (team_events)", ["x"]),
+        ("open", "evt.type in (team_events)", ["y", "z"]),  # list named by an exception value
+    ]
+    state_ = loader.prepare(upstream(), plugins=PLUGINS)
+    seen: set[str] = set()
+    for event, macro, procs in variants * 2:
+        items = [{"list": "team_events", "items": [event]}, {"list": "team_procs", "items": procs},
+                 {"macro": "team_open", "condition": macro}, rule, exc, other]
+        files = [split("99-padlock-policies.yaml", items)]
+        full = loader.load([*upstream(), *files], plugins=PLUGINS)
+        assert_same(full, loader.load(files, base=state_))
+        seen |= {d.id for d in full.errors}
+    assert {"unknown-event-type", "unknown-field"} <= seen
+
+
 def test_base_engine_and_plugins_cannot_be_changed() -> None:
     with pytest.raises(ValueError, match="base"):
         loader.load([], base=state(), plugins={})
