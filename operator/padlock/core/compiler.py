@@ -6,6 +6,11 @@ redefined identically in stable, incubating and sandbox costs one parse), checks
 substitutes lists, appends exceptions as ``and not (...)``, and checks fields, operators, event types
 and outputs against the field catalog for the rule's source. Also reports unused macros and lists and
 the warnings Falco gives (no event type, ``<NA>`` comparisons, deprecated fields).
+
+Three steps, so the incremental loader (``padlock.core.incremental``) can memoise the middle one:
+``Env`` (lists and macros, once), ``compile_rule`` (one rule: a pure function of the rule, the env and
+the macros checked before it), ``assemble`` (rules in load order, order-dependent reporting, unused
+items). ``compile_collection`` runs the three; the collection is never changed.
 """
 
 from __future__ import annotations

@@ -19,8 +19,12 @@ the same bytes the cluster gets. Steps:
 Same inputs, byte-identical output: every collection is sorted or kept in a defined order, YAML is
 dumped with fixed options, and ``now`` only decides which exceptions have expired.
 
-Pure. ``RenderCache`` (optional) keeps parsed upstream sets per digest, parsed ``falcoRules`` per
-text, and dumped item text, so a re-render after one object changes redoes only that object's work.
+Pure. ``RenderCache`` (optional) keeps the prepared upstream load (``loader.prepare``) per set of
+digests, parsed ``falcoRules`` per text, the layer memo (``layer.LayerMemo``) and dumped item text, and
+the whole-set check runs as ``loader.load(generated, base=upstream)`` with each generated file split
+into its items: a re-render after one object changes redoes only that object's work (about 50 ms for
+1,000 CustomPolicies and 5,000 exceptions, ``bench/render/render_bench.py``). Warm or cold, the
+output is byte-identical (tests/unit/core/test_incremental_render.py).
 """
 
 from __future__ import annotations

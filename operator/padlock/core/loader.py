@@ -6,6 +6,10 @@ its items into one collection shared by all files (later files redefine and over
 ``compiler.compile_collection`` once at the end, then the engine and plugin requirements. Pure: file
 contents, engine version and plugin set come in as arguments; diagnostics come back, nothing is raised
 for bad input.
+
+``prepare(files)`` + ``load(extra, base=state)`` is the incremental form the policy renderer uses: the
+upstream files are loaded once, and each render loads only the generated layer on top of them
+(``padlock.core.incremental``), with the very result of loading everything from scratch.
 """
 
 from __future__ import annotations
