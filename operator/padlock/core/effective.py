@@ -129,9 +129,9 @@ class RenderCache:
     upstream: dict[tuple[Any, ...], loader.LoadState] = field(default_factory=dict)
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
     dumped: dict[str, str] = field(default_factory=dict)
-    #: id(item) -> text for the items of the latest emit (items the layer memo hands out again);
-    #: ``dumped_keep`` holds those items alive so their ids stay theirs
-    dumped_items: dict[int, str] = field(default_factory=dict)
+    #: id(item) -> (text, lines) for the items of the latest emit (items the layer memo hands out
+    #: again); ``dumped_keep`` holds those items alive so their ids stay theirs
+    dumped_items: dict[int, tuple[str, int]] = field(default_factory=dict)
     dumped_keep: list[Mapping[str, Any]] = field(default_factory=list)
     layer: LayerMemo = field(default_factory=LayerMemo)
     #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
@@ -196,17 +196,18 @@ def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str],
     line = header_lines + 1
     budget = limit - len(GENERATED_KEY) - 16
     # id(item) -> text; ``keep`` holds the items, so an id in the table is never another object's
-    seen: dict[int, str] = {}
+    seen: dict[int, tuple[str, int]] = {}  # plain values: (text, its line count)
     keep: list[Mapping[str, Any]] = []
     old = cache.dumped_items
     for section in layer.sections:
         for item in section.items:
-            text = old.get(id(item))
-            if text is None:
+            hit = old.get(id(item))
+            if hit is None:
                 text = _dump(item, cache)
-            seen[id(item)] = text
+                hit = (text, text.count("\n"))
+            seen[id(item)] = hit
             keep.append(item)
-            n = text.count("\n")
+            text, n = hit
             if sizes[-1] + len(text) > budget and parts[-1]:
                 parts.append([])
                 sizes.append(len(HEADER))
@@ -320,8 +321,8 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
         layer = build_layer(
             upstream,
             managed,
-            [pc for pc in parsed_custom if pc[0].ref not in excluded],
-            [e for e in exceptions if e.ref not in excluded],
+            [pc for pc in parsed_custom if pc[0].ref not in excluded] if excluded else parsed_custom,
+            [e for e in exceptions if e.ref not in excluded] if excluded else exceptions,
             now,
             cache.layer,
         )

@@ -77,19 +77,19 @@ class LayerMemo:
     """Memo for repeated ``build_layer`` calls (the renderer keeps one in its ``RenderCache``).
 
     Keeps each exception object's outcome (its rendered entry, the items appending it, diagnostics),
-    keyed by the object's identity (checked, so a new object is never taken for an old one): an
-    unchanged object yields the very same item objects, which the renderer's dump cache then
+    keyed by its ref and checked against the object (the same or an equal one, so a changed object is
+    never taken for the old one): an unchanged object yields the very same item objects, which the renderer's dump cache then
     recognises without looking inside. An outcome is reused while the policies resolve exactly as in
     the previous call (``context``, compared by value); otherwise only its rendered entry and items
     are (they depend on the object alone). CustomPolicy resolutions are reused the same way under
-    ``policy_context``. Results are the same with or without the memo; only what the latest call used
+    ``policy_context`` (by name, checked likewise). Results are the same with or without the memo; only what the latest call used
     is kept.
     """
 
     context: tuple[Any, ...] | None = None
-    outcomes: dict[int, _Outcome] = field(default_factory=dict)
+    outcomes: dict[tuple[str, str, str], _Outcome] = field(default_factory=dict)
     policy_context: tuple[Any, ...] | None = None
-    policies: dict[int, _PolicyOutcome] = field(default_factory=dict)
+    policies: dict[str, _PolicyOutcome] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -277,10 +277,10 @@ def build_layer(
     reuse_policies = memo is not None and memo.policy_context == policy_context
     used.policy_context = policy_context
     for policy, parsed in custom_ok:
-        got = memo.policies.get(id(policy)) if reuse_policies and memo is not None else None
-        if got is None or got.policy is not policy or got.parsed is not parsed:
+        got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
+        if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
             got = resolve_custom(policy, parsed)
-        used.policies[id(policy)] = got
+        used.policies[policy.name] = got
         diags.extend(got.diagnostics)
         if got.resolved is None:
             invalid.add(policy.ref)
@@ -405,7 +405,6 @@ def build_layer(
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    ordered = [exceptions[i] for i in order]
     # With one object per ref and none of them already invalid, an object's outcome depends only on
     # itself, whether it has expired and the context: it can be computed (or reused) on its own.
     invalid_keys = {(r.kind, r.name, r.namespace) for r in invalid}
@@ -416,7 +415,8 @@ def build_layer(
     reuse = memo is not None and alone and memo.context == context
     outcomes: list[_Outcome] = []
     work: list[tuple[ExceptionInput, int, list[str]]] = []
-    for exc in ordered:
+    for position in order:
+        exc = exceptions[position]
         if not alone:
             found: list[ObjectDiagnostic] = []
             targets, unknown = targets_of(exc, found)
@@ -426,8 +426,9 @@ def build_layer(
             work.append((exc, 0, targets))
             continue
         expired_now = is_expired(exc, now)
-        hit = memo.outcomes.get(id(exc)) if memo is not None else None
-        if hit is not None and hit.exc is not exc:
+        # By ref, then the same object or an equal one (the operator parses objects anew each time).
+        hit = memo.outcomes.get(keys[position]) if memo is not None else None
+        if hit is not None and not (hit.exc is exc or hit.exc == exc):
             hit = None
         if hit is None or not reuse or hit.expired_now != expired_now:
             first: list[ObjectDiagnostic] = []
@@ -439,7 +440,7 @@ def build_layer(
                 rendered, section = bind(exc, 0, targets, later, hit)
                 hit = _Outcome(exc, expired_now, tuple(first), False, tuple(later), rendered.expired,
                                rendered.entry is None and not rendered.expired, section, rendered)
-        used.outcomes[id(exc)] = hit
+        used.outcomes[keys[position]] = hit
         diags.extend(hit.targeting)
         if hit.unknown_policy:
             invalid.add(exc.ref)
