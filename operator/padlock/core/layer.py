@@ -78,12 +78,13 @@ class LayerMemo:
 
     Keeps each exception object's outcome (its rendered entry, the items appending it, diagnostics),
     keyed by its ref and checked against the object (the same or an equal one, so a changed object is
-    never taken for the old one): an unchanged object yields the very same item objects, which the renderer's dump cache then
-    recognises without looking inside. An outcome is reused while the policies resolve exactly as in
-    the previous call (``context``, compared by value); otherwise only its rendered entry and items
-    are (they depend on the object alone). CustomPolicy resolutions are reused the same way under
-    ``policy_context`` (by name, checked likewise). Results are the same with or without the memo; only what the latest call used
-    is kept.
+    never taken for the old one): an unchanged object yields the very same item objects, which the
+    renderer's dump cache then recognises without looking inside. An outcome is reused unless a policy
+    it names resolves differently from the previous call, or a rule it may bind to started or stopped
+    running (``context`` holds what the previous call resolved); otherwise its rendered entry and items
+    still are (they depend on the object alone). CustomPolicy resolutions are reused (by name, checked
+    likewise) while the managed policies and rule names are unchanged (``policy_context``). Results are
+    the same with or without the memo; only what the latest call used is kept.
     """
 
     context: tuple[Any, ...] | None = None
@@ -115,6 +116,11 @@ class _Outcome:
     bad_entry: bool
     section: Section | None
     rendered: RenderedException | None  # None: not rendered (it names a missing policy)
+    candidates: frozenset[str]  # the rules it may bind to (whether each runs decides)
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b
 
 
 def _append_item(name: str, entry: Mapping[str, Any], old: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -411,8 +417,23 @@ def build_layer(
     alone = all(keys[a] != keys[b] for a, b in itertools.pairwise(order)) and not any(
         k in invalid_keys for k in keys
     )
-    context = (resolved, running, {n: rules[n].source for n in running}, frozenset(all_custom))
-    reuse = memo is not None and alone and memo.context == context
+    sources = {n: rules[n].source for n in running}
+    context = (resolved, running, sources, frozenset(all_custom))
+    # What changed since the previous call: policies that resolve differently (or appeared, vanished)
+    # and rules that started or stopped running or changed source. An outcome that names none of
+    # those policies and binds to none of those rules is still right. None: reuse nothing.
+    changed_policies: set[tuple[str, str]] | None = None
+    changed_rules: set[str] = set()
+    if memo is not None and alone and memo.context is not None:
+        old_resolved, old_running, old_sources, old_custom = memo.context
+        changed_policies = {
+            (ref.kind, ref.name)
+            for ref in resolved.keys() | old_resolved.keys()
+            if not _same(resolved.get(ref), old_resolved.get(ref))
+        }
+        changed_policies |= {("CustomPolicy", n) for n in all_custom ^ old_custom}
+        changed_rules = set(running ^ old_running)
+        changed_rules |= {n for n in running & old_running if sources[n] != old_sources[n]}
     outcomes: list[_Outcome] = []
     work: list[tuple[ExceptionInput, int, list[str]]] = []
     for position in order:
@@ -430,16 +451,23 @@ def build_layer(
         hit = memo.outcomes.get(keys[position]) if memo is not None else None
         if hit is not None and not (hit.exc is exc or hit.exc == exc):
             hit = None
-        if hit is None or not reuse or hit.expired_now != expired_now:
+        if (
+            hit is None
+            or changed_policies is None
+            or hit.expired_now != expired_now
+            or any((t.kind, t.name) in changed_policies for t in exc.policies)
+            or not hit.candidates.isdisjoint(changed_rules)
+        ):
             first: list[ObjectDiagnostic] = []
             targets, unknown = targets_of(exc, first)
             later: list[ObjectDiagnostic] = []
             if unknown:
-                hit = _Outcome(exc, expired_now, tuple(first), True, (), False, False, None, None)
+                hit = _Outcome(exc, expired_now, tuple(first), True, (), False, False, None, None, frozenset())
             else:
                 rendered, section = bind(exc, 0, targets, later, hit)
                 hit = _Outcome(exc, expired_now, tuple(first), False, tuple(later), rendered.expired,
-                               rendered.entry is None and not rendered.expired, section, rendered)
+                               rendered.entry is None and not rendered.expired, section, rendered,
+                               frozenset(targets))
         used.outcomes[keys[position]] = hit
         diags.extend(hit.targeting)
         if hit.unknown_policy:

@@ -3,7 +3,8 @@
 Covers: a sequence of one-object changes on the full upstream stable + incubating + sandbox set
 (an exception changed, removed, made invalid, naming a missing policy, sharing its ref with another
 object; a CustomPolicy with inline rules added, broken,
-fixed; a scope changed; an exception expiring as ``now`` moves; a followed managed policy losing a rule;
+fixed; a scope changed; an exception expiring as ``now`` moves; a followed managed policy losing a rule; a
+rule an exception names leaving its policy;
 policies switched off and on, which changes what every exception binds to) rendered with one cache reused across
 the whole sequence and, for each step, with a fresh cache: files, ConfigMaps, hash, diagnostics,
 exclusions, expiries and policy rule lists are identical, and each published set reloads as valid.
@@ -119,6 +120,15 @@ def steps() -> list[tuple[str, effective.RenderInputs, datetime]]:
     fewer[basis] = replace(fewer[basis], rules=fewer[basis].rules[1:])
     inp = replace(inp, managed=tuple(fewer))
     out.append(("a managed policy that CustomPolicies follow loses a rule", inp, NOW))
+    named = inp.exceptions[0].policies[0]
+    # a CustomPolicy keeps that rule running, so only the policy the exception names changes
+    inp = replace(inp, custom=(*inp.custom, CustomPolicyInput(name="keeper", rules=named.rules)))
+    out.append(("a CustomPolicy also runs the rule an exception names", inp, NOW))
+    target = next(i for i, m in enumerate(inp.managed) if m.name == named.name)
+    fewer = list(inp.managed)
+    fewer[target] = replace(fewer[target], rules=tuple(r for r in fewer[target].rules if r.name not in named.rules))
+    inp = replace(inp, managed=tuple(fewer))
+    out.append(("the rule an exception names leaves its managed policy", inp, NOW))
     off = replace(inp, custom=(), managed=tuple(replace(m, enabled=False) for m in inp.managed))
     out.append(("every policy switched off", off, NOW))
     one_on = replace(off, managed=(replace(off.managed[0], enabled=True), *off.managed[1:]))
@@ -138,4 +148,4 @@ def test_warm_cache_renders_byte_identical_to_a_cold_one() -> None:
         assert reloaded.valid, (label, [d.one_line() for d in reloaded.errors])
         seen_ids |= {d.id for d in hot.diagnostics}
     # the sequence did exercise the failure paths it claims to
-    assert {"exception-unknown-field", "exception-expired", "undefined-macro", "unknown-policy"} <= seen_ids
+    assert {"exception-unknown-field", "exception-expired", "undefined-macro", "unknown-policy", "unknown-rule"} <= seen_ids
