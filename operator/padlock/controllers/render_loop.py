@@ -23,7 +23,7 @@ async def render_once(ctx: OperatorContext) -> None:
         snapshot = ctx.state.snapshot()
         outcome = await asyncio.to_thread(
             publishing.render_and_publish, snapshot, dict(ctx.state.choices), core=ctx.core, cluster=ctx.cluster,
-            options=ctx.options, now=ctx.now(), previous=ctx.state.last_render,
+            options=ctx.options, now=ctx.now(), previous=ctx.state.last_render, frozen=ctx.state.frozen,
         )
         ctx.state.last_render = outcome.rendered
         metrics.RENDERS.labels("publishable" if outcome.rendered.publishable else "invalid").inc()

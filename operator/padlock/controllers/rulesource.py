@@ -59,7 +59,7 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
             outcome = await asyncio.to_thread(
                 sync_source.sync, body, snapshot, dict(ctx.state.choices), sources=ctx.sources, core=ctx.core,
                 cluster=ctx.cluster, options=ctx.options, now=ctx.now(), previous=ctx.state.last_render,
-                refused=ctx.refused.get(name),
+                refused=ctx.refused.get(name), frozen=ctx.state.frozen,
             )
         except Exception:
             metrics.SYNCS.labels(name, "error").inc()

@@ -109,6 +109,9 @@ class RenderOutcome:
     configmaps: tuple[ConfigMapData, ...]
     #: rules each policy runs (CustomPolicy/ManagedPolicy ref -> names), for status counts
     policy_rules: Mapping[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
+    #: frozen sets to record in CustomPolicy ``status.frozenRules``: a tuple captured by this render
+    #: (which already used it), or None to drop the stored set; absent: keep it (``layer.Layer``)
+    frozen_capture: Mapping[ObjectRef, tuple[str, ...] | None] = field(default_factory=dict)
 
     def by_object(self) -> dict[ObjectRef, list[ObjectDiagnostic]]:
         out: dict[ObjectRef, list[ObjectDiagnostic]] = {}
@@ -402,4 +405,5 @@ def _outcome(
         source_versions=versions,
         configmaps=configmaps,
         policy_rules={ref: rp.runs if rp.enabled else () for ref, rp in layer.policies.items()},
+        frozen_capture=layer.frozen_capture,
     )

@@ -20,6 +20,12 @@ a CustomPolicy includes its ``basedOn`` rules (current managed rules when follow
 frozen set), its ``rules`` by name, and the rules its ``falcoRules`` define. Names that no longer
 exist are dropped and reported as warnings, never emitted (Falco errors on missing override targets).
 
+Freezing (``basedOn.followUpdates: false``): the frozen set is ``status.frozenRules``. A frozen policy
+without one (and without a ``spec.rules`` list, which ``padlock copy --freeze`` writes as the frozen
+set) is resolved with the managed policy's current rules, and ``Layer.frozen_capture`` tells the
+caller to record exactly that set; a policy that follows updates again (or lost its ``basedOn``)
+gets ``None`` there: its stored set is dropped. The layer decides; the operator's status writer records.
+
 Who calls it: ``padlock.core.effective.render``. Pure: ``now`` is passed in.
 """
 
@@ -70,6 +76,9 @@ class Layer:
     expired: tuple[ObjectRef, ...]
     policies: Mapping[ObjectRef, ResolvedPolicy] = field(default_factory=dict)
     running: frozenset[str] = frozenset()
+    #: CustomPolicy ref -> the frozen set to record in ``status.frozenRules`` (captured by this call), or
+    #: None: drop the stored one (it follows updates again). Absent: keep what is stored.
+    frozen_capture: Mapping[ObjectRef, tuple[str, ...] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +110,19 @@ class _PolicyOutcome:
     parsed: CustomRules | None
     diagnostics: tuple[ObjectDiagnostic, ...]
     resolved: ResolvedPolicy | None
+    captured: tuple[str, ...] | None = None  # the frozen set this resolution captured
+
+
+def drops_frozen_set(policy: CustomPolicyInput) -> bool:
+    """``policy`` has a stored frozen set but no longer freezes (``followUpdates: true`` or no ``basedOn``)."""
+    freezes = policy.based_on is not None and not policy.based_on.follow_updates
+    return policy.frozen_rules is not None and not freezes
+
+
+def _needs_capture(policy: CustomPolicyInput) -> bool:
+    """A frozen policy with no recorded frozen set and no explicit ``spec.rules`` list."""
+    based = policy.based_on
+    return based is not None and not based.follow_updates and policy.frozen_rules is None and not policy.rules
 
 
 @dataclass(frozen=True)
@@ -231,6 +253,7 @@ def build_layer(
 
         ref = policy.ref
         base: list[str] = []
+        captured: tuple[str, ...] | None = None
         if policy.based_on is not None:
             target = managed_by_name.get(policy.based_on.managed_policy)
             if target is None:
@@ -245,17 +268,20 @@ def build_layer(
                 base = list(target.included)
             elif policy.frozen_rules is not None:
                 base = list(policy.frozen_rules)
-            elif not policy.rules:
-                note(
-                    "status.frozenRules",
-                    "frozen rule set not captured yet; using the managed policy's current rules",
-                    "frozen-rules-missing",
-                )
-                base = list(target.included)
+            elif _needs_capture(policy):
+                # First render of a frozen policy: its frozen set is what the managed policy includes
+                # now, sorted (a set, shown in status), and this very render already uses it.
+                captured = tuple(sorted(target.included))
+                base = list(captured)
         candidates = _unique([*base, *policy.rules])
         for name in candidates:
             if name not in rules:
-                where = "spec.rules" if name in policy.rules else "spec.basedOn"
+                if name in policy.rules:
+                    where = "spec.rules"
+                elif policy.frozen_rules is not None:
+                    where = "status.frozenRules"
+                else:
+                    where = "spec.basedOn"
                 note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
         defined = parsed.defined_rules if parsed is not None else ()
         included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
@@ -272,7 +298,7 @@ def build_layer(
             policy.scope,
             policy.priority_override,
         )
-        return _PolicyOutcome(policy, parsed, tuple(found), rp)
+        return _PolicyOutcome(policy, parsed, tuple(found), rp, captured)
 
     # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
     # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
@@ -282,15 +308,20 @@ def build_layer(
     policy_context = (managed_by_name, frozenset(rules), defined_state)
     reuse_policies = memo is not None and memo.policy_context == policy_context
     used.policy_context = policy_context
+    frozen_capture: dict[ObjectRef, tuple[str, ...] | None] = {}
     for policy, parsed in custom_ok:
         got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
         if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
             got = resolve_custom(policy, parsed)
         used.policies[policy.name] = got
         diags.extend(got.diagnostics)
+        if drops_frozen_set(policy):
+            frozen_capture[policy.ref] = None
         if got.resolved is None:
             invalid.add(policy.ref)
             continue
+        if got.captured is not None:
+            frozen_capture[policy.ref] = got.captured
         resolved[policy.ref] = got.resolved
         custom_valid.append((policy, parsed))
 
@@ -525,4 +556,5 @@ def build_layer(
         expired=tuple(expired),
         policies=resolved,
         running=running,
+        frozen_capture={ref: frozen_capture[ref] for ref in sorted(frozen_capture)},
     )

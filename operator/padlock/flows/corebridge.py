@@ -139,6 +139,8 @@ class Core:
             expired=frozenset(_key(r) for r in outcome.expired),
             engine_errors=tuple(engine_errors),
             plugin_errors=tuple(plugin_errors),
+            rule_counts={_key(ref): len(names) for ref, names in outcome.policy_rules.items()},
+            frozen_capture={_key(ref): names for ref, names in outcome.frozen_capture.items()},
             raw=outcome,
         )
 

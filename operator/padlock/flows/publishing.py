@@ -6,13 +6,20 @@ candidate bundle, by ``sync_source.adopt``. Runs in a worker thread with a ``Sna
 Order matters: managed policies that disappeared are recreated first (with the user's remembered
 choices), then the render, then the ConfigMap write (only when publishable: the last good ruleset
 stays otherwise), then statuses and Events for objects whose diagnostics changed.
+
+Frozen CustomPolicies (``basedOn.followUpdates: false``): the core captures the frozen set in the
+render that first sees one (``Rendered.frozen_capture``), and that render is the one published. The
+set is recorded in the caller's ``frozen`` memo (``OperatorState.frozen``) as soon as the ConfigMaps
+are written, then in ``status.frozenRules``; until the watch brings the written status back, every
+render takes the set from the memo, so no later render (an adoption of a new release, say) can
+capture again and let the frozen policy follow an update.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +28,7 @@ from padlock.flows import conditions, statuses
 from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
-from padlock.flows.state import ObjectKey, Snapshot, key_of, user_choices
+from padlock.flows.state import ObjectKey, Snapshot, frozen_key, key_of, user_choices
 
 JSON = dict[str, Any]
 
@@ -52,7 +59,20 @@ def managed_objects(drafts: Sequence[ManagedDraft], snapshot: Snapshot, remember
     return out
 
 
-def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Sequence[JSON], options: OperatorOptions) -> RenderInputs:
+def with_frozen_set(obj: JSON, frozen: Mapping[str, Sequence[str]]) -> JSON:
+    """The CustomPolicy ``obj`` as the render sees it: a frozen policy whose stored status has no
+    ``frozenRules`` yet gets the set this operator captured and published (``frozen``, by ``frozen_key``)."""
+    key = frozen_key(obj)
+    based = (obj.get("spec") or {}).get("basedOn")
+    status = obj.get("status") or {}
+    if (key not in frozen or not isinstance(based, Mapping) or based.get("followUpdates", True) is not False
+            or status.get("frozenRules") is not None):
+        return obj
+    return {**obj, "status": {**status, "frozenRules": list(frozen[key])}}
+
+
+def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Sequence[JSON], options: OperatorOptions,
+                  frozen: Mapping[str, Sequence[str]] | None = None) -> RenderInputs:
     load_orders = {
         name: int(((snapshot.sources.get(name) or {}).get("spec") or {}).get("loadOrder", 50)) for name in bundles
     }
@@ -60,7 +80,7 @@ def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Seque
         bundles=dict(bundles),
         load_orders=load_orders,
         managed=tuple(managed),
-        custom=tuple(snapshot.custom[k] for k in sorted(snapshot.custom)),
+        custom=tuple(with_frozen_set(snapshot.custom[k], frozen or {}) for k in sorted(snapshot.custom)),
         exceptions=tuple(snapshot.exceptions[k] for k in sorted(snapshot.exceptions)),
         engine_version=options.engine_version,
         plugins=None if options.plugins is None else dict(options.plugins),
@@ -83,19 +103,21 @@ def render_and_publish(
     options: OperatorOptions, now: dt.datetime, previous: Rendered | None,
     bundles: Mapping[str, Any] | None = None, old_rules: Mapping[str, list[JSON]] | None = None,
     from_versions: Mapping[str, str | None] | None = None, publish_invalid: bool = False,
+    frozen: MutableMapping[str, tuple[str, ...]] | None = None,
 ) -> PublishOutcome:
     """Render with ``bundles`` (default: the adopted ones) and publish when publishable.
 
     ``old_rules``/``from_versions`` are passed by an adoption so ManagedPolicy status records the
-    change; otherwise rules did not change and ``changes`` stays as it is.
+    change; otherwise rules did not change and ``changes`` stays as it is. ``frozen``: the memo of
+    published frozen sets (``OperatorState.frozen``), read and updated here.
     """
     bundles = snapshot.bundles if bundles is None else bundles
     load_orders = {n: int(((snapshot.sources.get(n) or {}).get("spec") or {}).get("loadOrder", 50)) for n in bundles}
     drafts = list(core.managed_drafts(bundles, now, load_orders))
     managed = managed_objects(drafts, snapshot, remembered)
-    rendered = core.render(render_inputs(snapshot, bundles, managed, options), now)
+    rendered = core.render(render_inputs(snapshot, bundles, managed, options, frozen), now)
     if not rendered.publishable and not publish_invalid:
-        return PublishOutcome(rendered, False, ())
+        return PublishOutcome(rendered, False, ())  # nothing captured by it is recorded
     recreated = []
     for draft in drafts:
         if draft.name in snapshot.managed:
@@ -107,16 +129,30 @@ def render_and_publish(
             if draft.name in remembered:
                 recreated.append(draft.name)
     result = cluster.publish(rendered, owners(snapshot))
+    if frozen is not None:
+        remember_frozen_sets(frozen, rendered, snapshot)
     write_statuses(snapshot, managed, rendered, previous, cluster=cluster, now=now,
-                   old_rules=old_rules or {}, from_versions=from_versions or {})
+                   old_rules=old_rules or {}, from_versions=from_versions or {}, frozen=frozen)
     written = tuple(getattr(result, "written", ()) or ())
     return PublishOutcome(rendered, True, tuple(recreated), written)
+
+
+def remember_frozen_sets(frozen: MutableMapping[str, tuple[str, ...]], rendered: Rendered, snapshot: Snapshot) -> None:
+    """Record in ``frozen`` what the published render captured or dropped."""
+    for (kind, _, name), names in rendered.frozen_capture.items():
+        obj = snapshot.custom.get(name)
+        if kind != "CustomPolicy" or obj is None:
+            continue
+        if names is None:
+            frozen.pop(frozen_key(obj), None)
+        else:
+            frozen[frozen_key(obj)] = tuple(names)
 
 
 def write_statuses(
     snapshot: Snapshot, managed: Sequence[JSON], rendered: Rendered, previous: Rendered | None, *,
     cluster: ClusterPort, now: dt.datetime, old_rules: Mapping[str, list[JSON]],
-    from_versions: Mapping[str, str | None],
+    from_versions: Mapping[str, str | None], frozen: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     for obj in managed:
         name = obj["metadata"]["name"]
@@ -133,10 +169,15 @@ def write_statuses(
         cluster.write_status("ManagedPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for name in sorted(snapshot.custom):
-        obj = snapshot.custom[name]
+        # As the render saw it: a frozen set kept (not decided anew) is the one the render used.
+        obj = with_frozen_set(snapshot.custom[name], frozen or {})
         key = ("CustomPolicy", "", name)
+        frozen_rules: Sequence[str] | statuses.Keep | None = statuses.KEEP
+        if key in rendered.frozen_capture:
+            frozen_rules = rendered.frozen_capture[key]
         status = statuses.custom_policy(current=obj.get("status"), generation=obj["metadata"].get("generation"),
-                                        errors=rendered.errors_for(key), now=now)
+                                        errors=rendered.errors_for(key), now=now,
+                                        rule_count=rendered.rule_counts.get(key, 0), frozen_rules=frozen_rules)
         cluster.write_status("CustomPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for key in sorted(snapshot.exceptions):

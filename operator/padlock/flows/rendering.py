@@ -62,6 +62,11 @@ class Rendered:
     """Diagnostics about the required engine version (reason ``EngineTooOld``)."""
     plugin_errors: tuple[str, ...] = ()
     """Diagnostics about required plugin versions (reason ``PluginRequirementNotMet``)."""
+    rule_counts: Mapping[ObjectKey, int] = field(default_factory=dict)
+    """Rules each rendered policy runs (CustomPolicy ``status.ruleCount``); absent: none."""
+    frozen_capture: Mapping[ObjectKey, tuple[str, ...] | None] = field(default_factory=dict)
+    """CustomPolicy ``status.frozenRules`` decided by the core: a set captured by this render, or
+    None to drop the stored one; absent: keep what is stored."""
     raw: Any = None
     """The core's own result object (for the webhook and the CLI)."""
 

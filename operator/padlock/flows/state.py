@@ -30,6 +30,12 @@ def user_choices(spec: Mapping[str, Any]) -> JSON:
     return {f: copy.deepcopy(spec[f]) for f in USER_CHOICE_FIELDS if f in spec}
 
 
+def frozen_key(obj: JSON) -> str:
+    """Key of a CustomPolicy in ``OperatorState.frozen``: its uid (its name when it has none yet)."""
+    md = obj.get("metadata") or {}
+    return str(md.get("uid") or md.get("name", ""))
+
+
 def key_of(obj: JSON) -> ObjectKey:
     md = obj.get("metadata", {})
     return (str(obj.get("kind", "")), str(md.get("namespace") or ""), str(md.get("name", "")))
@@ -63,6 +69,10 @@ class OperatorState:
     choices: dict[str, JSON] = field(default_factory=dict)
     """The user's choices (enabled, disabledRules, scope) per ManagedPolicy, remembered so a policy
     that disappears is recreated with them intact."""
+    frozen: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Frozen rule sets captured by published renders, per CustomPolicy (``frozen_key``: its uid, so a
+    policy deleted and created again freezes anew), for renders that run before the watch shows them in
+    ``status.frozenRules`` (``padlock.flows.publishing``). Written only by renders, under the publish lock."""
     last_render: Any = None
     """The last effective render (``padlock.flows.rendering.Rendered``), publishable or not."""
     last_published: Any = None
@@ -98,6 +108,7 @@ class OperatorState:
             self.managed.pop(name, None)
         elif kind == "CustomPolicy":
             self.custom.pop(name, None)
+            self.frozen.pop(frozen_key(obj), None)
         else:
             self.exceptions.pop((kind, namespace, name), None)
         self.changes += 1

@@ -13,6 +13,7 @@ adds ``observedGeneration`` and the conditions.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,13 +63,25 @@ def managed_policy(
     return status.to_dict()
 
 
+class Keep(enum.Enum):
+    """``frozen_rules=KEEP``: the render decided nothing about the frozen set; the stored one stays."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
 def custom_policy(*, current: Mapping[str, Any] | None, generation: int | None, errors: Sequence[str],
-                  now: dt.datetime) -> JSON:
-    """Status of a CustomPolicy: ``Ready``; ``frozenRules`` and ``ruleCount`` are kept as stored."""
+                  now: dt.datetime, rule_count: int, frozen_rules: Sequence[str] | Keep | None = KEEP) -> JSON:
+    """Status of a CustomPolicy: ``Ready``, ``ruleCount`` (rules it runs in the published render) and
+    ``frozenRules`` as the core decided it (``padlock.core.layer``: captured, dropped with None, or
+    ``KEEP`` the stored one)."""
     current = current or {}
+    frozen = current.get("frozenRules") if isinstance(frozen_rules, Keep) else frozen_rules
     status = CustomPolicyStatus(
-        frozen_rules=current.get("frozenRules"),
-        rule_count=current.get("ruleCount"),
+        frozen_rules=None if frozen is None else list(frozen),
+        rule_count=rule_count,
         observed_generation=generation,
         conditions=_conditions(current, [_in_force(errors)], generation, now),
     )

@@ -19,7 +19,7 @@ Bad input never raises out of here: every failure becomes conditions and a resul
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +83,10 @@ def _text(exc: BaseException) -> str:
 def sync(
     source: JSON, snapshot: Snapshot, remembered: Mapping[str, JSON], *, sources: SourcePort, core: CorePort,
     cluster: ClusterPort, options: OperatorOptions, now: dt.datetime, previous: Rendered | None,
-    refused: Refusal | None = None,
+    refused: Refusal | None = None, frozen: MutableMapping[str, tuple[str, ...]] | None = None,
 ) -> SyncOutcome:
+    """Check, pull, validate and adopt ``source``; ``frozen`` is the published frozen-set memo
+    (``OperatorState.frozen``) the adoption render reads and updates (``publishing.render_and_publish``)."""
     md = source.get("metadata") or {}
     name = str(md.get("name"))
     generation = md.get("generation")
@@ -170,7 +172,7 @@ def sync(
     from_versions = {name: status.get("currentVersion")}
     outcome = publishing.render_and_publish(
         snapshot, remembered, core=core, cluster=cluster, options=options, now=now, previous=previous,
-        bundles=bundles, old_rules=old_rules, from_versions=from_versions,
+        bundles=bundles, old_rules=old_rules, from_versions=from_versions, frozen=frozen,
     )
     rendered = outcome.rendered
     if not outcome.published:

@@ -92,8 +92,11 @@ class FakeCore:
         data = {"50-src-rules.yaml": "|".join(sorted(digests))}
         choices = [m["spec"].get("disabledRules") for m in inputs.managed]
         data["99-padlock-policies.yaml"] = repr(choices) + repr([e["metadata"]["name"] for e in inputs.exceptions])
+        # A CustomPolicy runs the rules it names (the real core resolves much more).
+        counts = {("CustomPolicy", "", c["metadata"]["name"]): len((c.get("spec") or {}).get("rules") or [])
+                  for c in inputs.custom}
         return Rendered(True, f"sha256:{hash(tuple(sorted(data.items()))) & 0xffff:x}",
-                        (ConfigMapContent("padlock-rules", data, {}),), {})
+                        (ConfigMapContent("padlock-rules", data, {}),), {}, rule_counts=counts)
 
     def diff_counts(self, old: Any, new: Any) -> tuple[int, int, int]:
         old_names = {f.name for f in (old.files if old else ())}

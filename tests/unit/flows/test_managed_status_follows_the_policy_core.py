@@ -79,7 +79,7 @@ def test_written_statuses_are_the_api_models_dumps():
     state = state_at(V1)
     state.upsert({"apiVersion": "padlock.dev/v1alpha1", "kind": "CustomPolicy",
                   "metadata": {"name": "mine", "generation": 2}, "spec": {"rules": ["a"]},
-                  "status": {"ruleCount": 1}})
+                  "status": {"ruleCount": 5}})
     state.upsert({"apiVersion": "padlock.dev/v1alpha1", "kind": "PolicyException",
                   "metadata": {"name": "quiet", "namespace": "shop", "generation": 1}, "spec": {}})
     cluster = publish(state, NOW)
@@ -87,5 +87,5 @@ def test_written_statuses_are_the_api_models_dumps():
                        (("PolicyException", "quiet"), PolicyExceptionStatus)):
         written = cluster.statuses[key]
         assert model.model_validate(written).to_dict() == written
-    assert cluster.statuses[("CustomPolicy", "mine")]["ruleCount"] == 1
+    assert cluster.statuses[("CustomPolicy", "mine")]["ruleCount"] == 1  # from the render, not the stored 5
     assert cluster.statuses[("PolicyException", "quiet")]["active"] is True
