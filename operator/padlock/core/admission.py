@@ -16,20 +16,30 @@ malformed, so a user sees the first real problem, not a cascade):
 4. Falco semantics, through the rules loader (``padlock.core.loader.load``): a CustomPolicy's
    ``falcoRules`` loaded after the upstream files (undefined macros, lists, unknown fields, bad
    conditions), and every exception's fields/comps/values as Falco would compile them.
+
+The upstream files are not re-read per request: ``UpstreamCache`` keeps their prepared load
+(``loader.prepare``) for the current upstream digests, engine and plugins, and ``falcoRules`` is
+loaded on top of it (``loader.load(..., base=)``, which gives exactly the result of loading all files).
+The webhook keeps one ``UpstreamCache`` for its lifetime and hands it to every view it builds.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
 from padlock.core import policy_objects as po
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import RulesFile
+
+if TYPE_CHECKING:
+    from padlock.core.loader import LoadState
 
 CUSTOM_RULES_FILE: Final = "spec.falcoRules"
 """Name under which a CustomPolicy's ``falcoRules`` is loaded, so diagnostics point at the field."""
@@ -42,6 +52,31 @@ NAMESPACE_FIELDS: Final = frozenset({"k8s.ns.name", "k8smeta.ns.name"})
 
 # Comparison operators under which a k8s.ns.name value can only ever equal the listed namespaces.
 _CONFINED_COMPS: Final = frozenset({"=", "in"})
+
+UpstreamKey = tuple[str | None, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+"""(engine version, sorted plugins, (file name, sha256 of its text) in load order)."""
+
+
+@dataclass
+class UpstreamCache:
+    """The prepared load of the latest upstream file set (one entry: only the current set is asked for).
+
+    A memo, not state: the same key always gives an equal ``LoadState``, so results never depend on it.
+    """
+
+    key: UpstreamKey | None = None
+    state: LoadState | None = None
+
+    def prepared(self, view: AdmissionView) -> LoadState:
+        """``loader.prepare`` of the view's upstream files, reused while their key is the same."""
+        from padlock.core import loader
+
+        state = self.state
+        if state is None or self.key != view.upstream_key:
+            state = loader.prepare(view.upstream_files, engine_version=view.engine_version, plugins=view.plugins)
+            self.key, self.state = view.upstream_key, state
+        return state
+
 
 @dataclass(frozen=True)
 class AdmissionView:
@@ -61,6 +96,10 @@ class AdmissionView:
     plugins: Mapping[str, str] = field(default_factory=dict)
     """Plugins the cluster's Falco loads (name -> version): container.* and k8s.* fields need ``container``."""
     engine_version: str | None = None
+    upstream_key: UpstreamKey | None = None
+    """Identifies the upstream files, engine and plugins (``build`` fills it; None: computed on use)."""
+    upstream_cache: UpstreamCache = field(default_factory=UpstreamCache, compare=False, repr=False)
+    """Where the prepared upstream load is kept; pass the same one to every view (``build(cache=)``)."""
 
     @classmethod
     def build(
@@ -71,18 +110,28 @@ class AdmissionView:
         complete: bool = True,
         plugins: Mapping[str, str] | None = None,
         engine_version: str | None = None,
+        cache: UpstreamCache | None = None,
     ) -> AdmissionView:
         names: set[str] = set()
         for f in upstream_files:
             names.update(defined_rule_names(f.text))
+        plugins = dict(plugins or {})
         return cls(
             upstream_files=tuple(upstream_files),
             policies={key: frozenset(rules) for key, rules in policies.items()},
             complete=complete,
             upstream_rules=frozenset(names),
-            plugins=dict(plugins or {}),
+            plugins=plugins,
             engine_version=engine_version,
+            upstream_key=upstream_key(upstream_files, engine_version, plugins),
+            upstream_cache=cache if cache is not None else UpstreamCache(),
         )
+
+
+def upstream_key(files: Sequence[RulesFile], engine_version: str | None, plugins: Mapping[str, str]) -> UpstreamKey:
+    """The ``UpstreamCache`` key of a set of upstream files (their names and content digests)."""
+    digests = tuple((f.name, hashlib.sha256(f.text.encode()).hexdigest()) for f in files)
+    return (engine_version, tuple(sorted(plugins.items())), digests)
 
 
 def validate(body: Mapping[str, Any], view: AdmissionView) -> list[po.ObjectDiagnostic]:
@@ -258,11 +307,12 @@ def _custom_falco_rules(custom: po.CustomPolicyInput, view: AdmissionView) -> li
         return []
     from padlock.core import loader  # the rules core; imported here so the lock works without it
 
-    result = loader.load(
-        [*view.upstream_files, RulesFile(CUSTOM_RULES_FILE, custom.falco_rules)],
-        engine_version=view.engine_version,
-        plugins=view.plugins,
-    )
+    if view.upstream_key is None:  # a view made without build(): key it now
+        view = dataclasses.replace(
+            view, upstream_key=upstream_key(view.upstream_files, view.engine_version, view.plugins)
+        )
+    # Same result as loading every upstream file and then falcoRules, without re-reading the upstream.
+    result = loader.load([RulesFile(CUSTOM_RULES_FILE, custom.falco_rules)], base=view.upstream_cache.prepared(view))
     return [
         _from_loader(custom.ref, d, "spec.falcoRules")
         for d in [*result.errors, *result.warnings]

@@ -23,6 +23,8 @@ class ViewCache:
         self.plugins = dict(plugins or {})
         self.engine_version = engine_version
         self._revision: tuple[int, int] | None = None
+        # The prepared upstream load outlives the views: most state changes leave the upstream as it is.
+        self.upstream = admission.UpstreamCache()
         self._stateless = self._empty()
         self._view = self._stateless
 
@@ -37,13 +39,15 @@ class ViewCache:
             return self._stateless
         revision = (id(state), int(getattr(state, "changes", 0)))
         if revision != self._revision:
-            self._view = build_view(state, plugins=self.plugins, engine_version=self.engine_version)
+            self._view = build_view(state, plugins=self.plugins, engine_version=self.engine_version,
+                                    cache=self.upstream)
             self._revision = revision
         return self._view
 
 
 def build_view(
-    state: Any, *, plugins: Mapping[str, str] | None = None, engine_version: str | None = None
+    state: Any, *, plugins: Mapping[str, str] | None = None, engine_version: str | None = None,
+    cache: admission.UpstreamCache | None = None,
 ) -> admission.AdmissionView:
     """The current effective inputs held by an ``OperatorState``."""
     sources: Mapping[str, Mapping[str, Any]] = getattr(state, "sources", {}) or {}
@@ -74,7 +78,7 @@ def build_view(
         policies[("CustomPolicy", name)] = rules
     complete = bool(getattr(state, "ready", True))
     return admission.AdmissionView.build(
-        files, policies, complete=complete, plugins=plugins, engine_version=engine_version
+        files, policies, complete=complete, plugins=plugins, engine_version=engine_version, cache=cache
     )
 
 

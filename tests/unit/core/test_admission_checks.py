@@ -3,7 +3,8 @@
 Covers: shape errors from the policy parser, references to missing policies and rules (errors once
 the operator has loaded, warnings before), namespace confinement of PolicyExceptions, Falco
 semantics of falcoRules (undefined macro, unknown field) located in the field, exception fields
-Falco does not know, and the one-line rejection message.
+Falco does not know, and the one-line rejection message; falcoRules checked on the prepared upstream
+load (as a full load would report, reused across views, prepared again when the upstream changes).
 """
 
 from __future__ import annotations
@@ -245,3 +246,31 @@ def test_container_fields_need_the_container_plugin() -> None:
         "error: spec.match.fields[0]: 'container.image.repository' is not a supported filter field"
     ]
     assert lines(exception(match=match)) == []
+
+
+def test_falco_rules_checked_on_the_prepared_upstream_equal_a_full_load_and_follow_upstream_changes() -> None:
+    from padlock.core import loader
+
+    cache = admission.UpstreamCache()
+    uses_macro = custom(
+        falcoRules="- rule: X\n  desc: d\n  condition: spawned_process and at_night\n  output: o\n  priority: WARNING\n"
+    )
+    view = admission.AdmissionView.build([UPSTREAM], {}, plugins=PLUGINS, cache=cache)
+    first = lines(uses_macro, view)
+    assert first == ['error: spec.falcoRules:3:34: rule "X": Undefined macro \'at_night\' used in filter.']
+    # exactly what a full load of upstream + falcoRules reports
+    full = loader.load(
+        [UPSTREAM, RulesFile(admission.CUSTOM_RULES_FILE, uses_macro["spec"]["falcoRules"])], plugins=PLUGINS
+    )
+    assert [d.message for d in full.errors if d.file == admission.CUSTOM_RULES_FILE] == [
+        d.message.split(": ", 1)[1] for d in admission.validate(uses_macro, view)
+    ]
+    prepared = cache.state
+    # another view of the same upstream (a policy changed) reuses the prepared load
+    again = admission.AdmissionView.build([UPSTREAM], {("CustomPolicy", "other"): []}, plugins=PLUGINS, cache=cache)
+    assert lines(uses_macro, again) == first and cache.state is prepared
+    # a new upstream release that defines the macro: the cached load is not reused, the object passes
+    release = RulesFile(UPSTREAM.name, UPSTREAM.text + "- macro: at_night\n  condition: evt.num > 0\n")
+    newer = admission.AdmissionView.build([release], {}, plugins=PLUGINS, cache=cache)
+    assert [line for line in lines(uses_macro, newer) if line.startswith("error")] == []
+    assert cache.state is not prepared
