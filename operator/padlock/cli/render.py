@@ -13,7 +13,8 @@ configmaps``); ``-o json`` prints a JSON summary; with no ``-o`` the ConfigMaps 
 Diagnostics go to stderr, one line each. Exit codes: 0 published (warnings allowed), 1 nothing
 publishable or objects excluded, 2 usage or unreadable input.
 
-Wiring only: file reading and output here, all logic in ``padlock.core``.
+Wiring only: output here, file reading shared with ``padlock validate`` in ``padlock.cli.objects``,
+all logic in ``padlock.core``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,64 +29,11 @@ from typing import Any
 import click
 import yaml
 
-from padlock.core import catalog, effective, loader, managed, policy_objects
-from padlock.core.model import RulesFile
+from padlock.cli.objects import InputError, check_unique_names, managed_inputs, read_objects, read_source
+from padlock.core import effective, policy_objects
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_SOURCE = re.compile(r"^(?:(?P<name>[a-z0-9][-a-z0-9.]*)(?:@(?P<version>[^=]+))?=)?(?P<path>.+)$")
-
-
-class InputError(Exception):
-    """Unreadable input: reported with the file and exit code 2."""
-
-
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [path]
-
-
-def read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every padlock object in the given files/directories (other YAML documents are skipped)."""
-    bodies: list[dict[str, Any]] = []
-    for path in paths:
-        for f in _yaml_files(path):
-            try:
-                docs = list(yaml.load_all(f.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"{f}: cannot read: {exc}") from exc
-            except yaml.YAMLError as exc:
-                raise InputError(f"{f}: not valid YAML: {exc}") from exc
-            for doc in docs:
-                items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
-                for item in items or []:
-                    if isinstance(item, dict) and item.get("apiVersion") == policy_objects.GROUP_VERSION:
-                        bodies.append(item)
-    return bodies
-
-
-def read_source(spec: str, load_orders: dict[str, int]) -> policy_objects.SourceInput:
-    """``[NAME[@VERSION]=]PATH``: a rules file, or a directory of them (top level, like Falco)."""
-    m = _SOURCE.match(spec)
-    if m is None:
-        raise InputError(f"--source {spec}: expected [NAME[@VERSION]=]PATH")
-    path = Path(m["path"])
-    if not path.exists():
-        raise InputError(f"--source {spec}: {path} does not exist")
-    name = m["name"] or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "rules"
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    texts: list[tuple[str, str]] = []
-    for f in files:
-        if f.suffix not in (".yaml", ".yml"):
-            continue
-        try:
-            texts.append((f.name, f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{f}: cannot read: {exc}") from exc
-    if not texts:
-        raise InputError(f"--source {spec}: no .yaml rules files in {path}")
-    return policy_objects.SourceInput(name, load_orders.get(name, 50), m["version"] or "local", tuple(texts))
 
 
 def _plugins(values: tuple[str, ...]) -> dict[str, str]:
@@ -99,38 +46,6 @@ def _plugins(values: tuple[str, ...]) -> dict[str, str]:
             )
         out[name] = version
     return out
-
-
-def managed_inputs(
-    sources: list[policy_objects.SourceInput],
-    parsed: policy_objects.ParsedObjects,
-    engine_version: str | None,
-    plugins: dict[str, str],
-) -> tuple[list[policy_objects.ManagedPolicyInput], list[str]]:
-    """Managed policies as the operator would build them, with the user's choices from the objects."""
-    notes: list[str] = []
-    ordered = sorted(sources, key=lambda s: (s.load_order, s.name))
-    cat = catalog.builtin()
-    rulesets = {}
-    for src in ordered:
-        cat, problems = catalog.from_bundle(cat, src.files, f"{src.name}/")
-        notes.extend(p.one_line() for p in problems)
-        files = [RulesFile(n, t) for n, t in src.files if n != catalog.ARTIFACT_FILE]
-        rulesets[src.name] = loader.load(files, engine_version=engine_version, plugins=plugins).ruleset
-    contents = managed.build_managed(cat, rulesets, {s.name: s.version for s in ordered})
-    choices = {m.name: m for m in parsed.managed}
-    out = []
-    for content in contents:
-        user = choices.pop(content.name, None)
-        if user is None:
-            out.append(content.as_input())
-        else:
-            out.append(content.as_input(user.enabled, user.disabled_rules, user.scope))
-    for name in sorted(choices):
-        notes.append(
-            f"ManagedPolicy {name}: no policy of that name in the catalog; its choices are ignored [unknown-policy]"
-        )
-    return out, notes
 
 
 @click.command(name="render")
@@ -204,14 +119,9 @@ def command(
         parsed = policy_objects.parse_objects(bodies)
         load_orders = dict(parsed.rule_sources)
         source_inputs = [read_source(s, load_orders) for s in sources]
+        check_unique_names(source_inputs)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    names = [s.name for s in source_inputs]
-    if len(set(names)) != len(names):
-        click.echo(
-            f"error: two --source share a name ({', '.join(names)}); name them with NAME=PATH", err=True
-        )
         sys.exit(EXIT_USAGE)
     managed_list, notes = managed_inputs(source_inputs, parsed, engine_version, plugin_map)
     inputs = effective.RenderInputs(
