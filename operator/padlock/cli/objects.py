@@ -75,7 +75,8 @@ def _items_node(node: yaml.Node) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == "items":
-                return value
+                found: yaml.Node = value
+                return found
     return None
 
 
@@ -90,6 +91,8 @@ def read_documents(file: str, text: str) -> tuple[list[Document], YamlProblem | 
     try:
         while parser.check_node():
             node = parser.get_node()
+            if node is None:
+                continue
             body = parser.construct_document(node)
             if body is None:
                 continue

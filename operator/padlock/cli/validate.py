@@ -1,24 +1,35 @@
-"""``padlock validate``: check Falco rules files like ``falco -V``, offline.
+"""``padlock validate``: check Falco rules files like ``falco -V``, and padlock objects, offline.
 
-Wiring only: reads the files, picks a validator by file content, and prints. Falco rules files are
-loaded in the order given into one ruleset by ``padlock.core.loader.load`` (later files may refer to,
-redefine and override earlier ones). ``VALIDATORS`` maps a file kind to its validator, and ``kind_of``
-decides the kind from the content; padlock objects (``apiVersion: padlock.dev/...``) get their own
-entry there.
+Wiring only: reads the files (directories: every ``.yaml``/``.yml`` under them, sorted), picks a
+validator by file content, and prints. ``VALIDATORS`` maps a file kind to its validator, and
+``kind_of`` decides the kind from the content:
 
-Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error.
+- Falco rules files are loaded in the order given into one ruleset by ``padlock.core.loader.load``
+  (later files may refer to, redefine and override earlier ones), on their own, as before;
+- padlock objects (YAML with ``apiVersion: padlock.dev/...``, multi-document, ``kind: List`` too) go to
+  ``padlock.cli.object_validation``: the CRD schema, then, when rules are given, the admission
+  webhook's checks. The rules are the ``--source`` options (as in ``padlock render``) plus the Falco
+  rules files given among FILES, which act as one more source (named ``files``, loaded last). Without
+  any, only the schema is checked and a warning says the semantic checks were skipped.
+
+Output: text (per file Ok/Invalid, one line per diagnostic) or ``-o json``
+(``{"valid", "errors", "warnings"}``, the same diagnostic shape for both kinds of file).
+Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error (bad option, unreadable --source).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 
-from padlock.core import loader, versions
+from padlock.cli import object_validation, objects
+from padlock.core import diagnostics, loader, versions
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import RulesFile
 
@@ -26,7 +37,8 @@ EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 
-_PADLOCK_OBJECT = re.compile(r"^apiVersion:\s*['\"]?padlock\.dev/", re.MULTILINE)
+# Top-level documents, List items ("- apiVersion: ...", indented) and flow maps ("{apiVersion: ...").
+_PADLOCK_OBJECT = re.compile(r"(?:^|[\s{,-])apiVersion['\"]?\s*:\s*['\"]?padlock\.dev/", re.MULTILINE)
 
 
 @dataclass
@@ -46,6 +58,12 @@ class Outcome:
 class Options:
     engine_version: str
     plugins: dict[str, str]
+    sources: tuple[str, ...] = ()
+    """``--source`` values, for padlock objects."""
+    object_namespace: str = "default"
+    """Namespace of PolicyExceptions that name none."""
+    rules_files: tuple[RulesFile, ...] = ()
+    """The Falco rules files among FILES (``run`` fills it): one more source for padlock objects."""
 
 
 Validator = Callable[[Sequence[RulesFile], Options], Outcome]
@@ -61,19 +79,24 @@ def validate_rules(files: Sequence[RulesFile], opts: Options) -> Outcome:
     return Outcome([f.name for f in files], list(res.errors), list(res.warnings))
 
 
-def _objects_unsupported(files: Sequence[RulesFile], opts: Options) -> Outcome:
-    errors = [
-        Diagnostic("LOAD_ERR_VALIDATE", "unsupported-file-kind",
-                   "padlock objects cannot be validated by this build yet", f.name, 1, 1)
-        for f in files
-    ]
-    return Outcome([f.name for f in files], errors)
+def validate_objects(files: Sequence[RulesFile], opts: Options) -> Outcome:
+    """Padlock objects: schema, then the webhook's checks against the sources (``object_validation``)."""
+    found = object_validation.check(
+        files,
+        source_specs=opts.sources,
+        rules_files=opts.rules_files,
+        engine_version=opts.engine_version,
+        plugins=opts.plugins,
+        object_namespace=opts.object_namespace,
+    )
+    errors, warnings = diagnostics.split(found)
+    return Outcome([f.name for f in files], errors, warnings)
 
 
 #: file kind -> validator. Files of one kind are validated together, in the order given.
 VALIDATORS: dict[str, Validator] = {
     "falco-rules": validate_rules,
-    "padlock-object": _objects_unsupported,
+    "padlock-object": validate_objects,
 }
 
 
@@ -88,10 +111,22 @@ def _parse_plugins(values: Sequence[str]) -> dict[str, str]:
     return plugins
 
 
+def _expand(paths: Sequence[str]) -> list[str]:
+    # A directory stands for its YAML files (a GitOps repository); files are taken as given.
+    out: list[str] = []
+    for p in paths:
+        out.extend(str(f) for f in objects.yaml_files(Path(p))) if Path(p).is_dir() else out.append(p)
+    return out
+
+
 def run(paths: Sequence[str], opts: Options) -> Outcome:
-    """Read ``paths`` and validate them; unreadable files become LOAD_ERR_FILE_READ diagnostics."""
+    """Read ``paths`` and validate them; unreadable files become LOAD_ERR_FILE_READ diagnostics.
+
+    Raises ``objects.InputError`` when a ``--source`` cannot be read.
+    """
     groups: dict[str, list[RulesFile]] = {}
     unreadable: list[Diagnostic] = []
+    paths = _expand(paths)
     for p in paths:
         try:
             with open(p, encoding="utf-8") as fh:
@@ -101,6 +136,7 @@ def run(paths: Sequence[str], opts: Options) -> Outcome:
             continue
         groups.setdefault(kind_of(text), []).append(RulesFile(p, text))
     outcome = Outcome(list(paths), unreadable)
+    opts = dataclasses.replace(opts, rules_files=tuple(groups.get("falco-rules", ())))
     for kind in VALIDATORS:
         if kind in groups:
             part = VALIDATORS[kind](groups[kind], opts)
@@ -142,14 +178,28 @@ def to_text(outcome: Outcome) -> str:
               help="Falco engine version to validate for (X.Y.Z; an integer N means 0.N.0).")
 @click.option("--plugin", "plugins", multiple=True, metavar="NAME=VERSION",
               help="A plugin Falco loads, e.g. container=0.4.0 (repeatable).")
+@click.option("--source", "sources", multiple=True, metavar="[NAME[@VERSION]=]PATH",
+              help="Rules source for checking padlock objects: a rules file or a directory of them, as in "
+                   "padlock render (repeatable). Without one, padlock objects get schema checks only.")
+@click.option("--object-namespace", default="default", show_default=True,
+              help="Namespace of PolicyExceptions that name none (as kubectl apply would use).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.argument("files", nargs=-1, required=True)
-def command(engine_version: str, plugins: tuple[str, ...], output: str, files: tuple[str, ...]) -> None:
-    """Validate Falco rules FILES, loaded in the order given, like falco -V."""
+def command(engine_version: str, plugins: tuple[str, ...], sources: tuple[str, ...], object_namespace: str,
+            output: str, files: tuple[str, ...]) -> None:
+    """Validate Falco rules FILES (loaded in the order given, like falco -V) and padlock objects.
+
+    FILES may be directories (their .yaml/.yml files). Padlock objects are checked against the CRD
+    schema and, with --source or rules files among FILES, as the admission webhook checks them.
+    """
     engine = versions.normalise_engine_version(engine_version)
     if engine is None:
         raise click.BadParameter(f"'{engine_version}' is not a version (X.Y.Z)", param_hint="--engine-version")
-    opts = Options(engine, _parse_plugins(plugins))
-    outcome = run(files, opts)
+    opts = Options(engine, _parse_plugins(plugins), sources, object_namespace)
+    try:
+        outcome = run(files, opts)
+    except objects.InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
     click.echo(to_json(outcome) if output == "json" else to_text(outcome))
     raise SystemExit(EXIT_VALID if outcome.valid else EXIT_INVALID)
