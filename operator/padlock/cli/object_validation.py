@@ -164,7 +164,10 @@ def check(
                                       tuple((Path(f.name).name, f.text) for f in rules_files)))
     objects.check_unique_names(sources)
     found.extend(_semantics(good, sources, engine_version, plugin_map))
-    return found
+    # Per object in file order: schema findings, then semantic ones (a stable sort keeps that order);
+    # findings about no file (a broken source) last.
+    order = {f.name: i for i, f in enumerate(files)}
+    return sorted(found, key=lambda d: (order.get(d.file, len(order)), d.line, d.column))
 
 
 # ---------------------------------------------------------------------------------------------
