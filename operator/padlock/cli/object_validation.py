@@ -33,14 +33,22 @@ from typing import Any, Final
 import pydantic
 
 from padlock.api import kinds
-from padlock.api.common import API_VERSION, DNS1123_SUBDOMAIN, DURATION, GROUP, SEMVER, PadlockModel
+from padlock.api.common import (
+    API_VERSION,
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    DURATION,
+    GROUP,
+    SEMVER,
+    PadlockModel,
+)
 from padlock.cli import objects
 from padlock.core import admission, catalog, changes, managed
 from padlock.core import policy_objects as po
 from padlock.core.diagnostics import CODES, Diagnostic, Severity
 from padlock.core.model import RulesFile
-from padlock.flows.state import OperatorState
-from padlock.sources.bundles import Bundle
+from padlock.flows import state as operator_state
+from padlock.sources import bundles
 from padlock.webhook import views
 
 #: code -> (severity, title), for findings about padlock objects.
@@ -66,11 +74,13 @@ _UNUSED_NOW: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PATTERN_TEXT: Final = {
     DURATION: "must be a duration such as 1h, 30m or 90s",
     DNS1123_SUBDOMAIN: "must be a lowercase Kubernetes name (letters, digits, '-' and '.')",
+    DNS1123_LABEL: "must be a namespace name (lowercase letters, digits and '-', at most 63)",
     SEMVER: "must be a release version such as 5.0.1",
     r"^sha256:[a-f0-9]{64}$": "must be a digest sha256:<64 lowercase hex digits>",
     r"^[a-f0-9]{64}$": "must be 64 lowercase hex digits (a sha256)",
 }
 _NAME = re.compile(DNS1123_SUBDOMAIN)
+_NAMESPACE = re.compile(DNS1123_LABEL)
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,9 @@ def _schema(doc: objects.Document, object_namespace: str) -> tuple[_Object | Non
     elif len(name_text) > 253 or not _NAME.match(name_text):
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
                                     f'metadata.name: "{name_text}" {_PATTERN_TEXT[DNS1123_SUBDOMAIN]}'))
+    if namespace and (len(namespace) > 63 or not _NAMESPACE.match(namespace)):
+        problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
+                                    f'metadata.namespace: "{namespace}" {_PATTERN_TEXT[DNS1123_LABEL]}'))
     try:
         kinds.model_for(kind_text).model_validate(body)
     except pydantic.ValidationError as exc:
@@ -319,14 +332,14 @@ def _broken_sources(view: admission.AdmissionView, sources: Sequence[po.SourceIn
 
 def _state(
     good: Sequence[_Object], sources: Sequence[po.SourceInput], contents: Sequence[managed.ManagedPolicyContent]
-) -> OperatorState:
+) -> operator_state.OperatorState:
     """What the operator would hold after adopting ``sources``: the webhook builds its view from this."""
-    state = OperatorState()
+    state = operator_state.OperatorState()
     for src in sources:
         state.upsert({"apiVersion": API_VERSION, "kind": "RuleSource", "metadata": {"name": src.name},
                       "spec": {"loadOrder": src.load_order}})
         files = tuple(RulesFile(n, t) for n, t in src.files if n != catalog.ARTIFACT_FILE)
-        state.bundles[src.name] = Bundle(src.name, src.version, "", files, None, "")
+        state.bundles[src.name] = bundles.Bundle(src.name, src.version, "", files, None, "")
         state.synced.add(src.name)
     for content in contents:
         state.upsert({"apiVersion": API_VERSION, "kind": "ManagedPolicy", "metadata": {"name": content.name},

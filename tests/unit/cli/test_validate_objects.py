@@ -320,3 +320,18 @@ def test_output_is_byte_identical_across_processes(tmp_path: Path) -> None:
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert len(json.loads(outputs.pop())["errors"]) == len(NEGATIVE)
+
+
+def test_object_names_must_be_kubernetes_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "names.yaml",
+        HEAD + "kind: CustomPolicy\nmetadata: {name: Web_Shells}\nspec: {rules: [Clear shell history]}\n---\n"
+        + HEAD + "kind: PolicyException\nmetadata: {name: pe, namespace: Team_A}\nspec:\n"
+        "  policies: [{kind: ManagedPolicy, name: execution}]\n  match: {images: [nginx]}\n  reason: r\n",
+    )
+    code, doc = run_json(*WITH_V2, path)
+    assert code == 1
+    assert [(e["line"], e["message"].split(":")[0]) for e in doc["errors"]] == [
+        (2, "metadata.name"),
+        (7, "metadata.namespace"),
+    ]
