@@ -16,45 +16,29 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from padlock.controllers.local_webhook import LocalWebhook
-from padlock.controllers.process import OperatorProcess, free_port
-from padlock.devenv import artifacts
+from support_operator import (
+    CONFIGMAP,
+    FALCO_NS,
+    GPG_RULE,
+    OPERATOR_FLAGS,
+    PLUGIN,
+    RULES,
+    running_operator,
+    wait_for,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-RULES = REPO / "examples" / "rules"
 SOURCE = "render-match"
-FALCO_NS = "falco"
-CONFIGMAP = "padlock-rules"
 ENGINE = "0.62.0"
-PLUGIN = "container=0.4.0"
 KINDS = "rulesources,managedpolicies,custompolicies,policyexceptions,clusterpolicyexceptions"
 ANNOTATIONS = ("padlock.dev/content-hash", "padlock.dev/source-versions", "padlock.dev/shard-index",
                "padlock.dev/shard-count")
-FLAGS = ["--plugin", PLUGIN, "--engine-version", ENGINE, "--tick", "0.2", "--drift-interval", "1",
-         "--debounce", "0.2"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
-
-
-def _push(registry: str, repository: str, release: str, version: str) -> None:
-    files = {p.name: p.read_text() for p in sorted((RULES / release).glob("*.yaml"))}
-    artifacts.push_rules_artifact(registry, repository, version, files)
 
 
 def _user_objects(ns: str) -> list[dict[str, Any]]:
@@ -90,41 +74,23 @@ def _user_objects(ns: str) -> list[dict[str, Any]]:
 def cluster(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_installed: list[str],
             operator_rbac: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("render-match")
-    repository = f"rules/render-match-{secrets.token_hex(3)}"
-    _push(registry, repository, "v1", "1.0.0")
     ns = f"shop-{secrets.token_hex(3)}"
     control_plane.create_namespace(ns)
-    hook = LocalWebhook(kubectl, helm, REPO / "charts" / "padlock", port=free_port(), cert_dir=workdir / "tls")
-    hook.install()
-    kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "padlock.dev/v1alpha1", "kind": "RuleSource", "metadata": {"name": SOURCE},
-        "spec": {"oci": {"repository": f"{registry}/{repository}", "tag": "1", "plainHTTP": True},
-                 "interval": "2s", "loadOrder": 20}}))
-    op = OperatorProcess(control_plane.kubeconfig("operator"), workdir / "operator.log",
-                         extra=[*FLAGS, *hook.flags()], falco_namespace=FALCO_NS, configmap=CONFIGMAP)
-    op.start()
-    try:
-        op.wait_ready(120)
-        wait_for("managed policies", lambda: kubectl("get", "managedpolicy", "execution", check=False).returncode == 0)
-        hook.wait_answering("execution")
+    cleanup = [("delete", "policyexceptions", "--all", "-n", ns, "--wait=false"),
+               ("delete", "custompolicies,clusterpolicyexceptions", "--all", "--wait=false")]
+    with running_operator(control_plane, kubectl, registry, workdir, source=SOURCE, source_spec={"loadOrder": 20},
+                          helm=helm, flags=[*OPERATOR_FLAGS, "--engine-version", ENGINE],
+                          cleanup=cleanup) as running:
+        wait_for("managed policies", lambda: running.user.get("managedpolicy", "execution"))
+        running.serving("execution")
         for name, choice in (("credential-access", {"disabledRules": ["Read cloud credentials file"]}),
                              ("execution", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
                              ("stable-threat-detection", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
                              ("persistence", {"enabled": False})):
             kubectl("patch", "managedpolicy", name, "--type=merge", "-p", json.dumps({"spec": choice}))
         for obj in _user_objects(ns):
-            kubectl("apply", "-f", "-", input=json.dumps(obj))
-        yield {"kubectl": kubectl, "registry": registry, "repository": repository, "workdir": workdir, "op": op}
-    finally:
-        hook.remove()
-        op.stop()
-        print(op.tail(60))
-        kubectl("delete", "policyexceptions", "--all", "-n", ns, "--wait=false", check=False)
-        kubectl("delete", "custompolicies,clusterpolicyexceptions", "--all", "--wait=false", check=False)
-        kubectl("delete", "rulesource", SOURCE, "--wait=false", check=False)
-        kubectl("patch", "rulesource", SOURCE, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-        kubectl("delete", "managedpolicies", "--all", "--wait=false", check=False)
-        kubectl("delete", "configmap", "-n", FALCO_NS, "-l", f"padlock.dev/ruleset={CONFIGMAP}", check=False)
+            running.user.apply(obj)
+        yield {"kubectl": kubectl, "running": running, "workdir": workdir}
 
 
 def _published(kubectl: Any) -> dict[str, dict[str, Any]]:
@@ -194,7 +160,7 @@ def test_render_of_the_fetched_objects_equals_the_published_configmaps_at_v1(clu
 
 def test_render_still_equals_the_operator_after_v2_is_adopted(cluster: dict[str, Any]) -> None:
     kubectl = cluster["kubectl"]
-    _push(cluster["registry"], cluster["repository"], "v2", "1.1.0")
+    cluster["running"].push("v2", "1.1.0")
     published = _settled(kubectl, "1.1.0")
-    assert "Search GPG Private Keys" in published[CONFIGMAP]["data"][f"20-{SOURCE}-padlock_example_rules.yaml"]
+    assert GPG_RULE in published[CONFIGMAP]["data"][f"20-{SOURCE}-padlock_example_rules.yaml"]
     _assert_same(published, _render(kubectl, cluster["workdir"], "v2", "1.1.0"))

@@ -15,91 +15,32 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from padlock.controllers.local_webhook import LocalWebhook
-from padlock.controllers.process import OperatorProcess, free_port
 from padlock.core.loader import load
 from padlock.core.model import RulesFile
-from padlock.devenv import artifacts
+from support_operator import (
+    CARRIERS,
+    GPG_RULE,
+    KEYS_RULE,
+    POLICY,
+    SHELL_RULE,
+    User,
+    disabled,
+    exception_entries,
+    running_operator,
+    runs,
+    wait_for,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-RULES = REPO / "examples" / "rules"
 SOURCE = "user-story"
-FALCO_NS = "falco"
-CONFIGMAP = "padlock-rules"
-LAYER = "99-padlock-policies.yaml"
-POLICY = "credential-access"
-CARRIERS = ("credential-access", "stable-threat-detection")
-"""The managed policies that carry the credential rules (the example rules are all maturity_stable)."""
 DISABLED_RULE = "Read cloud credentials file"
-SHELL_RULE = "Terminal shell in container"
-GPG_RULE = "Search GPG Private Keys"
-KEYS_RULE = "Search Private Keys or Passwords"
 FOLLOWED, FROZEN = "my-credential-access", "frozen-credential-access"
-FLAGS = ["--plugin", "container=0.4.0", "--tick", "0.2", "--drift-interval", "1", "--debounce", "0.2"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}; last seen: {last!r}")
-
-
-class User:
-    """The platform engineer: kubectl as admin, and the padlock CLI with the admin kubeconfig."""
-
-    def __init__(self, kubectl: Any, kubeconfig: Path) -> None:
-        self.kubectl = kubectl
-        self.kubeconfig = kubeconfig
-
-    def get(self, *args: str) -> dict[str, Any] | None:
-        done = self.kubectl("get", *args, "-o", "json", check=False)
-        return json.loads(done.stdout) if done.returncode == 0 else None
-
-    def apply(self, obj: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
-        result: subprocess.CompletedProcess[str] = self.kubectl("apply", "-f", "-", input=json.dumps(obj), check=check)
-        return result
-
-    def padlock(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "padlock", *args, "--kubeconfig", str(self.kubeconfig)],
-                              capture_output=True, text=True, timeout=120)
-
-    def configmap(self) -> dict[str, Any]:
-        return self.get("configmap", CONFIGMAP, "-n", FALCO_NS) or {}
-
-    def layer(self) -> list[dict[str, Any]]:
-        text = (self.configmap().get("data") or {}).get(LAYER) or "[]"
-        return [i for i in yaml.safe_load(text) or [] if isinstance(i, dict)]
-
-
-def _disabled(layer: list[dict[str, Any]], rule: str) -> bool:
-    """The layer switches ``rule`` off with Falco's override mechanism."""
-    return any(i.get("rule") == rule and i.get("enabled") is False
-               and (i.get("override") or {}).get("enabled") == "replace" for i in layer)
-
-
-def _exception_entries(layer: list[dict[str, Any]], rule: str) -> dict[str, dict[str, Any]]:
-    """Exception entries appended to ``rule`` by the layer, by exception name."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in layer:
-        if item.get("rule") == rule and (item.get("override") or {}).get("exceptions") == "append":
-            for entry in item.get("exceptions") or []:
-                out[entry["name"]] = entry
-    return out
 
 
 def _exception(name: str, namespace: str, *, rule: str = SHELL_RULE, policy: str = "execution",
@@ -112,59 +53,34 @@ def _exception(name: str, namespace: str, *, rule: str = SHELL_RULE, policy: str
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
-def _push(registry: str, repository: str, release: str, version: str) -> None:
-    files = {p.name: p.read_text() for p in sorted((RULES / release).glob("*.yaml"))}
-    artifacts.push_rules_artifact(registry, repository, version, files)
-
-
 @pytest.fixture(scope="module")
 def story(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_installed: list[str],
           operator_rbac: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("user-story")
-    repository = f"rules/user-story-{secrets.token_hex(3)}"
-    _push(registry, repository, "v1", "1.0.0")
     suffix = secrets.token_hex(3)
     ns_a, ns_b = f"team-a-{suffix}", f"team-b-{suffix}"
     control_plane.create_namespace(ns_a)
     control_plane.create_namespace(ns_b)
-    hook = LocalWebhook(kubectl, helm, REPO / "charts" / "padlock", port=free_port(), cert_dir=workdir / "tls")
-    hook.install()
-    user = User(kubectl, control_plane.kubeconfig("admin"))
-    user.apply({"apiVersion": "padlock.dev/v1alpha1", "kind": "RuleSource", "metadata": {"name": SOURCE},
-                "spec": {"oci": {"repository": f"{registry}/{repository}", "tag": "1", "plainHTTP": True},
-                         "interval": "2s"}})
-    op = OperatorProcess(control_plane.kubeconfig("operator"), workdir / "operator.log",
-                         extra=[*FLAGS, *hook.flags()], falco_namespace=FALCO_NS, configmap=CONFIGMAP)
-    op.start()
-    try:
-        op.wait_ready(120)
+    cleanup = [("delete", "policyexceptions", "--all", "-n", ns_a, "--wait=false"),
+               ("delete", "custompolicies", FOLLOWED, FROZEN, "--ignore-not-found", "--wait=false")]
+    with running_operator(control_plane, kubectl, registry, workdir, source=SOURCE, helm=helm,
+                          cleanup=cleanup) as running:
+        user = running.user
         wait_for(f"ManagedPolicy {POLICY} with status",
-                 lambda: ((user.get("managedpolicy", POLICY) or {}).get("status") or {}).get("lastUpdated"))
-        wait_for("the operator's caBundle", hook.ca_published)
-        hook.wait_answering(POLICY)
-        yield {"user": user, "op": op, "hook": hook, "registry": registry, "repository": repository,
-               "a": ns_a, "b": ns_b}
-    finally:
-        hook.remove()
-        op.stop()
-        print(op.tail(80))
-        kubectl("delete", "policyexceptions", "--all", "-n", ns_a, "--wait=false", check=False)
-        kubectl("delete", "custompolicies", FOLLOWED, FROZEN, "--ignore-not-found", "--wait=false", check=False)
-        kubectl("delete", "rulesource", SOURCE, "--wait=false", check=False)
-        kubectl("patch", "rulesource", SOURCE, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-        kubectl("delete", "managedpolicies", "--all", "--wait=false", check=False)
-        kubectl("delete", "configmap", CONFIGMAP, "-n", FALCO_NS, "--ignore-not-found", check=False)
+                 lambda: user.status("managedpolicy", POLICY).get("lastUpdated"))
+        running.serving(POLICY)
+        yield {"user": user, "running": running, "hook": running.hook, "a": ns_a, "b": ns_b}
 
 
 def test_user_disables_a_rule_in_a_managed_policy(story: dict[str, Any]) -> None:
     user: User = story["user"]
-    assert not _disabled(user.layer(), DISABLED_RULE)
+    assert not disabled(user.layer(), DISABLED_RULE)
     for policy in CARRIERS:
         user.kubectl("patch", "managedpolicy", policy, "--type=merge", "-p",
                      json.dumps({"spec": {"disabledRules": [DISABLED_RULE]}}))
-    wait_for("the rule disabled in the published layer", lambda: _disabled(user.layer(), DISABLED_RULE))
+    wait_for("the rule disabled in the published layer", lambda: disabled(user.layer(), DISABLED_RULE))
     status = wait_for("enabledRuleCount one below ruleCount", lambda: (
-        (s := (user.get("managedpolicy", POLICY) or {}).get("status") or {})
+        (s := user.status("managedpolicy", POLICY))
         and s["enabledRuleCount"] == s["ruleCount"] - 1 and s))
     assert not status.get("missingDisabledRules")
 
@@ -176,12 +92,12 @@ def test_policy_exception_for_nginx_on_terminal_shell_is_published_pinned_to_its
     ns = story["a"]
     user.apply(_exception("nginx-shell", ns))
     name = f"padlock_pe_{ns}_nginx-shell"
-    entry = wait_for("the exception in the published layer", lambda: _exception_entries(user.layer(), SHELL_RULE).get(name))
+    entry = wait_for("the exception in the published layer", lambda: exception_entries(user.layer(), SHELL_RULE).get(name))
     assert entry["fields"] == ["container.image.repository", "k8s.ns.name"]
     assert entry["comps"] == ["in", "="]
     assert entry["values"] == [[["nginx"], ns]]
     status = wait_for("exception status", lambda: (
-        (s := (user.get("policyexception", "nginx-shell", "-n", ns) or {}).get("status") or {}).get("conditions") and s))
+        (s := user.status("policyexception", "nginx-shell", "-n", ns)).get("conditions") and s))
     assert status["active"] is True
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Rendered")
@@ -220,25 +136,21 @@ def test_padlock_copy_makes_a_followed_and_a_frozen_custom_policy(story: dict[st
     for name in (FOLLOWED, FROZEN):
         wait_for(f"CustomPolicy {name} in force", lambda name=name: any(
             c["type"] == "Ready" and c["reason"] == "Rendered"
-            for c in ((user.get("custompolicy", name) or {}).get("status") or {}).get("conditions") or []))
-
-
-def _runs(layer: list[dict[str, Any]], rule: str) -> bool:
-    return not _disabled(layer, rule)
+            for c in user.status("custompolicy", name).get("conditions") or []))
 
 
 def test_v2_reaches_the_followed_copy_not_the_frozen_one_and_choices_hold(story: dict[str, Any]) -> None:
     user: User = story["user"]
     ns = story["a"]
-    _push(story["registry"], story["repository"], "v2", "1.1.0")
-    wait_for("ConfigMap with v2", lambda: f"{SOURCE}=1.1.0" in (user.configmap().get("metadata") or {}).get(
+    story["running"].push("v2", "1.1.0")
+    wait_for("ConfigMap with v2", lambda: f"{SOURCE}=1.1.0" in ((user.configmap() or {}).get("metadata") or {}).get(
         "annotations", {}).get("padlock.dev/source-versions", ""))
-    cm = user.configmap()
+    cm = user.configmap() or {}
     assert GPG_RULE in cm["data"][f"50-{SOURCE}-padlock_example_rules.yaml"]
     layer = user.layer()
     # The user's choices survived the update: the rule is still off, the nginx tuple still there.
-    assert _disabled(layer, DISABLED_RULE)
-    entry = _exception_entries(layer, SHELL_RULE)[f"padlock_pe_{ns}_nginx-shell"]
+    assert disabled(layer, DISABLED_RULE)
+    entry = exception_entries(layer, SHELL_RULE)[f"padlock_pe_{ns}_nginx-shell"]
     assert entry["values"] == [[["nginx"], ns]]
     # Which policy carries the GPG rule shows once the managed originals are off: only the followed
     # copy brings it; the frozen copy still runs its own frozen rules.
@@ -246,13 +158,13 @@ def test_v2_reaches_the_followed_copy_not_the_frozen_one_and_choices_hold(story:
         user.kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", '{"spec":{"enabled":false}}')
     user.kubectl("patch", "custompolicy", FOLLOWED, "--type=merge", "-p", '{"spec":{"enabled":false}}')
     layer = wait_for("GPG off with only the frozen copy enabled",
-                     lambda: (lay := user.layer()) and _disabled(lay, GPG_RULE) and lay)
-    assert _runs(layer, KEYS_RULE), "the frozen copy keeps its own rules running"
-    assert _disabled(layer, DISABLED_RULE), "the frozen copy carries the user's disabled rule"
+                     lambda: (lay := user.layer()) and disabled(lay, GPG_RULE) and lay)
+    assert runs(layer, KEYS_RULE), "the frozen copy keeps its own rules running"
+    assert disabled(layer, DISABLED_RULE), "the frozen copy carries the user's disabled rule"
     user.kubectl("patch", "custompolicy", FOLLOWED, "--type=merge", "-p", '{"spec":{"enabled":true}}')
     layer = wait_for("GPG on again through the followed copy",
-                     lambda: (lay := user.layer()) and _runs(lay, GPG_RULE) and lay)
-    assert _disabled(layer, DISABLED_RULE), "the followed copy carries the user's disabled rule"
+                     lambda: (lay := user.layer()) and runs(lay, GPG_RULE) and lay)
+    assert disabled(layer, DISABLED_RULE), "the followed copy carries the user's disabled rule"
     for policy in CARRIERS:
         user.kubectl("patch", "managedpolicy", policy, "--type=json", "-p",
                      '[{"op":"remove","path":"/spec/enabled"}]')
@@ -264,7 +176,7 @@ def test_v2_reaches_the_followed_copy_not_the_frozen_one_and_choices_hold(story:
 def test_exception_in_namespace_a_only_ever_matches_namespace_a(story: dict[str, Any]) -> None:
     user: User = story["user"]
     ns_a, ns_b = story["a"], story["b"]
-    files = [RulesFile(k, v) for k, v in sorted(user.configmap()["data"].items())]
+    files = [RulesFile(k, v) for k, v in sorted((user.configmap() or {})["data"].items())]
     loaded = load(files, plugins={"container": "0.4.0"})
     assert loaded.valid, [d.one_line() for d in loaded.errors]
     compiled = loaded.ruleset.rules[SHELL_RULE].compiled_condition
@@ -281,7 +193,7 @@ def test_exception_in_namespace_a_only_ever_matches_namespace_a(story: dict[str,
 
 
 def _condition(user: User, name: str, namespace: str) -> dict[str, Any]:
-    status = (user.get("policyexception", name, "-n", namespace) or {}).get("status") or {}
+    status = user.status("policyexception", name, "-n", namespace)
     ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
     return {"active": status.get("active"), **ready}
 
@@ -299,7 +211,7 @@ def test_expired_exceptions_stop_applying_and_say_so(story: dict[str, Any]) -> N
     user.apply(_exception("expires-soon", ns, rule=KEYS_RULE, policy=POLICY, expires_at=soon))
     soon_name, past_name = f"padlock_pe_{ns}_expires-soon", f"padlock_pe_{ns}_already-expired"
     entries = wait_for("the short-lived exception in the layer",
-                       lambda: (e := _exception_entries(user.layer(), KEYS_RULE)) and soon_name in e and e)
+                       lambda: (e := exception_entries(user.layer(), KEYS_RULE)) and soon_name in e and e)
     assert past_name not in entries
     expired = wait_for("already-expired reported", lambda: (c := _condition(user, "already-expired", ns))
                        .get("reason") == "Expired" and c)
@@ -307,10 +219,10 @@ def test_expired_exceptions_stop_applying_and_say_so(story: dict[str, Any]) -> N
     assert _condition(user, "expires-soon", ns)["active"] is True
     # Nothing else changes in the cluster when it expires: the operator notices the time by itself.
     wait_for("the short-lived exception to leave the layer",
-             lambda: soon_name not in _exception_entries(user.layer(), KEYS_RULE), timeout=60)
+             lambda: soon_name not in exception_entries(user.layer(), KEYS_RULE), timeout=60)
     assert dt.datetime.now(dt.UTC) >= now + dt.timedelta(seconds=8)
     gone = wait_for("expires-soon reported expired",
                     lambda: (c := _condition(user, "expires-soon", ns)).get("reason") == "Expired" and c)
     assert gone["active"] is False
     # The unexpired nginx exception is untouched.
-    assert f"padlock_pe_{ns}_nginx-shell" in _exception_entries(user.layer(), SHELL_RULE)
+    assert f"padlock_pe_{ns}_nginx-shell" in exception_entries(user.layer(), SHELL_RULE)

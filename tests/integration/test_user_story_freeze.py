@@ -13,30 +13,27 @@ anew.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_user_story import (
+
+from support_operator import (
     CARRIERS,
-    FLAGS,
     GPG_RULE,
     KEYS_RULE,
     POLICY,
     User,
-    _disabled,
-    _push,
-    _runs,
+    disabled,
+    remove_story,
+    running_operator,
+    runs,
     wait_for,
 )
 
-from padlock.controllers.process import OperatorProcess
-
 SOURCE = "freeze-story"
-FALCO_NS = "falco"
-CONFIGMAP = "padlock-rules"
 FROZEN, FOLLOWED = "frozen-by-hand", "followed-by-hand"
+CLEANUP = [("delete", "custompolicies", "--all", "--wait=false")]
 
 
 def _policy(name: str, follow: bool) -> dict[str, Any]:
@@ -45,7 +42,7 @@ def _policy(name: str, follow: bool) -> dict[str, Any]:
 
 
 def _status(user: User, name: str) -> dict[str, Any]:
-    return (user.get("custompolicy", name) or {}).get("status") or {}
+    return user.status("custompolicy", name)
 
 
 def _rules_column(user: User, name: str) -> str:
@@ -56,50 +53,29 @@ def _rules_column(user: User, name: str) -> str:
 
 
 def _on_v(user: User, version: str) -> bool:
-    annotations = (user.configmap().get("metadata") or {}).get("annotations") or {}
+    annotations = ((user.configmap() or {}).get("metadata") or {}).get("annotations") or {}
     return f"{SOURCE}={version}" in annotations.get("padlock.dev/source-versions", "")
-
-
-def _cleanup(kubectl: Any) -> None:
-    kubectl("delete", "custompolicies", "--all", "--wait=false", check=False)
-    kubectl("delete", "rulesource", SOURCE, "--wait=false", check=False)
-    kubectl("patch", "rulesource", SOURCE, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-    kubectl("delete", "managedpolicies", "--all", "--wait=false", check=False)
-    kubectl("delete", "configmap", CONFIGMAP, "-n", FALCO_NS, "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="module")
 def story(control_plane: Any, kubectl: Any, registry: str, crds_installed: list[str], operator_rbac: Any,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("freeze-story")
-    repository = f"rules/freeze-story-{secrets.token_hex(3)}"
-    _push(registry, repository, "v1", "1.0.0")
     # The published layer is cluster-wide: no custom policy of another module may decide what runs here.
-    _cleanup(kubectl)
-    user = User(kubectl, control_plane.kubeconfig("admin"))
-    user.apply({"apiVersion": "padlock.dev/v1alpha1", "kind": "RuleSource", "metadata": {"name": SOURCE},
-                "spec": {"oci": {"repository": f"{registry}/{repository}", "tag": "1", "plainHTTP": True},
-                         "interval": "2s"}})
-    op = OperatorProcess(control_plane.kubeconfig("operator"), workdir / "operator.log", extra=list(FLAGS),
-                         falco_namespace=FALCO_NS, configmap=CONFIGMAP)
-    op.start()
-    try:
-        op.wait_ready(120)
+    remove_story(kubectl, SOURCE, CLEANUP)
+    with running_operator(control_plane, kubectl, registry, workdir, source=SOURCE, cleanup=CLEANUP) as running:
+        user = running.user
         wait_for(f"ManagedPolicy {POLICY} with status",
-                 lambda: ((user.get("managedpolicy", POLICY) or {}).get("status") or {}).get("lastUpdated"))
+                 lambda: user.status("managedpolicy", POLICY).get("lastUpdated"))
         wait_for("ConfigMap with v1", lambda: _on_v(user, "1.0.0"))
-        yield {"user": user, "registry": registry, "repository": repository}
-    finally:
-        op.stop()
-        print(op.tail(80))
-        _cleanup(kubectl)
+        yield {"user": user, "running": running}
 
 
 def test_hand_written_frozen_policy_gets_its_frozen_set_and_a_rules_count(story: dict[str, Any]) -> None:
     user: User = story["user"]
     for policy in CARRIERS:
         user.kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", '{"spec":{"enabled":false}}')
-    wait_for("the credential rules off with the originals disabled", lambda: _disabled(user.layer(), KEYS_RULE))
+    wait_for("the credential rules off with the originals disabled", lambda: disabled(user.layer(), KEYS_RULE))
     user.apply(_policy(FROZEN, follow=False))
     user.apply(_policy(FOLLOWED, follow=True))
     managed = user.get("managedpolicy", POLICY) or {}
@@ -111,7 +87,7 @@ def test_hand_written_frozen_policy_gets_its_frozen_set_and_a_rules_count(story:
     assert _rules_column(user, FROZEN) == str(len(v1_rules))
     followed = wait_for("the followed copy counted", lambda: (s := _status(user, FOLLOWED)).get("ruleCount") and s)
     assert followed["ruleCount"] == len(v1_rules) and "frozenRules" not in followed
-    assert _runs(user.layer(), KEYS_RULE)
+    assert runs(user.layer(), KEYS_RULE)
     # A disabled policy runs nothing, and its count says so.
     user.kubectl("patch", "custompolicy", FOLLOWED, "--type=merge", "-p", '{"spec":{"enabled":false}}')
     wait_for("the disabled copy counting 0", lambda: _status(user, FOLLOWED).get("ruleCount") == 0)
@@ -122,21 +98,21 @@ def test_hand_written_frozen_policy_gets_its_frozen_set_and_a_rules_count(story:
 def test_v2_does_not_reach_the_frozen_policy_but_reaches_the_followed_copy(story: dict[str, Any]) -> None:
     user: User = story["user"]
     v1_rules = story["v1_rules"]
-    _push(story["registry"], story["repository"], "v2", "1.1.0")
+    story["running"].push("v2", "1.1.0")
     wait_for("ConfigMap with v2", lambda: _on_v(user, "1.1.0"))
-    cm = user.configmap()
+    cm = user.configmap() or {}
     assert GPG_RULE in cm["data"][f"50-{SOURCE}-padlock_example_rules.yaml"]
     managed = user.get("managedpolicy", POLICY) or {}
     assert GPG_RULE in {r["name"] for r in managed["spec"]["rules"]}
     # The very render that published v2 kept the frozen set: the new rule is off, the frozen ones run.
     layer = user.layer()
-    assert _disabled(layer, GPG_RULE), "the frozen policy must not gain the new upstream rule"
-    assert _runs(layer, KEYS_RULE)
+    assert disabled(layer, GPG_RULE), "the frozen policy must not gain the new upstream rule"
+    assert runs(layer, KEYS_RULE)
     status = _status(user, FROZEN)
     assert status["frozenRules"] == v1_rules and status["ruleCount"] == len(v1_rules)
     # The followed copy, switched on again, brings it.
     user.kubectl("patch", "custompolicy", FOLLOWED, "--type=merge", "-p", '{"spec":{"enabled":true}}')
-    wait_for("GPG on through the followed copy", lambda: _runs(user.layer(), GPG_RULE))
+    wait_for("GPG on through the followed copy", lambda: runs(user.layer(), GPG_RULE))
     wait_for("the followed copy counting the new rule",
              lambda: _status(user, FOLLOWED).get("ruleCount") == len(v1_rules) + 1)
     assert _status(user, FROZEN)["frozenRules"] == v1_rules
@@ -150,8 +126,8 @@ def test_following_again_clears_the_frozen_set_and_freezing_again_captures_anew(
     status = wait_for("frozenRules cleared", lambda: "frozenRules" not in (s := _status(user, FROZEN))
                       and s.get("ruleCount") == len(v1_rules) + 1 and s)
     assert status["ruleCount"] == len(v1_rules) + 1
-    wait_for("GPG on through the policy that follows again", lambda: _runs(user.layer(), GPG_RULE))
+    wait_for("GPG on through the policy that follows again", lambda: runs(user.layer(), GPG_RULE))
     user.kubectl("patch", "custompolicy", FROZEN, "--type=merge", "-p", '{"spec":{"basedOn":{"followUpdates":false}}}')
     status = wait_for("frozenRules captured anew", lambda: (s := _status(user, FROZEN)).get("frozenRules") and s)
     assert status["frozenRules"] == sorted([*v1_rules, GPG_RULE])
-    assert _runs(user.layer(), GPG_RULE)
+    assert runs(user.layer(), GPG_RULE)
