@@ -14,6 +14,7 @@ test_user_story_freeze.py and test_render_matches_operator.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import secrets
 import subprocess
@@ -135,25 +136,28 @@ class User:
         return parse_layer(self.configmap())
 
 
+@dataclasses.dataclass
 class RunningOperator:
     """``padlock operator`` started by ``running_operator``, with what the story needs to go on."""
 
-    def __init__(self, control_plane: ControlPlane, user: User, hook: LocalWebhook | None, workdir: Path,
-                 registry: str, repository: str, flags: list[str]) -> None:
-        self.control_plane = control_plane
-        self.user = user
-        self._hook = hook
-        self.workdir = workdir
-        self.registry = registry
-        self.repository = repository
-        self.flags = flags
-        self.op = self._process(workdir / "operator.log")
+    control_plane: ControlPlane
+    user: User
+    webhook: LocalWebhook | None
+    workdir: Path
+    registry: str
+    repository: str
+    flags: list[str]
+    op: OperatorProcess = dataclasses.field(init=False)
+    """The running process; ``restart`` replaces it."""
+
+    def __post_init__(self) -> None:
+        self.op = self._process(self.workdir / "operator.log")
 
     @property
     def hook(self) -> LocalWebhook:
         """The webhook the operator serves (started with ``helm``)."""
-        assert self._hook is not None, "running_operator was started without helm: no webhook"
-        return self._hook
+        assert self.webhook is not None, "running_operator was started without helm: no webhook"
+        return self.webhook
 
     def _process(self, log: Path) -> OperatorProcess:
         return OperatorProcess(self.control_plane.kubeconfig("operator"), log, extra=self.flags,
