@@ -102,14 +102,17 @@ def _published(kubectl: Any) -> dict[str, dict[str, Any]]:
 def _settled(kubectl: Any, version: str) -> dict[str, dict[str, Any]]:
     """The published ConfigMaps once they carry ``version`` and every object's status observed it."""
     def check() -> dict[str, dict[str, Any]] | None:
+        # Statuses first: the operator writes them after publishing the render that saw those objects, so
+        # ConfigMaps read afterwards already carry them (read before, they could be the render before).
+        objs = json.loads(kubectl("get", "custompolicies,policyexceptions,clusterpolicyexceptions", "-A",
+                                  "-o", "json").stdout)["items"]
+        if not all((o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"] for o in objs):
+            return None
         cms = _published(kubectl)
         if not cms or not all(f"{SOURCE}={version}" in cm["metadata"]["annotations"]["padlock.dev/source-versions"]
                               for cm in cms.values()):
             return None
-        objs = json.loads(kubectl("get", "custompolicies,policyexceptions,clusterpolicyexceptions", "-A",
-                                  "-o", "json").stdout)["items"]
-        ready = all((o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"] for o in objs)
-        return cms if ready else None
+        return cms
 
     first = wait_for(f"ConfigMaps with {SOURCE}={version}", check)
     time.sleep(2)  # renders are debounced: make sure nothing is still on its way
