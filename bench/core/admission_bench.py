@@ -11,14 +11,13 @@ come from ``<repo>/../shared/upstream-rules`` (override with ``PADLOCK_SHARED``)
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
 import platform
 import time
 from collections.abc import Callable
 
 from padlock.core import admission, loader
 from padlock.core.model import RulesFile
+from padlock.devenv.paths import upstream_rules_dir
 
 FILES = (
     "falco-rules-5.1.0/falco_rules.yaml",
@@ -38,11 +37,6 @@ BODY = {"apiVersion": "padlock.dev/v1alpha1", "kind": "CustomPolicy", "metadata"
         "spec": {"falcoRules": FALCO_RULES}}
 
 
-def shared_dir() -> pathlib.Path:
-    env = os.environ.get("PADLOCK_SHARED")
-    return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def best(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -56,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
-    root = shared_dir() / "upstream-rules"
+    root = upstream_rules_dir()
     files = [RulesFile(f"{i:02d}-falco-{p.split('/')[-1]}", (root / p).read_text()) for i, p in enumerate(FILES)]
     print(f"python {platform.python_version()} on {platform.machine()}, best of {args.repeat}; "
           f"{len(files)} upstream files, {sum(len(f.text) for f in files) // 1024} KiB")

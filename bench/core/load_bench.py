@@ -9,8 +9,6 @@ Measured side by side in one process, best of N runs each. Upstream files come f
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
 import platform
 import time
 
@@ -18,6 +16,7 @@ import yaml
 
 from padlock.core import loader
 from padlock.core.model import RulesFile
+from padlock.devenv.paths import upstream_rules_dir
 
 SETS = {
     "5.x/6.x": (
@@ -33,13 +32,6 @@ SETS = {
 }
 
 
-def shared_dir() -> pathlib.Path:
-    env = os.environ.get("PADLOCK_SHARED")
-    if env:
-        return pathlib.Path(env)
-    return pathlib.Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(repeat):
@@ -53,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
-    root = shared_dir() / "upstream-rules"
+    root = upstream_rules_dir()
     print(f"python {platform.python_version()} on {platform.machine()}, best of {args.repeat}")
     for label, paths in SETS.items():
         files = [RulesFile(p.split("/")[-1], (root / p).read_text()) for p in paths]

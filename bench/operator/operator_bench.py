@@ -28,8 +28,10 @@ from typing import Any
 
 import click
 
+from padlock.devenv.paths import upstream_rules_dir
+
 REPO = Path(__file__).resolve().parents[2]
-UPSTREAM = Path(os.environ.get("PADLOCK_SHARED", REPO.parent / "shared")) / "upstream-rules"
+UPSTREAM = upstream_rules_dir()
 SETS = (
     ("stable", 10, "falco-rules-5.1.0/falco_rules.yaml", "5.1.0"),
     ("incubating", 20, "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml", "6.0.1"),

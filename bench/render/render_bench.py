@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import platform
 import sys
 import time
@@ -32,9 +31,10 @@ from padlock.core.policy_objects import (
     Scope,
     SourceInput,
 )
+from padlock.devenv.paths import upstream_rules_dir
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PADLOCK_SHARED") or REPO.parent / "shared")
+UPSTREAM = upstream_rules_dir()
 FILES = [
     ("falco-rules", 10, "5.1.0", "falco-rules-5.1.0/falco_rules.yaml"),
     ("falco-incubating-rules", 20, "6.0.1", "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"),
@@ -48,7 +48,7 @@ def build_inputs(n_custom: int = 1000, n_exceptions: int = 5000) -> effective.Re
     sources = []
     rulesets = {}
     for name, order, version, rel in FILES:
-        text = (SHARED / "upstream-rules" / rel).read_text()
+        text = (UPSTREAM / rel).read_text()
         sources.append(SourceInput(name, order, version, ((rel.split("/")[-1], text),)))
         rulesets[name] = loader.load([RulesFile(rel, text)], plugins=PLUGINS).ruleset
     contents = managed.build_managed(catalog.builtin(), rulesets, {n: v for n, _, v, _ in FILES})

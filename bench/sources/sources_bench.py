@@ -10,8 +10,6 @@ the number of HTTP requests of one ``resolve``; tests never assert timings.
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
 import platform
 import time
 from collections.abc import Callable
@@ -20,15 +18,11 @@ from typing import Any
 from padlock import sources
 from padlock.api.rulesource import RuleSourceSpec
 from padlock.devenv import artifacts
+from padlock.devenv.paths import upstream_rules_dir
 from padlock.devenv.registry import Registry
 from padlock.sources import archives, registry
 
-UPSTREAM = "upstream-rules/falco-rules-5.1.0/falco_rules.yaml"
-
-
-def shared_dir() -> pathlib.Path:
-    env = os.environ.get("PADLOCK_SHARED")
-    return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2].parent / "shared"
+UPSTREAM = "falco-rules-5.1.0/falco_rules.yaml"
 
 
 def best(fn: Callable[[], Any], repeat: int) -> float:
@@ -61,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    text = (shared_dir() / UPSTREAM).read_text(encoding="utf-8")
+    text = (upstream_rules_dir() / UPSTREAM).read_text(encoding="utf-8")
     with Registry() as reg:
         key, public_pem = artifacts.generate_signing_key()
         # Older releases first so the floating tag has history to search, as on ghcr.io.

@@ -22,6 +22,7 @@ import pytest
 from padlock import sources
 from padlock.api.rulesource import RuleSourceSpec
 from padlock.devenv import artifacts
+from padlock.devenv.paths import upstream_rules_dir
 from padlock.devenv.registry import Registry
 from padlock.sources.errors import (
     ApprovalRequired,
@@ -36,7 +37,7 @@ from padlock.sources.errors import (
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "rules"
 RULES_FILE = "padlock_example_rules.yaml"
-UPSTREAM_FILE = Path("/work/shared/upstream-rules/falco-rules-5.1.0/falco_rules.yaml")
+UPSTREAM_FILE = upstream_rules_dir() / "falco-rules-5.1.0/falco_rules.yaml"
 UPSTREAM_SHA256 = "1c15d5d543635b76e31cca39d7df8bf4caf50a428613c314d92986a23bfcb617"
 
 

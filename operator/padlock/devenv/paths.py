@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from padlock.devenv.errors import MissingComponentError
+
 # A file that only the padlock source checkout has, used to recognise its root.
 _REPO_MARKER = Path("tests/controlplane/build.sh")
 
@@ -42,3 +44,24 @@ def repo_root(env: Mapping[str, str] | None = None) -> Path | None:
         if (candidate / _REPO_MARKER).is_file():
             return candidate
     return None
+
+
+def upstream_rules_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The shared upstream rules corpus (every falcosecurity/rules release and ``manifest.json``).
+
+    ``$PADLOCK_SHARED/upstream-rules``, else ``shared/upstream-rules`` beside the source checkout (where
+    CI lays it). Used by the tests and benchmarks that run on real upstream files.
+    """
+    env = os.environ if env is None else env
+    if env.get("PADLOCK_SHARED"):
+        shared = Path(env["PADLOCK_SHARED"])
+    else:
+        root = repo_root(env) or Path(__file__).resolve().parents[3]
+        shared = root.parent / "shared"
+    path = shared / "upstream-rules"
+    if not (path / "manifest.json").is_file():
+        raise MissingComponentError(
+            f"upstream rules corpus not found at {path}: put the shared/ directory beside the clone "
+            "or set PADLOCK_SHARED to its path"
+        )
+    return path

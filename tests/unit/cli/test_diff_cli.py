@@ -6,16 +6,15 @@ Runs the real click command on files in a temporary directory and on the shared 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from padlock.cli.main import cli
+from padlock.devenv.paths import upstream_rules_dir
 
 REPO = Path(__file__).resolve().parents[3]
-UP = Path(os.environ.get("PADLOCK_SHARED") or REPO.parent / "shared") / "upstream-rules"
 
 OLD = """
 - list: shells
@@ -91,9 +90,8 @@ def test_dash_dash_form_takes_several_files_per_side(files: tuple[str, str], tmp
 
 
 def test_upstream_upgrade_diff_is_deterministic() -> None:
-    old, new = UP / "falco-rules-4.0.0/falco_rules.yaml", UP / "falco-rules-5.1.0/falco_rules.yaml"
-    if not old.is_file():
-        pytest.fail(f"upstream corpus missing at {UP}: put shared/ beside the clone or set PADLOCK_SHARED")
+    up = upstream_rules_dir()
+    old, new = up / "falco-rules-4.0.0/falco_rules.yaml", up / "falco-rules-5.1.0/falco_rules.yaml"
     outs = {run("-o", "json", str(old), str(new)) for _ in range(2)}
     assert len(outs) == 1
     code, out = outs.pop()

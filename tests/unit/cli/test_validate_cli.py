@@ -7,19 +7,19 @@ on the shared upstream corpus (``<repo>/../shared`` or ``PADLOCK_SHARED``; missi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from padlock.cli.main import cli
+from padlock.devenv.paths import upstream_rules_dir
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = Path(os.environ.get("PADLOCK_SHARED") or REPO.parent / "shared")
-STABLE = SHARED / "upstream-rules/falco-rules-5.1.0/falco_rules.yaml"
-INCUBATING = SHARED / "upstream-rules/falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"
-SANDBOX = SHARED / "upstream-rules/falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml"
+UPSTREAM = upstream_rules_dir()
+STABLE = UPSTREAM / "falco-rules-5.1.0/falco_rules.yaml"
+INCUBATING = UPSTREAM / "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"
+SANDBOX = UPSTREAM / "falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml"
 
 GOOD = "- rule: r\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n"
 BAD = "- rule: r\n  desc: d\n  condition: evt.type = execve and nope\n  output: o\n  priority: INFO\n"
@@ -27,7 +27,7 @@ BAD = "- rule: r\n  desc: d\n  condition: evt.type = execve and nope\n  output: 
 
 def upstream() -> None:
     if not STABLE.is_file():
-        pytest.fail(f"upstream corpus missing at {SHARED}: put shared/ beside the clone or set PADLOCK_SHARED")
+        pytest.fail(f"upstream corpus incomplete at {UPSTREAM}: {STABLE.name} missing")
 
 
 def run(*args: str) -> tuple[int, str]:

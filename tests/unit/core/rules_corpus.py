@@ -8,28 +8,20 @@ skipped.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("PADLOCK_SHARED")
-    return Path(env) if env else REPO.parent / "shared"
+from padlock.devenv.errors import MissingComponentError
+from padlock.devenv.paths import upstream_rules_dir
 
 
 def upstream_dir() -> Path:
-    path = shared_dir() / "upstream-rules"
-    if not (path / "manifest.json").is_file():
-        pytest.fail(
-            f"upstream rules corpus not found at {path}: put the shared/ directory beside the clone "
-            "or set PADLOCK_SHARED to its path"
-        )
-    return path
+    try:
+        return upstream_rules_dir()
+    except MissingComponentError as missing:
+        pytest.fail(str(missing))
 
 
 def manifest() -> dict[str, Any]:

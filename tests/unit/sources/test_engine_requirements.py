@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from padlock.devenv.paths import upstream_rules_dir
 from padlock.sources import requirements
 from padlock.sources.errors import EngineTooNew
 
@@ -34,7 +35,7 @@ def test_highest_required_engine_version_in_the_texts_wins() -> None:
 
 
 def test_upstream_5_1_0_requirement_is_found_in_its_text() -> None:
-    with open("/work/shared/upstream-rules/falco-rules-5.1.0/falco_rules.yaml", encoding="utf-8") as handle:
+    with open(upstream_rules_dir() / "falco-rules-5.1.0/falco_rules.yaml", encoding="utf-8") as handle:
         assert requirements.from_texts([handle.read()]) == "0.57.0"
 
 

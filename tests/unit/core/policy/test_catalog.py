@@ -7,21 +7,19 @@ artifact catalog replaces and extends policies; an invalid artifact catalog leav
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import yaml
 
 from padlock.core import catalog
+from padlock.devenv.paths import upstream_rules_dir
 
-SHARED = Path(os.environ.get("PADLOCK_SHARED") or Path(__file__).resolve().parents[4].parent / "shared")
+UPSTREAM = upstream_rules_dir()
 
 
 def _upstream_tactics() -> set[str]:
     tactics: set[str] = set()
     for rel in ("falco-rules-5.1.0/falco_rules.yaml", "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml",
                 "falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml"):
-        for item in yaml.load((SHARED / "upstream-rules" / rel).read_text(), Loader=yaml.CSafeLoader):
+        for item in yaml.load((UPSTREAM / rel).read_text(), Loader=yaml.CSafeLoader):
             tactics.update(t for t in item.get("tags", []) if t.startswith("mitre_"))
     return tactics
 

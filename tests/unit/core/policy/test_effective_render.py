@@ -24,6 +24,7 @@ from padlock.core.policy_objects import (
     Scope,
     SourceInput,
 )
+from padlock.devenv.paths import upstream_rules_dir
 
 V1 = """\
 - required_engine_version: 0.31.0
@@ -255,16 +256,13 @@ def test_broken_upstream_is_not_publishable_and_names_the_source():
 
 
 def test_full_upstream_stable_incubating_sandbox_render_reloads_cleanly_with_scopes():
-    import os
-    from pathlib import Path
-
-    shared = Path(os.environ.get("PADLOCK_SHARED") or Path(__file__).resolve().parents[4].parent / "shared")
+    upstream = upstream_rules_dir()
     rels = [("falco-rules", 10, "falco-rules-5.1.0/falco_rules.yaml"),
             ("falco-incubating-rules", 20, "falco-incubating-rules-6.0.1/falco-incubating_rules.yaml"),
             ("falco-sandbox-rules", 30, "falco-sandbox-rules-6.1.0/falco-sandbox_rules.yaml")]
     sources, rulesets = [], {}
     for name, order, rel in rels:
-        text = (shared / "upstream-rules" / rel).read_text()
+        text = (upstream / rel).read_text()
         sources.append(SourceInput(name, order, "x", ((rel.split("/")[1], text),)))
         rulesets[name] = loader.load([RulesFile(rel, text)], plugins=PLUGINS).ruleset
     contents = managed.build_managed(catalog.builtin(), rulesets, {n: "x" for n, _, _ in rels})
