@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from padlock.core import condition as cond
 from padlock.core import versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
-from padlock.core.condition import ast
+from padlock.core.condition import ast, walk
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.fields import Catalog
 from padlock.core.reader import KeyPos, offset_position
@@ -487,7 +487,7 @@ class _RuleCompiler:
                 self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "feature-too-new", missing, c.pos))
                 return
         infos = []
-        for fref in _check_fields(c):
+        for fref in walk.check_field_refs(c):
             info = env.catalog.lookup(source, fref.name)
             if info is None:
                 unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-field",
@@ -705,20 +705,6 @@ def _features(c: ast.Check) -> Iterator[str]:
         if isinstance(x, ast.Transformer):
             yield x.name
             stack.extend(x.args)
-
-
-def _check_fields(c: ast.Check) -> Iterator[ast.FieldRef]:
-    yield from _arg_fields(c.lhs)
-    if isinstance(c.value, ast.Transformer):
-        yield from _arg_fields(c.value)
-
-
-def _arg_fields(x: ast.Arg | ast.Value) -> Iterator[ast.FieldRef]:
-    if isinstance(x, ast.FieldRef):
-        yield x
-    elif isinstance(x, ast.Transformer):
-        for a in x.args:
-            yield from _arg_fields(a)
 
 
 def _values(c: ast.Check) -> tuple[ast.Str, ...]:

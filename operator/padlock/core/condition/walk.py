@@ -27,9 +27,14 @@ def iter_field_refs(node: ast.Node) -> Iterator[ast.FieldRef]:
     """Every field reference, including inside transformers and ``val()``."""
     for n in iter_nodes(node):
         if isinstance(n, ast.Check):
-            yield from _fields_in(n.lhs)
-            if isinstance(n.value, ast.Transformer):
-                yield from _fields_in(n.value)
+            yield from check_field_refs(n)
+
+
+def check_field_refs(check: ast.Check) -> Iterator[ast.FieldRef]:
+    """The field references of one check: its left side and a transformer (or ``val()``) on the right."""
+    yield from _fields_in(check.lhs)
+    if isinstance(check.value, ast.Transformer):
+        yield from _fields_in(check.value)
 
 
 def _fields_in(x: ast.Arg | ast.Value) -> Iterator[ast.FieldRef]:
