@@ -72,6 +72,13 @@ def _count(kind: str, operation: str, result: str) -> None:
     metrics.ADMISSION_DECISIONS.labels(kind, operation, result).inc()
 
 
+def _answer(kind: str, operation: str, reason: str | None, code: int) -> None:
+    """Count the decision; deny with ``reason`` (HTTP ``code``) when there is one."""
+    _count(kind, operation, "denied" if reason else "allowed")
+    if reason:
+        raise kopf.AdmissionError(reason, code=code)
+
+
 def decide_managed_policy(
     context: AdmissionContext,
     *,
@@ -140,9 +147,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
             subresource=subresource,
             username=_username(userinfo),
         )
-        _count("ManagedPolicy", operation, "denied" if reason else "allowed")
-        if reason:
-            raise kopf.AdmissionError(reason, code=FORBIDDEN)
+        _answer("ManagedPolicy", operation, reason, FORBIDDEN)
 
     kopf.on.validate(
         GROUP,
@@ -179,9 +184,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
             operation=operation,
             username=_username(userinfo),
         )
-        _count("ConfigMap", operation, "denied" if reason else "allowed")
-        if reason:
-            raise kopf.AdmissionError(reason, code=FORBIDDEN)
+        _answer("ConfigMap", operation, reason, FORBIDDEN)
 
     # No kopf label filter here: kopf would check it on the new object only, so an UPDATE that removes
     # the managed-by label would skip the lock. The chart's webhook.yaml narrows the calls with an
@@ -209,9 +212,7 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
                 warnings.append(f"padlock could not validate this {kind} at admission; see the operator log")
                 return
             warnings.extend(found)
-            _count(kind, operation, "denied" if reason else "allowed")
-            if reason:
-                raise kopf.AdmissionError(reason, code=INVALID)
+            _answer(kind, operation, reason, INVALID)
 
         return validate_object
 
