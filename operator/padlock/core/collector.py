@@ -454,7 +454,7 @@ def _tags(it: _Item) -> list[str] | None:
     return tags
 
 
-def _exceptions(it: _Item, appending: bool) -> list[ExceptionInfo]:
+def _exceptions(it: _Item) -> list[ExceptionInfo]:
     seq = it.sequence("exceptions")
     if seq is None:
         return []
@@ -580,7 +580,7 @@ def _rule(it: _Item) -> None:
                          "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists",
                          code="LOAD_ERR_VALIDATE")
         cond = it.string("condition", required=False)
-        exc = _exceptions(it, appending=True)
+        exc = _exceptions(it)
         if cond is None and not exc:
             raise it.bad("append-nothing", "Appended rule must have exceptions or condition property")
         if cond is not None:
@@ -617,7 +617,7 @@ def _rule(it: _Item) -> None:
         source_explicit="source" in body,
         enabled=it.boolean("enabled", True),
         tags=tags,
-        exceptions=_exceptions(it, appending=False),
+        exceptions=_exceptions(it),
         warn_evttypes=it.boolean("warn_evttypes", True),
         skip_if_unknown_filter=it.boolean("skip-if-unknown-filter", False),
         capture=it.boolean("capture", False),
@@ -695,7 +695,7 @@ def _rule_override(it: _Item, name: str, modes: dict[str, str]) -> None:
         elif key == "tags":
             new[key] = _tags(it) or []
         elif key == "exceptions":
-            new[key] = _exceptions(it, appending=modes[key] == "append")
+            new[key] = _exceptions(it)
         elif key == "capture_duration":
             new[key] = it.integer(key, 0)
         else:

@@ -272,7 +272,7 @@ class _Parser:
         if m is not None:
             return ast.Num(m.group(0), start)
         if start < len(text) and text[start] == "(":
-            return self.list_value(allow_fields=True)
+            return self.list_value()
         raise self.error("expected a field, transformer, string, number or list as transformer argument")
 
     def condition(self, lhs: ast.FieldRef | ast.Transformer, start: int) -> ast.Check:
@@ -351,13 +351,13 @@ class _Parser:
     def list_or_ref(self) -> ast.ListValue | ast.ListRef:
         start = self.pos
         if start < len(self.text) and self.text[start] == "(":
-            return self.list_value(allow_fields=False)
+            return self.list_value()
         m = self.match(_IDENT)
         if m is None:
             raise self.error("expected a list value")
         return ast.ListRef(m.group(0), start)
 
-    def list_value(self, allow_fields: bool) -> ast.ListValue:
+    def list_value(self) -> ast.ListValue:
         start = self.pos
         self.pos += 1  # '('
         items: list[ast.Str] = []
