@@ -119,4 +119,3 @@ def catalog(plugins: Iterable[str] = (), engine: tuple[int, int, int] | None = N
     """
     in_core = engine is not None and engine < CONTAINER_PLUGIN_SINCE
     return _catalog(tuple(sorted(set(plugins))), in_core)
-
