@@ -5,7 +5,7 @@ of one CustomPolicy whose ``falcoRules`` uses upstream macros, the way the webho
 a fresh view (the upstream load is prepared), then on views of the same upstream (what every later
 request costs: ``falcoRules`` loaded on the prepared upstream), next to a full ``loader.load`` of
 upstream + ``falcoRules`` (what each request cost before the prepared load was kept). Upstream files
-come from ``<repo>/../shared/upstream-rules`` (override with ``PADLOCK_SHARED``). Prints figures only.
+come from the vendored ``tests/data/upstream-rules``. Prints figures only.
 """
 
 from __future__ import annotations

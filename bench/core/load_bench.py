@@ -2,8 +2,8 @@
 
 Run: ``python bench/core/load_bench.py [--repeat N]``. Prints both figures and their ratio; the target is
 a ratio of at most 4 (``padlock.core.loader.load`` against ``yaml.load(..., Loader=CSafeLoader)``).
-Measured side by side in one process, best of N runs each. Upstream files come from ``<repo>/../shared``
-(override with ``PADLOCK_SHARED``). Prints figures only; tests never assert timings.
+Measured side by side in one process, best of N runs each. Upstream files come from the vendored
+``tests/data/upstream-rules``. Prints figures only; tests never assert timings.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Figures (printed as JSON, then one human line each; nothing is asserted):
   ``1s`` and timer tick 0.05 s, so the figure is dominated by where in the interval the push lands
   (expected ~0.5 s) plus check, pull, validation and publish. Target p50 < 1 s.
 - ``rss_mb``: resident memory of ``padlock operator`` with 3 RuleSources carrying the full upstream
-  stable 5.1.0, incubating 6.0.1 and sandbox 6.1.0 sets (from ``shared/upstream-rules``), once all are
+  stable 5.1.0, incubating 6.0.1 and sandbox 6.1.0 sets (from ``tests/data/upstream-rules``), once all are
   adopted and published. Target < 150 MB.
 
 Run: ``python bench/operator/operator_bench.py [--pushes 8]`` (needs ``python -m padlock.devenv install``).
@@ -147,7 +147,7 @@ def bench_rss(work: Path) -> dict[str, Any]:
     from padlock.devenv import artifacts
 
     if not UPSTREAM.is_dir():
-        raise click.ClickException(f"upstream rules corpus not found at {UPSTREAM} (set PADLOCK_SHARED)")
+        raise click.ClickException(f"upstream rules corpus not found at {UPSTREAM} (vendored under tests/data)")
     cp, registry, kubectl = _setup(work)
     op = None
     try:

@@ -5,7 +5,7 @@ sandbox files (targets: < 2 s cold), then a re-render after one exception change
 ``RenderCache`` (target: < 100 ms), the same with every object parsed anew (equal, not identical
 objects, as the operator gives them), then one after a CustomPolicy's scope changes (same targets).
 Usage: ``python bench/render/render_bench.py [--json]``.
-Upstream files come from ``$PADLOCK_SHARED/upstream-rules`` (default: ``<repo>/../shared``).
+Upstream files come from the vendored ``tests/data/upstream-rules``.
 """
 
 from __future__ import annotations

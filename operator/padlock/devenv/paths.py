@@ -47,21 +47,17 @@ def repo_root(env: Mapping[str, str] | None = None) -> Path | None:
 
 
 def upstream_rules_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The shared upstream rules corpus (every falcosecurity/rules release and ``manifest.json``).
+    """The vendored upstream rules corpus (every falcosecurity/rules release and ``manifest.json``).
 
-    ``$PADLOCK_SHARED/upstream-rules``, else ``shared/upstream-rules`` beside the source checkout (where
-    CI lays it). Used by the tests and benchmarks that run on real upstream files.
+    ``tests/data/upstream-rules`` in the source checkout (with its license and provenance in
+    ``tests/data/README.md``), so a clone alone runs every test and bench. Used by the tests and
+    benchmarks that run on real upstream files; an installed copy has no corpus.
     """
-    env = os.environ if env is None else env
-    if env.get("PADLOCK_SHARED"):
-        shared = Path(env["PADLOCK_SHARED"])
-    else:
-        root = repo_root(env) or Path(__file__).resolve().parents[3]
-        shared = root.parent / "shared"
-    path = shared / "upstream-rules"
+    root = repo_root(env)
+    path = (root or Path(__file__).resolve().parents[3]) / "tests" / "data" / "upstream-rules"
     if not (path / "manifest.json").is_file():
         raise MissingComponentError(
-            f"upstream rules corpus not found at {path}: put the shared/ directory beside the clone "
-            "or set PADLOCK_SHARED to its path"
+            f"upstream rules corpus not found at {path}: it is vendored in the source checkout under "
+            "tests/data/upstream-rules (run from a clone of the repository)"
         )
     return path

@@ -1,6 +1,6 @@
 """``padlock diff``: JSON shape, changelog text, OLD... -- NEW... and OLD NEW forms, exit codes.
 
-Runs the real click command on files in a temporary directory and on the shared upstream corpus.
+Runs the real click command on files in a temporary directory and on the vendored upstream corpus.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``padlock validate``: exit codes, the JSON shape, text like falco -V, files in order, determinism.
 
 Runs the real click command (``click.testing.CliRunner``) on files written to a temporary directory and
-on the shared upstream corpus (``<repo>/../shared`` or ``PADLOCK_SHARED``; missing corpus fails).
+on the vendored upstream corpus (``tests/data/upstream-rules``; missing corpus fails).
 """
 
 from __future__ import annotations

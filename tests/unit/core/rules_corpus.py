@@ -1,8 +1,7 @@
-"""Helpers for the rules-core tests: where the shared upstream rules corpus lives.
+"""Helpers for the rules-core tests: where the vendored upstream rules corpus lives.
 
-The corpus is test data beside the clone (``<repo>/../shared/upstream-rules``), overridable with
-``PADLOCK_SHARED``. A missing corpus fails the test with a message saying how to get it; it is never
-skipped.
+The corpus is vendored in the repository (``tests/data/upstream-rules``, provenance in
+``tests/data/README.md``). A missing corpus fails the test with a message; it is never skipped.
 """
 
 from __future__ import annotations

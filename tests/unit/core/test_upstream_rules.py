@@ -1,6 +1,6 @@
 """Every released upstream rules file loads, alone and stacked, and matches the manifest inventory.
 
-Covers: each of the 33 files in ``shared/upstream-rules`` is valid on its own (with the container plugin,
+Covers: each of the 33 files in ``tests/data/upstream-rules`` is valid on its own (with the container plugin,
 which the newest Falco needs for ``container.*`` fields); stable 5.1.0 + incubating 6.0.1 + sandbox 6.1.0
 stacked in that order is valid; item counts, rule names, priorities, tags and enabled flags equal
 ``manifest.json``; files older than the container plugin are valid without it for the engine they were
