@@ -5,7 +5,7 @@
 PYTHON ?= python
 PYTEST_ARGS ?=
 
-.PHONY: help install test unit integration demo crds verify lint bench
+.PHONY: help install test unit integration demo crds verify lint bench image image-check image-lock
 
 help:
 	@echo "make install      Python packages, control-plane binaries, kubectl, helm, registry (.ci/install)"
@@ -17,6 +17,9 @@ help:
 	@echo "make verify       regenerate CRDs and fail if the checked-in files differ"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        run the benchmarks (they print figures; nothing is asserted)"
+	@echo "make image        build the operator image (OCI, no Docker; cached) with image/build.sh"
+	@echo "make image-check  build the image twice from scratch and fail unless the digests match"
+	@echo "make image-lock   re-pin the image's Python dependencies (image/requirements.lock)"
 
 install:
 	bash .ci/install
@@ -49,3 +52,13 @@ bench:
 	@for script in $$(find bench -mindepth 2 -name '*.py' | sort); do \
 		echo "== $$script"; $(PYTHON) $$script || exit $$?; \
 	done
+
+# The operator image (docs/image.md). IMAGE_PUSH=127.0.0.1:5000/padlock also copies it to a registry.
+image:
+	bash image/build.sh $(if $(IMAGE_PUSH),--push $(IMAGE_PUSH))
+
+image-check:
+	bash image/build.sh --check
+
+image-lock:
+	$(PYTHON) image/lock.py
