@@ -219,7 +219,7 @@ else
   touch "$entry.partial/done"
   rm -rf "$entry" && mv "$entry.partial" "$entry"
   # Older entries are other inputs' images: keep the newest few only (each is ~100 MB).
-  ls -1dt "$CACHE"/*/ 2>/dev/null | grep -v '/debs/$' | tail -n +4 | xargs -r rm -rf
+  ls -1dt "$CACHE"/*/done 2>/dev/null | tail -n +4 | xargs -r -n1 dirname | xargs -r rm -rf
   cached=no
 fi
 

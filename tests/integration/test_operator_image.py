@@ -98,8 +98,8 @@ class PodSpec:
         (self.container,) = pod["containers"]
         self.pod_security = pod.get("securityContext") or {}
         security = self.container.get("securityContext") or {}
-        self.user = int(security.get("runAsUser", self.pod_security.get("runAsUser")))
-        self.group = int(security.get("runAsGroup", self.pod_security.get("runAsGroup")))
+        self.user = int({**self.pod_security, **security}["runAsUser"])
+        self.group = int({**self.pod_security, **security}["runAsGroup"])
         self.fs_group = int(self.pod_security.get("fsGroup", self.group))
         self.read_only = bool(security.get("readOnlyRootFilesystem"))
         self.image = self.container["image"]
