@@ -40,6 +40,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# Scratch directories, removed on any exit; --one-file-system never follows a mount a killed
+# mmdebstrap may have left behind.
+WORKDIRS=()
+trap 'rm -rf --one-file-system "${WORKDIRS[@]}"' EXIT
+
 log() { printf '== image: %s\n' "$*" >&2; }
 die() { printf 'image/build.sh: error: %s\n' "$*" >&2; exit 1; }
 
@@ -69,9 +74,8 @@ KEY="$( { printf '%s\n' "$SUITE" "$MIRROR" "$SECURITY_MIRROR" "$SOURCE_DATE_EPOC
 build_into() {
   local out="$1" work rootfs
   work="$(mktemp -d "${TMPDIR:-/tmp}/padlock-image.XXXXXX")"
+  WORKDIRS+=("$work")
   rootfs="$work/rootfs"
-  # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
 
   log "wheel of padlock $VERSION from the checkout, dependencies from image/requirements.lock"
   mkdir -p "$work/src" "$work/wheels"
@@ -97,7 +101,7 @@ build_into() {
   log "Debian $SUITE root filesystem (mmdebstrap, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
   mkdir -p "$CACHE/debs"
   # Downloaded .debs are kept in the cache (the mmdebstrap manual's sync-in/sync-out recipe).
-  nice -n 10 mmdebstrap --mode=root --variant=essential --quiet \
+  nice -n 10 mmdebstrap --mode=root --variant=essential --quiet --aptopt='APT::Install-Recommends "false"' \
     --include=python3,python3-venv,ca-certificates,tzdata \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -173,6 +177,7 @@ build_into() {
   umoci config --image "$image" "${config[@]}"
   umoci gc --layout "$layout"
   du -sb "$rootfs" | cut -f1 > "$out/rootfs-bytes"
+  rm -rf --one-file-system "$work"
 }
 
 # Fields of the layout's manifest for $VERSION: digest, compressed size, config digest.
@@ -192,7 +197,7 @@ EOF
 
 if [ "$check" = 1 ]; then
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/padlock-image-check.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
+  WORKDIRS+=("$tmp")
   start=$(date +%s); build_into "$tmp/a"; log "first build: $(( $(date +%s) - start ))s"
   start=$(date +%s); build_into "$tmp/b"; log "second build: $(( $(date +%s) - start ))s"
   a="$(describe "$tmp/a" | sed -n 's/^digest=//p')" b="$(describe "$tmp/b" | sed -n 's/^digest=//p')"
