@@ -101,9 +101,9 @@ build_into() {
   log "Debian $SUITE root filesystem (mmdebstrap, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
   mkdir -p "$CACHE/debs"
   # Downloaded .debs are kept in the cache (the mmdebstrap manual's sync-in/sync-out recipe).
-  # usr-is-merged named explicitly: else apt meets `usrmerge | usr-is-merged` with usrmerge and perl (45 MB).
+  # merged-/usr set up the debootstrap way (mmdebstrap's hook): else init-system-helpers pulls usrmerge and perl (45 MB).
   nice -n 10 mmdebstrap --mode=root --variant=essential --quiet --aptopt='APT::Install-Recommends "false"' \
-    --include=usr-is-merged,python3,python3-venv,ca-certificates,tzdata \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr --include=python3,python3-venv,ca-certificates,tzdata \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
