@@ -207,11 +207,14 @@ class Container:
                 tar.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
         spec = self.spec
         env = {e.split("=", 1)[0]: e.split("=", 1)[1] for e in config.get("Env") or []} | spec.env
-        binds = "".join(f"mount --bind '{host}' '{rootfs}{path}' && "
-                        + (f"mount -o remount,bind,ro '{rootfs}{path}' && " if ro else "")
-                        for host, path, ro in spec.mounts)
+        # Mount points resolved inside the root (/var/run is a symlink to /run there, not the host's).
+        targets = [_inside(rootfs, path) for _, path, _ in spec.mounts]
+        for target in targets:
+            target.mkdir(parents=True, exist_ok=True)
+        binds = "".join(f"mount --bind '{host}' '{target}' && "
+                        + (f"mount -o remount,bind,ro '{target}' && " if ro else "")
+                        for (host, _, ro), target in zip(spec.mounts, targets, strict=True))
         script = (f"mount --bind '{rootfs}' '{rootfs}' && mount --make-private '{rootfs}' && "
-                  + "".join(f"mkdir -p '{rootfs}{p}' && " for _, p, _ in spec.mounts)
                   + binds + f"mount -t proc proc '{rootfs}/proc' && "
                   + (f"mount -o remount,bind,ro '{rootfs}' && " if spec.read_only else "")
                   + "exec \"$@\"")
@@ -241,6 +244,21 @@ class Container:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def _inside(rootfs: Path, path: str) -> Path:
+    """``path`` of the container resolved within ``rootfs``: absolute symlinks point into it, never at
+    the host's directories."""
+    current = rootfs
+    for part in Path(path).parts[1:]:
+        current = current / part
+        for _ in range(16):
+            if not current.is_symlink():
+                break
+            target = os.readlink(current)
+            current = rootfs / target.lstrip("/") if target.startswith("/") else current.parent / target
+        assert rootfs == current or rootfs in current.resolve().parents, f"{path} leaves the root filesystem"
+    return current
 
 
 def _blob(layout: Path, digest: str) -> Path:
