@@ -12,7 +12,8 @@ Covers:
   KUBERNETES_SERVICE_HOST/PORT (here the test API server on 127.0.0.1). The token is the control
   plane's ``operator`` identity, ``system:serviceaccount:padlock-system:padlock``, bound to exactly
   the chart's RBAC; nothing else (no kubeconfig) tells the operator where the cluster is;
-- the operator in the container becomes ready, serves its webhook certificate into the emptyDir, and
+- the operator in the container becomes ready, writes its webhook certificate into the emptyDir, serves
+  it, and patches its CA into the chart's webhook configuration (applied from ``helm template``); and
   the story's v1 (examples/rules/v1 pushed as 1.0.0) publishes: the ManagedPolicies appear and the
   rules ConfigMap carries ``story=1.0.0``.
 
@@ -25,6 +26,7 @@ prints which one it used; it never skips.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -61,6 +63,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = "image-story"
 NAMESPACE = "padlock-system"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+WEBHOOK_CONFIGURATION = "padlock.dev"
 
 
 def _build(registry: str) -> dict[str, str]:
@@ -79,15 +82,20 @@ def image(registry: str) -> dict[str, str]:
     return built
 
 
-def _deployment(helm: Any, registry: str, ports: dict[str, int]) -> dict[str, Any]:
-    """The chart's Deployment, rendered with the image repository in the test registry and free ports
-    (the pod would own its network namespace; this container shares the host's)."""
-    manifest = helm("template", "padlock", str(CHART), "--namespace", NAMESPACE,
+def _render(helm: Any, registry: str, ports: dict[str, int], template: str) -> str:
+    """One template of the chart, rendered with the image repository in the test registry and free
+    ports (the pod would own its network namespace; this container shares the host's)."""
+    return str(helm("template", "padlock", str(CHART), "--namespace", NAMESPACE,
                     "--set", f"image.repository={registry}/padlock",
                     "--set", f"operator.healthPort={ports['health']}",
                     "--set", f"operator.metricsPort={ports['metrics']}",
                     "--set", f"webhook.port={ports['webhook']}",
-                    "--show-only", "templates/deployment.yaml").stdout
+                    "--show-only", template).stdout)
+
+
+def _deployment(helm: Any, registry: str, ports: dict[str, int]) -> dict[str, Any]:
+    """The chart's Deployment (see ``_render``)."""
+    manifest = _render(helm, registry, ports, "templates/deployment.yaml")
     (deploy,) = [d for d in yaml.safe_load_all(manifest) if d]
     assert deploy["kind"] == "Deployment"
     return dict(deploy)
@@ -301,12 +309,16 @@ def running(control_plane: ControlPlane, kubectl: Any, helm: Any, registry: str,
     push_release(registry, repository, "v1", "1.0.0")
     user = User(kubectl, control_plane.kubeconfig("admin"))
     user.apply(rule_source(SOURCE, registry, repository))
+    # The chart's webhook configuration (service mode, failurePolicy Ignore): the operator keeps its
+    # caBundle current. The API server here cannot reach a Service, so admission itself is not exercised.
+    kubectl("apply", "-f", "-", input=_render(helm, registry, ports, "templates/webhook.yaml"))
     try:
         if container.podman:
             container.pull()
         container.start()
         yield container, user, ports
     finally:
+        kubectl("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found")
         container.stop()
         print(f"--- container log ({container.runtime}) ---\n{container.tail(80)}")
         remove_story(kubectl, SOURCE)
@@ -358,10 +370,15 @@ def test_the_container_runs_in_cluster_style_and_the_storys_v1_publishes(
 
     wait_for("the operator in the container ready", ready, timeout=240)
     # The webhook generated its certificate into the emptyDir (the root filesystem is read-only) and serves it.
-    tls_dir = spec.empty_dirs["/etc/padlock/webhook-tls"]
-    ca = next(iter(sorted(tls_dir.glob("ca.crt"))), None) or next(iter(sorted(tls_dir.glob("*.crt"))))
-    assert any(tls_dir.iterdir()), "no webhook certificate written"
+    ca = spec.empty_dirs["/etc/padlock/webhook-tls"] / "ca.crt"
+    wait_for("the webhook's CA in its emptyDir", ca.exists, timeout=60)
     assert wait_for("the webhook serving TLS", lambda: _served_certificate(ports["webhook"], ca), timeout=60)
+    # ... and, with the ServiceAccount's identity, patched that CA into the chart's webhook configuration.
+    bundle = base64.b64encode(ca.read_bytes()).decode()
+    wait_for("the caBundle in the chart's webhook configuration", lambda: all(
+        hook.get("clientConfig", {}).get("caBundle") == bundle
+        for hook in (user.get("validatingwebhookconfiguration", WEBHOOK_CONFIGURATION) or {}).get("webhooks") or [{}]),
+        timeout=60)
 
     policy = wait_for("ManagedPolicy credential-access from v1", lambda: (
         (p := user.get("managedpolicy", "credential-access")) and (p.get("status") or {}).get("lastUpdated") and p),
