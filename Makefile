@@ -5,7 +5,7 @@
 PYTHON ?= python
 PYTEST_ARGS ?=
 
-.PHONY: help install test unit integration demo crds verify lint bench
+.PHONY: help install test unit integration demo crds lock-policy verify lint bench
 
 help:
 	@echo "make install      Python packages, control-plane binaries, kubectl, helm, registry (.ci/install)"
@@ -14,7 +14,8 @@ help:
 	@echo "make integration  integration tests only"
 	@echo "make demo         install what is missing, then run the end-to-end story (padlock demo)"
 	@echo "make crds         regenerate crds/ and charts/padlock/crds/ from padlock.api"
-	@echo "make verify       regenerate CRDs and fail if the checked-in files differ"
+	@echo "make lock-policy  regenerate charts/padlock/templates/lock-policy.yaml from the lock table"
+	@echo "make verify       regenerate CRDs and the lock policy; fail if the checked-in files differ"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        run the benchmarks (they print figures; nothing is asserted)"
 
@@ -36,8 +37,11 @@ demo: install
 crds:
 	$(PYTHON) -m padlock.api.schema --write
 
-verify: crds
-	git diff --exit-code -- crds charts/padlock/crds
+lock-policy:
+	$(PYTHON) -m padlock.core.lock_policy --write
+
+verify: crds lock-policy
+	git diff --exit-code -- crds charts/padlock/crds charts/padlock/templates/lock-policy.yaml
 
 lint:
 	$(PYTHON) -m ruff check operator tests bench
