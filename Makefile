@@ -14,7 +14,7 @@ help:
 	@echo "make integration  integration tests only"
 	@echo "make demo         install what is missing, then run the end-to-end story (padlock demo)"
 	@echo "make crds         regenerate crds/ and charts/padlock/crds/ from padlock.api"
-	@echo "make lock-policy  regenerate charts/padlock/templates/lock-policy.yaml from the lock table"
+	@echo "make lock-policy  regenerate the lock policy template and docs/security.md tables from the lock table"
 	@echo "make verify       regenerate CRDs and the lock policy; fail if the checked-in files differ"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        run the benchmarks (they print figures; nothing is asserted)"
@@ -41,7 +41,7 @@ lock-policy:
 	$(PYTHON) -m padlock.core.lock_policy --write
 
 verify: crds lock-policy
-	git diff --exit-code -- crds charts/padlock/crds charts/padlock/templates/lock-policy.yaml
+	git diff --exit-code -- crds charts/padlock/crds charts/padlock/templates/lock-policy.yaml docs/security.md
 
 lint:
 	$(PYTHON) -m ruff check operator tests bench

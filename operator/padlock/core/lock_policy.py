@@ -1,7 +1,8 @@
 """Generate the chart's ValidatingAdmissionPolicies (``templates/lock-policy.yaml``) from the lock table.
 
-``python -m padlock.core.lock_policy --write`` (``make lock-policy``) writes the template; ``make verify``
-regenerates it and fails when the checked-in file differs, as for the CRDs. The CEL states exactly
+``python -m padlock.core.lock_policy --write`` (``make lock-policy``) writes the template and the tables
+of docs/security.md; ``make verify`` regenerates them and fails when a checked-in file differs, as for
+the CRDs. The CEL states exactly
 ``padlock.core.lock.LOCK_TABLE``: one term per locked field (CEL cannot iterate the fields of a typed
 object, so each is named; a field added to the ManagedPolicy model is added here by regenerating),
 the split of labels/annotations by the ``padlock.dev/`` prefix, the garbage collector's exemptions,
@@ -19,9 +20,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from padlock.api import kinds
 from padlock.core import lock
 
 TEMPLATE = Path("charts/padlock/templates/lock-policy.yaml")
+SECURITY_DOC = Path("docs/security.md")
+"""Its lock table and RBAC matrix are generated too, between ``<!-- BEGIN generated: NAME -->`` markers."""
 POLICY_NAMES = ("padlock-lock-managedpolicies", "padlock-lock-configmaps", "padlock-reserve-rules-configmaps")
 
 _HOWTO = (
@@ -300,6 +304,47 @@ spec:
 """
 
 
+_WHO = {lock.OPERATOR: "operator", lock.GARBAGE_COLLECTOR: "garbage collector", lock.ANYONE: "anyone RBAC lets",
+        lock.API_SERVER: "API server only (ignored by the lock)"}
+
+
+def lock_table_markdown() -> str:
+    """The lock table for docs/security.md: every row of ``lock.LOCK_TABLE``."""
+    lines = ["| Kind | Field or operation | Who may change it | Why |", "| --- | --- | --- | --- |"]
+    for rule in lock.FIELD_RULES:
+        where = f"`{rule.path}`" + (" (status sub-resource)" if rule.subresource else "")
+        who = ", ".join(_WHO[w] for w in rule.writers)
+        lines.append(f"| {rule.kind} | {where} | {who} | {rule.why} |")
+    for op in lock.OPERATION_RULES:
+        who = ", ".join(_WHO[w] for w in op.writers)
+        lines.append(f"| {op.kind} | {op.operation} ({op.scope}) | {who} | {op.why} |")
+    return "\n".join(lines) + "\n"
+
+
+def rbac_table_markdown() -> str:
+    """The operator's RBAC (chart defaults plus the optional rules) for docs/security.md."""
+    where = {"cluster": "cluster", "release": "release namespace", "falco": "Falco namespace",
+             "sources": "each of rbac.configMapNamespaces"}
+    lines = ["| API group | Resource | Verbs | Where | Names | Why |", "| --- | --- | --- | --- | --- | --- |"]
+    for g in kinds.operator_access(pull_secrets=("<rbac.pullSecretNames>",), leader_election=True,
+                                   source_namespaces=True):
+        names = ", ".join(f"`{n}`" for n in g.names) if g.names else "any"
+        lines.append(f"| `{g.group or 'core'}` | `{g.resource}` | {', '.join(g.verbs)} | {where[g.scope]} | "
+                     f"{names} | {g.why} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_generated_blocks(text: str) -> str:
+    """``text`` (docs/security.md) with its generated blocks replaced by the current tables."""
+    for name, body in (("lock-table", lock_table_markdown()), ("rbac-matrix", rbac_table_markdown())):
+        begin, end = f"<!-- BEGIN generated: {name} -->\n", f"<!-- END generated: {name} -->"
+        head, found, rest = text.partition(begin)
+        if not found or end not in rest:
+            raise ValueError(f"{SECURITY_DOC}: no {begin.strip()} ... {end} block")
+        text = head + begin + body + end + rest.split(end, 1)[1]
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {TEMPLATE} (default: print it)")
@@ -308,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render()
     if args.write:
         (args.root / TEMPLATE).write_text(text)
+        doc = args.root / SECURITY_DOC
+        doc.write_text(with_generated_blocks(doc.read_text()))
     else:
         sys.stdout.write(text)
     return 0

@@ -4,8 +4,8 @@ verdict on every field, for every identity, because both come from ``padlock.cor
 Covers:
 - the table names every field: each property of the ManagedPolicy schema (generated from the pydantic
   models), each ObjectMeta field and each ConfigMap field of the Kubernetes API has its own row;
-- ``charts/padlock/templates/lock-policy.yaml`` is what ``padlock.core.lock_policy`` generates from the
-  table (``make verify`` checks the same);
+- ``charts/padlock/templates/lock-policy.yaml`` and the tables of docs/security.md are what
+  ``padlock.core.lock_policy`` generates from the table (``make verify`` checks the same);
 - a walk over every field path of a fully populated ManagedPolicy and of a generated ConfigMap: each
   change, removal and addition, by a tenant and by the garbage collector, on the main resource and on
   the status sub-resource, gets the same verdict from the webhook (``padlock.core.lock``) and from the
@@ -301,6 +301,13 @@ def test_the_chart_template_is_what_the_table_generates() -> None:
     assert (REPO / lock_policy.TEMPLATE).read_text() == lock_policy.render(), (
         "charts/padlock/templates/lock-policy.yaml is stale: run make lock-policy"
     )
+
+
+def test_the_security_doc_shows_the_current_lock_table_and_rbac_matrix() -> None:
+    text = (REPO / lock_policy.SECURITY_DOC).read_text()
+    assert lock_policy.with_generated_blocks(text) == text, "docs/security.md is stale: run make lock-policy"
+    assert "| ConfigMap | `immutable` | operator |" in text
+    assert "`padlock-rules-4`" in text
 
 
 # ---------------------------------------------------------------------------------------------
