@@ -198,7 +198,8 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
         reason = decide_configmap(
             context,
             namespace=namespace,
-            name=name or "",
+            # With generateName, the request carries no name; the object has the generated one.
+            name=name or str(((new_raw or old_raw or {}).get("metadata") or {}).get("name") or ""),
             old=old_raw,
             new=new_raw,
             operation=operation,
