@@ -5,7 +5,8 @@ delete only ``padlock-rules`` and ``padlock-rules-1..4``, and list nothing), som
 namespace an immutable, unlabelled ``padlock-rules`` with rules of their own, and a foreign
 ``padlock-rules-2`` that the Falco mount would load as a shard. Covers: the operator replaces the
 first (delete + create: an immutable ConfigMap can never be updated) with the rendered ruleset, removes
-the second, and says so in Warning Events ``Replaced`` and ``RemovedForeign`` on those ConfigMaps.
+the second, and says so in Warning Events ``Replaced`` and ``RemovedForeign`` on those ConfigMaps; a
+ConfigMap made immutable while the operator runs (the lock off) is replaced at the next drift check.
 """
 
 from __future__ import annotations
@@ -73,3 +74,20 @@ def test_a_foreign_configmap_under_a_shard_name_is_removed_and_reported(
                                                              if e["reason"] == "RemovedForeign"])
     assert "not made by Padlock" in event["message"] and "rules shard" in event["message"]
     assert "Replaced" in recovered.op.tail(400) or "replaced" in recovered.op.tail(400)
+
+
+def test_a_configmap_made_immutable_while_the_operator_runs_is_replaced_at_the_next_drift_check(
+    kubectl: Any, recovered: RunningOperator
+) -> None:
+    # No webhook and no lock policy in this module: as if the lock had been switched off meanwhile.
+    before = wait_for("the published ConfigMap", lambda: _configmap(kubectl, CONFIGMAP))
+    kubectl("patch", "configmap", CONFIGMAP, "-n", FALCO_NS, "--type=merge", "-p", '{"immutable":true}')
+
+    def replaced() -> dict[str, Any] | None:
+        cm = _configmap(kubectl, CONFIGMAP)
+        return cm if cm and cm["metadata"]["uid"] != before["metadata"]["uid"] and "immutable" not in cm else None
+
+    cm = wait_for("the operator to replace the ConfigMap made immutable", replaced, timeout=120)
+    assert cm["data"] == before["data"]
+    assert [e for e in _events(kubectl, CONFIGMAP)
+            if e["reason"] == "Replaced" and e["involvedObject"].get("uid") == cm["metadata"]["uid"]]
