@@ -251,14 +251,14 @@ def operator_access(
         Grant("", "configmaps", ("get",), "release", "RuleSource spec.configMap and oci.caConfigMap"),
     ]
     if source_namespaces:
-        grants.append(Grant("", "configmaps", ("get",), "sources", "RuleSource spec.configMap elsewhere"))
+        grants.append(Grant("", "configmaps", ("get",), "sources", "RuleSource spec.configMap elsewhere (rbac.configMapNamespaces)"))
     if pull_secrets:
-        grants.append(Grant("", "secrets", ("get",), "release", "RuleSource spec.oci.pullSecret",
+        grants.append(Grant("", "secrets", ("get",), "release", "RuleSource spec.oci.pullSecret (only with rbac.pullSecretNames)",
                             tuple(pull_secrets)))
     if webhook:
         grants.append(Grant("admissionregistration.k8s.io", "validatingwebhookconfigurations", ("get", "patch"),
-                            "cluster", "keep its webhook's caBundle current", (webhook_configuration,)))
+                            "cluster", "keep its webhook's caBundle current (only with webhook.enabled)", (webhook_configuration,)))
     if leader_election:
         grants.append(Grant("coordination.k8s.io", "leases", ("get", "create", "update"), "release",
-                            "leader election"))
+                            "leader election (only with leaderElection.enabled)"))
     return tuple(grants)
