@@ -5,7 +5,7 @@
 PYTHON ?= python
 PYTEST_ARGS ?=
 
-.PHONY: help install test unit integration demo crds verify lint bench image image-check image-lock
+.PHONY: help install test unit integration demo crds lock-policy verify lint bench image image-check image-lock
 
 help:
 	@echo "make install      Python packages, control-plane binaries, kubectl, helm, registry (.ci/install)"
@@ -14,7 +14,8 @@ help:
 	@echo "make integration  integration tests only"
 	@echo "make demo         install what is missing, then run the end-to-end story (padlock demo)"
 	@echo "make crds         regenerate crds/ and charts/padlock/crds/ from padlock.api"
-	@echo "make verify       regenerate CRDs and fail if the checked-in files differ"
+	@echo "make lock-policy  regenerate the lock policy template and docs/security.md tables from the lock table"
+	@echo "make verify       regenerate CRDs and the lock policy; fail if the checked-in files differ"
 	@echo "make lint         ruff + mypy"
 	@echo "make bench        run the benchmarks (they print figures; nothing is asserted)"
 	@echo "make image        build the operator image (OCI, no Docker; cached) with image/build.sh"
@@ -39,8 +40,11 @@ demo: install
 crds:
 	$(PYTHON) -m padlock.api.schema --write
 
-verify: crds
-	git diff --exit-code -- crds charts/padlock/crds
+lock-policy:
+	$(PYTHON) -m padlock.core.lock_policy --write
+
+verify: crds lock-policy
+	git diff --exit-code -- crds charts/padlock/crds charts/padlock/templates/lock-policy.yaml docs/security.md
 
 lint:
 	$(PYTHON) -m ruff check operator tests bench

@@ -27,7 +27,7 @@ from padlock.devenv.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 OPERATOR_IDENTITY = "operator"
-VAP_NAMES = ("padlock-lock-managedpolicies", "padlock-lock-configmaps")
+VAP_NAMES = ("padlock-lock-managedpolicies", "padlock-lock-configmaps", "padlock-reserve-rules-configmaps")
 
 
 def free_port() -> int:
@@ -52,7 +52,8 @@ class WebhookProcess:
     """The webhook as a separate process, registered under a unique configuration name."""
 
     def __init__(
-        self, control_plane: ControlPlane, workdir: Path, *, plugins: str = "container=0.4.0"
+        self, control_plane: ControlPlane, workdir: Path, *, plugins: str = "container=0.4.0",
+        falco_namespace: str = "falco",
     ) -> None:
         self.control_plane = control_plane
         self.workdir = workdir
@@ -61,6 +62,8 @@ class WebhookProcess:
         self.cert_dir = workdir / "tls"
         self.log_path = workdir / "webhook.log"
         self.plugins = plugins
+        self.falco_namespace = falco_namespace
+        """Where the webhook reserves the rules ConfigMap names (``padlock.core.lock.PublishTarget``)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WebhookProcess:
@@ -73,6 +76,7 @@ class WebhookProcess:
                 "PADLOCK_WEBHOOK_CERT_DIR": str(self.cert_dir),
                 "PADLOCK_WEBHOOK_CONFIG": self.config_name,
                 "PADLOCK_PLUGINS": self.plugins,
+                "PADLOCK_FALCO_NAMESPACE": self.falco_namespace,
             }
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -212,13 +216,13 @@ def revoke_lock_test_rbac(kubectl: Callable[..., Any], suffix: str) -> None:
 
 @contextlib.contextmanager
 def registered_webhook(
-    control_plane: ControlPlane, kubectl: Callable[..., Any], workdir: Path
+    control_plane: ControlPlane, kubectl: Callable[..., Any], workdir: Path, **options: Any
 ) -> Iterator[tuple[WebhookProcess, str]]:
     """A started webhook that kopf has registered, with the lock tests' RBAC granted; yields the
     process and the random suffix of this run's names. Stops it and revokes the RBAC afterwards."""
     suffix = secrets.token_hex(3)
     grant_lock_test_rbac(kubectl, suffix)
-    process = WebhookProcess(control_plane, workdir).start()
+    process = WebhookProcess(control_plane, workdir, **options).start()
     try:
         wait_until(process.registered, timeout=90, what=f"kopf to register {process.config_name}")
         yield process, suffix
@@ -248,9 +252,11 @@ def patch(
     return kubectl("patch", kind, name, *where, *extra, f"--type={type}", "-p", json.dumps(body), **kwargs)
 
 
-def chart_template(helm: Callable[..., Any], template: str) -> str:
-    """``templates/<template>`` of charts/padlock as the chart renders it in padlock-system."""
+def chart_template(helm: Callable[..., Any], template: str, *sets: str) -> str:
+    """``templates/<template>`` of charts/padlock as the chart renders it in padlock-system, with
+    ``--set`` for each of ``sets``."""
+    values = [arg for s in sets for arg in ("--set", s)]
     return str(helm(
         "template", "padlock", str(REPO / "charts" / "padlock"), "--namespace", "padlock-system",
-        "--show-only", f"templates/{template}",
+        "--show-only", f"templates/{template}", *values,
     ).stdout)

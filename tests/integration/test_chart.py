@@ -111,13 +111,17 @@ def test_installed_rbac_grants_the_chart_service_account_exactly_its_job(
     assert can("create", "managedpolicies.padlock.dev")
     assert can("patch", "rulesources.padlock.dev", "--subresource=status")
     assert can("create", "configmaps", "-n", "falco")
-    assert can("get", "secrets", "-n", ns)
+    assert can("update", "configmaps/padlock-rules-4", "-n", "falco")
     assert can("patch", f"validatingwebhookconfigurations/{release['webhook']}")
     # and nothing beyond it
     assert not can("create", "rulesources.padlock.dev")
     assert not can("delete", "custompolicies.padlock.dev")
     assert not can("create", "configmaps", "-n", "default")
     assert not can("get", "secrets", "-n", "falco")
+    # Secrets only by name (rbac.pullSecretNames, none by default); ConfigMaps only the declared shards.
+    assert not can("get", "secrets", "-n", ns)
+    assert not can("update", "configmaps/falco-config", "-n", "falco")
+    assert not can("list", "configmaps", "-n", "falco")
     assert not can("list", "secrets", "-n", ns)
     assert not can("patch", "validatingwebhookconfigurations/some-other-webhook")
     assert not can("create", "pods", "-n", ns)

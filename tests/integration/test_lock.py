@@ -40,7 +40,12 @@ def webhook(
     crds_installed: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebhookProcess]:
-    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook")) as (process, suffix):
+    # The rules names are reserved in another namespace, so the generated-ConfigMap tests below in "falco"
+    # see only the label lock (test_adversarial_lock.py covers the reserved names).
+    falco = f"falco-lock-{secrets.token_hex(3)}"
+    control_plane.create_namespace(falco)
+    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook"),
+                            falco_namespace=falco) as (process, suffix):
         probe = json.dumps(managed_policy(f"probe-{suffix}"))
 
         def webhook_answers() -> bool:

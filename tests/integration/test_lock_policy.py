@@ -5,7 +5,11 @@ behind with failurePolicy Ignore; the policies come from ``helm template charts/
 templates/lock-policy.yaml``. Covers: locked-field edits by merge patch, JSON patch, server-side
 apply and replace, deletes, creates and status writes denied by the policy with the guidance
 message, for admin and tenant; user choices still possible with the operator down; the operator
-identity exempt; generated ConfigMaps locked.
+identity exempt; generated ConfigMaps locked; on a published ConfigMap ``immutable: true`` and an added
+``binaryData`` refused; an unlabelled ``padlock-rules-1`` created by anyone but the operator refused in
+the Falco namespace, and the operator refused any name there but the declared ones. The policies are
+rendered with a Falco namespace of this module's own (``falco.namespace``), so the generated-ConfigMap
+tests in "falco" see only the label lock.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from support_webhook import (
 USERS = ("admin", "tenant")
 MP_POLICY = "ValidatingAdmissionPolicy 'padlock-lock-managedpolicies'"
 CM_POLICY = "ValidatingAdmissionPolicy 'padlock-lock-configmaps'"
+NAME_POLICY = "ValidatingAdmissionPolicy 'padlock-reserve-rules-configmaps'"
+FALCO = f"falco-vap-{secrets.token_hex(3)}"
+"""This module's Falco namespace: where the policies reserve the rules ConfigMap names."""
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +52,25 @@ def lock_policy(
     crds_installed: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebhookProcess]:
-    manifest = chart_template(helm, "lock-policy.yaml")
-    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook-down")) as (webhook, suffix):
+    control_plane.create_namespace(FALCO)
+    manifest = chart_template(helm, "lock-policy.yaml", f"falco.namespace={FALCO}")
+    with registered_webhook(control_plane, kubectl, tmp_path_factory.mktemp("webhook-down"),
+                            falco_namespace=FALCO) as (webhook, suffix):
         try:
             webhook.kill()
             assert not webhook.alive()
             kubectl("apply", "-f", "-", input=manifest)
-            probe = json.dumps(managed_policy(f"probe-{suffix}"))
+            probes = (
+                (json.dumps(managed_policy(f"probe-{suffix}")), MP_POLICY),
+                (json.dumps(generated_configmap(f"probe-{suffix}")), CM_POLICY),
+                (json.dumps(plain_configmap("padlock-rules-1")), NAME_POLICY),
+            )
 
             def policy_enforced() -> bool:
-                result = kubectl("create", "--dry-run=server", "-f", "-", input=probe, check=False)
-                return MP_POLICY in result.stderr
+                return all(
+                    marker in kubectl("create", "--dry-run=server", "-f", "-", input=probe, check=False).stderr
+                    for probe, marker in probes
+                )
 
             wait_until(policy_enforced, timeout=60, what="the API server to enforce the lock policy")
             yield webhook
@@ -187,3 +202,66 @@ def test_generated_configmaps_are_locked_by_the_policy(kubectl: Runner, lock_pol
         patch(kubectl, "configmap", name, {"data": {"x.yaml": "[]"}}, namespace="falco", identity=OPERATOR_IDENTITY)
     finally:
         kubectl("delete", "configmap", name, "-n", "falco", "--ignore-not-found", identity=OPERATOR_IDENTITY)
+
+
+def plain_configmap(name: str, namespace: str = FALCO) -> dict[str, Any]:
+    """An unlabelled ConfigMap: nothing marks it as Padlock's but its name."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+            "data": {"evil.yaml": "- macro: always_true\n  condition: (evt.num >= 0)\n"}}
+
+
+@pytest.fixture
+def published(kubectl: Runner, lock_policy: WebhookProcess) -> Iterator[str]:
+    """``padlock-rules`` in this module's Falco namespace, created by the operator as it publishes."""
+    name = "padlock-rules"
+    kubectl("create", "-f", "-", input=json.dumps(generated_configmap(name, FALCO)), identity=OPERATOR_IDENTITY)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "configmap", name, "-n", FALCO, "--ignore-not-found", identity=OPERATOR_IDENTITY)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_immutable_and_binary_data_on_a_published_configmap_are_refused_by_the_policy(
+    kubectl: Runner, published: str, user: str
+) -> None:
+    immutable = patch(kubectl, "configmap", published, {"immutable": True}, namespace=FALCO, identity=user,
+                      check=False)
+    assert immutable.returncode != 0 and CM_POLICY in immutable.stderr, immutable.stderr
+    assert "this request changes immutable" in immutable.stderr
+    binary = patch(kubectl, "configmap", published, {"binaryData": {"extra.yaml": "LSBydWxlOiB4Cg=="}},
+                   namespace=FALCO, identity=user, check=False)
+    assert binary.returncode != 0 and CM_POLICY in binary.stderr, binary.stderr
+    assert "this request changes binaryData" in binary.stderr
+    stored = json.loads(kubectl("get", "configmap", published, "-n", FALCO, "-o", "json").stdout)
+    assert "immutable" not in stored and "binaryData" not in stored
+    # The operator itself can still write it: nothing made it read-only.
+    patch(kubectl, "configmap", published, {"data": {"x.yaml": "[]"}}, namespace=FALCO, identity=OPERATOR_IDENTITY)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_an_unlabelled_shard_name_is_refused_to_everyone_but_the_operator(
+    kubectl: Runner, lock_policy: WebhookProcess, user: str
+) -> None:
+    for name in ("padlock-rules-1", "padlock-rules-01", "padlock-rules"):
+        result = kubectl("create", "-f", "-", input=json.dumps(plain_configmap(name)), identity=user, check=False)
+        assert result.returncode != 0 and NAME_POLICY in result.stderr, result.stderr
+        assert "this name is reserved for the rules Padlock publishes" in result.stderr
+    # Other names in the Falco namespace stay free.
+    kubectl("create", "-f", "-", input=json.dumps(plain_configmap("falco-extra-rules")), identity=user)
+    kubectl("delete", "configmap", "falco-extra-rules", "-n", FALCO)
+    kubectl("create", "-f", "-", input=json.dumps(plain_configmap("padlock-rules-1")), identity=OPERATOR_IDENTITY)
+    kubectl("delete", "configmap", "padlock-rules-1", "-n", FALCO)
+
+
+def test_the_operator_creates_its_shard_names_and_nothing_else_in_the_falco_namespace(
+    kubectl: Runner, lock_policy: WebhookProcess
+) -> None:
+    shard = generated_configmap("padlock-rules-4", FALCO)
+    kubectl("create", "-f", "-", input=json.dumps(shard), identity=OPERATOR_IDENTITY)
+    kubectl("delete", "configmap", "padlock-rules-4", "-n", FALCO, identity=OPERATOR_IDENTITY)
+    for name in ("padlock-rules-5", "falco-config"):
+        result = kubectl("create", "-f", "-", input=json.dumps(generated_configmap(name, FALCO)),
+                         identity=OPERATOR_IDENTITY, check=False)
+        assert result.returncode != 0 and NAME_POLICY in result.stderr, result.stderr
+        assert "the Padlock operator may create only the ConfigMaps it publishes" in result.stderr

@@ -20,6 +20,7 @@ from cryptography import x509
 
 from padlock.controllers.local_webhook import LocalWebhook
 from padlock.controllers.process import OperatorProcess, free_port
+from padlock.webhook.handlers import HANDLER_IDS
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "padlock"
@@ -60,7 +61,7 @@ def test_operator_in_service_mode_patches_the_charts_configuration(
                          extra=["--webhook-addr", "127.0.0.1", "--webhook-port", str(free_port()),
                                 "--webhook-cert-dir", str(cert_dir), "--plugin", "container=0.4.0"])
     hook = LocalWebhook(kubectl, helm, CHART, port=0, cert_dir=cert_dir, name=chart_configuration)
-    assert hook.ca_bundles() == [None] * 6, "the chart's configuration starts without a caBundle"
+    assert hook.ca_bundles() == [None] * len(HANDLER_IDS), "the chart's configuration starts without a caBundle"
     op.start()
     try:
         op.wait_ready(120)

@@ -52,3 +52,10 @@ app.kubernetes.io/part-of: padlock
 {{- define "padlock.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/* A list of strings as CEL string literals: 'a', 'b' (for the lock policy's generated CEL). */}}
+{{- define "padlock.celStrings" -}}
+{{- $out := list }}
+{{- range . }}{{- $out = append $out (printf "'%s'" .) }}{{- end }}
+{{- join ", " $out }}
+{{- end }}

@@ -192,3 +192,73 @@ def model_for(body_kind: str) -> type[PadlockModel]:
         return BY_KIND[body_kind].model
     except KeyError:
         raise KeyError(f"unknown padlock kind {body_kind!r}; expected one of {', '.join(BY_KIND)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The operator's whole RBAC: its own kinds (operator_verbs above) and everything else it touches.
+# charts/padlock/templates/rbac.yaml grants exactly this (tests/unit/chart compares the rendered rules)
+# and a real API server answers `kubectl auth can-i` exactly so (tests/integration/test_operator_rbac.py).
+
+Scope = Literal["cluster", "release", "falco", "sources"]
+"""Where a grant holds: cluster-wide, the release namespace, the Falco namespace, or each namespace of
+``rbac.configMapNamespaces`` (RuleSource spec.configMap)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Verbs on one resource (``resource/subresource``), in one scope, optionally only on some names."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    scope: Scope
+    why: str
+    names: tuple[str, ...] = ()
+    """Empty: every name. RBAC cannot confine list, watch or create to names."""
+
+
+def rules_configmap_names(base: str, shards: int) -> tuple[str, ...]:
+    """The ConfigMaps the Falco mount declares: ``base`` and ``base-1`` .. ``base-<shards>``."""
+    return (base, *(f"{base}-{i}" for i in range(1, shards + 1)))
+
+
+def operator_access(
+    *,
+    rules_configmap: str = "padlock-rules",
+    shards: int = 4,
+    webhook: bool = True,
+    webhook_configuration: str = "padlock.dev",
+    pull_secrets: tuple[str, ...] = (),
+    leader_election: bool = False,
+    source_namespaces: bool = False,
+) -> tuple[Grant, ...]:
+    """Every permission the operator needs, for the chart values given (defaults: the chart's)."""
+    grants: list[Grant] = []
+    for k in ALL:
+        grants.append(Grant(k.group, k.plural, k.operator_verbs, "cluster", "watch and patch (kopf bookkeeping)"))
+        grants.append(Grant(k.group, f"{k.plural}/status", k.operator_status_verbs, "cluster", "write status"))
+    grants += [
+        Grant("", "events", ("create", "patch"), "cluster", "Events about objects, in their namespaces"),
+        Grant("events.k8s.io", "events", ("create", "patch"), "cluster", "the same, new Events API"),
+        Grant("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch"), "cluster",
+              "kopf waits for the CRDs"),
+        # create cannot be confined to names in RBAC: the lock policy lets the operator create only
+        # these names there (padlock-reserve-rules-configmaps).
+        Grant("", "configmaps", ("create",), "falco", "publish the rules (names enforced by admission)"),
+        Grant("", "configmaps", ("get", "update", "delete"), "falco",
+              "read back, update, replace and remove its own shards, by name",
+              rules_configmap_names(rules_configmap, shards)),
+        Grant("", "configmaps", ("get",), "release", "RuleSource spec.configMap and oci.caConfigMap"),
+    ]
+    if source_namespaces:
+        grants.append(Grant("", "configmaps", ("get",), "sources", "RuleSource spec.configMap elsewhere (rbac.configMapNamespaces)"))
+    if pull_secrets:
+        grants.append(Grant("", "secrets", ("get",), "release", "RuleSource spec.oci.pullSecret (only with rbac.pullSecretNames)",
+                            tuple(pull_secrets)))
+    if webhook:
+        grants.append(Grant("admissionregistration.k8s.io", "validatingwebhookconfigurations", ("get", "patch"),
+                            "cluster", "keep its webhook's caBundle current (only with webhook.enabled)", (webhook_configuration,)))
+    if leader_election:
+        grants.append(Grant("coordination.k8s.io", "leases", ("get", "create", "update"), "release",
+                            "leader election (only with leaderElection.enabled)"))
+    return tuple(grants)

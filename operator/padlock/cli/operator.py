@@ -44,6 +44,8 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--context", "context_", help="Kubeconfig context.")
 @click.option("--falco-namespace", default="falco", show_default=True, help="Namespace of the published rules ConfigMap.")
 @click.option("--configmap", default="padlock-rules", show_default=True, help="Name of the published rules ConfigMap.")
+@click.option("--rules-shards", type=click.IntRange(0, 64), default=4, show_default=True,
+              help="Shards <configmap>-1..N the Falco mount declares; the operator writes no other ConfigMap.")
 @click.option("--engine-version", help="Falco engine version of the cluster (X.Y.Z); releases needing more are refused.")
 @click.option("--plugin", "plugins", multiple=True, metavar="NAME=VER", help="A plugin Falco loads, for plugin requirements.")
 @click.option("--health-addr", default="127.0.0.1:8080", show_default=True, help="Address of /healthz and /readyz.")
@@ -64,7 +66,8 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--drift-interval", type=float, default=10.0, show_default=True, hidden=True, help="Seconds between ConfigMap drift checks.")
 @click.option("--debounce", type=float, default=0.3, show_default=True, hidden=True, help="Seconds to collapse a burst of changes.")
 def command(
-    kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, engine_version: str | None,
+    kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, rules_shards: int,
+    engine_version: str | None,
     plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
@@ -78,7 +81,8 @@ def command(
 
     if engine_version is not None and not _VERSION.match(engine_version):
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
-    options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, engine_version=engine_version,
+    options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, rules_shards=rules_shards,
+                              engine_version=engine_version,
                               plugins=_plugins(plugins) if plugins else None)
     runtime = RuntimeOptions(
         health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",

@@ -47,7 +47,8 @@ async def _drifted(ctx: OperatorContext) -> bool:
     stored = {cm["metadata"]["name"]: cm for cm in await asyncio.to_thread(ctx.cluster.published)}
     for content in published.configmaps:
         cm = stored.get(content.name)
-        if cm is None or (cm.get("data") or {}) != dict(content.data):
+        # immutable: set while the lock was off; the next publish replaces it (adapters.kube.publish).
+        if cm is None or cm.get("immutable") is True or (cm.get("data") or {}) != dict(content.data):
             return True
     return len(stored) != len(published.configmaps)
 

@@ -64,7 +64,8 @@ def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegis
     from padlock import webhook
 
     options = webhook_wiring.webhook_options(flags, plugins=ctx.options.plugins,
-                                             engine_version=ctx.options.engine_version)
+                                             engine_version=ctx.options.engine_version,
+                                             target=ctx.options.publish_target())
     made = webhook.setup(settings, options, ctx.state, now=ctx.now(), registry=registry)
     log.info("admission webhook on https://%s:%d (configuration %s, service %s)", options.listen_addr,
              options.port, flags.configuration or "-", flags.service or "-")
@@ -78,7 +79,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     client = KubeClient(connection)
     ctx = OperatorContext(
         options=options, runtime=runtime, connection=connection, client=client,
-        cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap),
+        cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap,
+                            shards=options.rules_shards),
         sources=sourcebridge.Sources(client, engine_version=options.engine_version), core=corebridge.Core(options),
     )
     registry = build_registry()

@@ -50,7 +50,8 @@ class WebhookFlags:
     """The identity whose writes pass the lock (the operator's own ServiceAccount)."""
 
 
-def webhook_options(flags: WebhookFlags, *, plugins: dict[str, str] | None, engine_version: str | None) -> Any:
+def webhook_options(flags: WebhookFlags, *, plugins: dict[str, str] | None, engine_version: str | None,
+                    target: lock.PublishTarget | None = None) -> Any:
     """``padlock.webhook.WebhookOptions`` for the operator: never kopf-managed (no ``create`` RBAC).
 
     The plugins and engine version are the operator's own (``--plugin``, ``--engine-version``), so the
@@ -69,6 +70,7 @@ def webhook_options(flags: WebhookFlags, *, plugins: dict[str, str] | None, engi
         operator_username=flags.operator_username,
         plugins=tuple(sorted((plugins or {}).items())),
         engine_version=engine_version,
+        target=target or lock.PublishTarget(),
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from padlock.core import lock
+
 
 @dataclass(frozen=True)
 class OperatorOptions:
@@ -16,6 +18,12 @@ class OperatorOptions:
     plugins: dict[str, str] | None = None
     """Plugins Falco loads, name -> version. They decide which fields exist and whether
     ``required_plugin_versions`` hold; None means no plugin is loaded (as in the rules core)."""
+    rules_shards: int = lock.DEFAULT_RULES_SHARDS
+    """Shards ``<configmap>-1..N`` the Falco mount declares: the operator writes no other ConfigMap."""
     history_limit: int = 20
     """Entries kept in RuleSource ``status.history`` (at most 20, the CRD's bound). ManagedPolicy
     ``status.changes`` is bounded by the policy core (``padlock.core.changes.MAX_CHANGES``)."""
+
+    def publish_target(self) -> lock.PublishTarget:
+        """The ConfigMap names the operator may publish (and the lock reserves for it)."""
+        return lock.PublishTarget(namespace=self.falco_namespace, base=self.configmap, shards=self.rules_shards)

@@ -1,4 +1,5 @@
-"""kopf validating handlers: the lock on ManagedPolicies and generated ConfigMaps, and object validation.
+"""kopf validating handlers: the lock on ManagedPolicies, generated ConfigMaps and reserved ConfigMap
+names, and object validation.
 
 ``register(registry, context)`` adds the handlers to a kopf registry; ``padlock.webhook.setup`` calls
 it at operator startup (before kopf starts its admission server, which reads the registry after the
@@ -36,6 +37,7 @@ HANDLER_IDS: Final = (
     "lock-managedpolicy",
     "lock-managedpolicy-status",
     "lock-configmap",
+    "reserve-configmap-name",
     "validate-custompolicy",
     "validate-policyexception",
     "validate-clusterpolicyexception",
@@ -53,6 +55,8 @@ class AdmissionContext:
     """What the handlers need besides the request: who the operator is, and the operator's state."""
 
     identity: lock.Identity = field(default_factory=lock.Identity)
+    target: lock.PublishTarget = field(default_factory=lock.PublishTarget)
+    """Where the operator publishes: the ConfigMap names reserved for it in the Falco namespace."""
     state: Any | None = None
     """``padlock.flows.state.OperatorState`` (read only), or None for a webhook-only process."""
     views: ViewCache = field(default_factory=ViewCache)
@@ -122,6 +126,22 @@ def decide_configmap(
     return lock.configmap_message(namespace, name, operation, violations)
 
 
+def decide_configmap_name(
+    context: AdmissionContext,
+    *,
+    namespace: str | None,
+    new: Mapping[str, Any] | None,
+    operation: str,
+    username: str | None,
+) -> str | None:
+    """The rejection message for a ConfigMap CREATE under a name reserved for (or refused to) the
+    operator in the Falco namespace, or None to allow it."""
+    return lock.check_reserved_name(
+        namespace=namespace, new=new, operation=operation, username=username,
+        identity=context.identity, target=context.target,
+    )
+
+
 def decide_object(context: AdmissionContext, body: Mapping[str, Any]) -> tuple[str | None, list[str]]:
     """(rejection message or None, warnings) for a CustomPolicy or exception create/update."""
     diags = admission.validate(body, context.views.view(context.state))
@@ -178,7 +198,8 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
         reason = decide_configmap(
             context,
             namespace=namespace,
-            name=name or "",
+            # With generateName, the request carries no name; the object has the generated one.
+            name=name or str(((new_raw or old_raw or {}).get("metadata") or {}).get("name") or ""),
             old=old_raw,
             new=new_raw,
             operation=operation,
@@ -198,6 +219,28 @@ def register(registry: kopf.OperatorRegistry, context: AdmissionContext) -> None
         operations=["CREATE", "UPDATE", "DELETE"],
         ignore_failures=True,
     )(lock_configmap)
+
+    def reserve_configmap_name(**kwargs: Any) -> None:
+        new, operation, namespace = _raw(kwargs.get("new")), str(kwargs.get("operation")), kwargs.get("namespace")
+        if operation != "CREATE" or namespace != context.target.namespace:
+            return  # not counted: the metric only shows decisions about Padlock's names
+        reason = decide_configmap_name(
+            context, namespace=namespace, new=new, operation=operation, username=_username(kwargs.get("userinfo"))
+        )
+        _answer("ConfigMap", operation, reason, FORBIDDEN)
+
+    # Every ConfigMap CREATE in the Falco namespace, labelled or not (the chart's webhook.yaml selects
+    # that namespace): the names the Falco mount loads are the operator's, and the operator may create
+    # no other name there (RBAC cannot confine create to names).
+    kopf.on.validate(
+        "",
+        "v1",
+        "configmaps",
+        id="reserve-configmap-name",
+        registry=registry,
+        operations=["CREATE"],
+        ignore_failures=True,
+    )(reserve_configmap_name)
 
     def validating(kind: str) -> Callable[..., None]:
         def validate_object(**kwargs: Any) -> None:

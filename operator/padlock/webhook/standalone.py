@@ -37,6 +37,11 @@ def options_from_env(env: dict[str, str] | None = None) -> WebhookOptions:
         cert_dir=values.get("PADLOCK_WEBHOOK_CERT_DIR") or tempfile.mkdtemp(prefix="padlock-webhook-"),
         managed_config=values.get("PADLOCK_WEBHOOK_CONFIG", "padlock.dev") or None,
         operator_username=values.get("PADLOCK_OPERATOR_USERNAME", lock.DEFAULT_OPERATOR_USERNAME),
+        target=lock.PublishTarget(
+            namespace=values.get("PADLOCK_FALCO_NAMESPACE", lock.DEFAULT_FALCO_NAMESPACE),
+            base=values.get("PADLOCK_RULES_CONFIGMAP", lock.DEFAULT_RULES_CONFIGMAP),
+            shards=int(values.get("PADLOCK_RULES_SHARDS", str(lock.DEFAULT_RULES_SHARDS))),
+        ),
         plugins=tuple(
             (name, version)
             for name, _, version in (p.partition("=") for p in values.get("PADLOCK_PLUGINS", "").split(","))

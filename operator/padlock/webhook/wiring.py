@@ -56,6 +56,8 @@ class WebhookOptions:
     """Plugins the cluster's Falco loads, (name, version): container.* fields need ``container``."""
     engine_version: str | None = None
     """Falco engine version of the cluster, as ``padlock operator --engine-version``."""
+    target: lock.PublishTarget = field(default_factory=lock.PublishTarget)
+    """Where the operator publishes (Falco namespace, ConfigMap name, shard count): reserved names."""
 
     @property
     def url_host(self) -> str:
@@ -95,6 +97,7 @@ def setup(
     tls = certs.ensure(options.cert_dir, options.sans(), now=now)
     context = handlers.AdmissionContext(
         identity=lock.Identity(options.operator_username),
+        target=options.target,
         state=state,
         views=ViewCache(dict(options.plugins), options.engine_version),
     )

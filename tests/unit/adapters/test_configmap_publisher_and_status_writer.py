@@ -1,7 +1,9 @@
 """Adapters over an in-memory API (a fake ``KubeClient``, not a mock: it stores objects and moves
 resourceVersions as the API server does). Covers: publishing skips the write when nothing changed,
 writes each ConfigMap in one request, keeps other owners' labels, deletes stale shards only after all
-shards are written; the status writer skips equal statuses and removes vanished keys; the applied
+shards are written; reads and writes only the names the Falco mount declares (no list), refuses a
+render that needs more before writing anything; replaces an immutable or foreign ConfigMap (delete,
+create) and removes a foreign one under an unused shard name, each with a Warning Event; the status writer skips equal statuses and removes vanished keys; the applied
 ManagedPolicy body never carries user choices nor empty maps."""
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ class MemoryApi:
                 and (not key or (o["metadata"].get("labels") or {}).get(key) == value)]
 
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.writes.append(("create", body["metadata"]["name"]))
-        return self._stored(f"{path}/{body['metadata']['name']}", body)
+        name = body["metadata"].get("name") or f"{body['metadata']['generateName']}{self.rv}"
+        self.writes.append(("create", name))
+        return self._stored(f"{path}/{name}", body)
 
     def replace(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         assert body["metadata"]["resourceVersion"] == self.objects[path]["metadata"]["resourceVersion"]
@@ -144,3 +147,56 @@ def test_applied_body_leaves_out_empty_maps():
     body = apply.managed_policy_body("creds", {"rules": []}, labels={"app.kubernetes.io/managed-by": "padlock"},
                                      annotations={})
     assert body["metadata"] == {"name": "creds", "labels": {"app.kubernetes.io/managed-by": "padlock"}}
+
+
+def _events(api: MemoryApi) -> list[dict[str, Any]]:
+    return [o for p, o in sorted(api.objects.items()) if "/events/" in p]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        (lambda cm: cm.update(immutable=True), "immutable"),
+        (lambda cm: cm["metadata"].update(labels={}), "not made by Padlock"),
+    ],
+    ids=["immutable", "foreign"],
+)
+def test_an_immutable_or_foreign_configmap_is_replaced_with_an_event(tamper: Any, why: str) -> None:
+    api = MemoryApi()
+    publish.publish(api, "falco", "padlock-rules", [content("padlock-rules", {"a.yaml": "x"})], OWNER)  # type: ignore[arg-type]
+    tamper(api.objects[configmap_path("falco", "padlock-rules")])
+    api.writes.clear()
+    result = publish.publish(api, "falco", "padlock-rules", [content("padlock-rules", {"a.yaml": "x"})], OWNER)  # type: ignore[arg-type]
+    assert api.writes[:2] == [("delete", "padlock-rules"), ("create", "padlock-rules")]
+    stored = api.objects[configmap_path("falco", "padlock-rules")]
+    assert "immutable" not in stored and stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "padlock"
+    assert [name for name, _ in result.replaced] == ["padlock-rules"] and why in result.replaced[0][1]
+    (event,) = _events(api)
+    assert (event["reason"], event["type"], event["involvedObject"]["name"]) == ("Replaced", "Warning", "padlock-rules")
+    assert why in event["message"]
+
+
+def test_a_foreign_configmap_under_an_unused_shard_name_is_removed_with_an_event() -> None:
+    api = MemoryApi()
+    api._stored(configmap_path("falco", "padlock-rules-3"),
+                {"metadata": {"name": "padlock-rules-3", "namespace": "falco"}, "data": {"evil.yaml": "- macro: x"}})
+    api._stored(configmap_path("falco", "falco-config"), {"metadata": {"name": "falco-config"}, "data": {}})
+    result = publish.publish(api, "falco", "padlock-rules", [content("padlock-rules", {"a.yaml": "x"})], OWNER)  # type: ignore[arg-type]
+    assert result.deleted == ("padlock-rules-3",)
+    assert configmap_path("falco", "falco-config") in api.objects  # not a reserved name: never touched
+    (event,) = _events(api)
+    assert event["reason"] == "RemovedForeign" and "padlock-rules-3" in event["message"]
+
+
+def test_only_the_declared_names_are_read_and_a_render_needing_more_is_refused_before_any_write() -> None:
+    api = MemoryApi()
+    api.list = None  # type: ignore[assignment,method-assign]  # the operator has no list permission
+    six = [content(f"padlock-rules{s}", {f"{i}.yaml": "x"}) for i, s in enumerate(["", "-1", "-2", "-3", "-4", "-5"])]
+    with pytest.raises(publish.TooManyShards, match=r"needs 6 ConfigMaps .* declares 5 .*falco.rulesShards"):
+        publish.publish(api, "falco", "padlock-rules", six, OWNER)  # type: ignore[arg-type]
+    assert api.writes == []
+    publish.publish(api, "falco", "padlock-rules", six[:5], OWNER)  # type: ignore[arg-type]
+    published = publish.read_published(api, "falco", "padlock-rules", shards=4)  # type: ignore[arg-type]
+    assert [cm["metadata"]["name"] for cm in published] == [c.name for c in six[:5]]
+    result = publish.publish(api, "falco", "padlock-rules", six[:2], OWNER, shards=4)  # type: ignore[arg-type]
+    assert result.deleted == ("padlock-rules-2", "padlock-rules-3", "padlock-rules-4")

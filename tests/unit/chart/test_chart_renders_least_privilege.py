@@ -1,8 +1,10 @@
 """What ``helm template charts/padlock`` renders: least-privilege RBAC, a hardened Deployment, the
 default RuleSource, release-namespace placement, and values the schema refuses.
 
-Covers: padlock.dev RBAC equals the verbs declared in padlock.api.kinds; no wildcard anywhere;
-ConfigMap writes only in the Falco namespace; Secrets only readable in the operator namespace;
+Covers: padlock.dev RBAC equals the verbs declared in padlock.api.kinds; every rule of every Role and
+ClusterRole equals padlock.api.kinds.operator_access() for several value sets; no wildcard anywhere;
+ConfigMap writes only in the Falco namespace and only by name (create aside); no list or watch of
+ConfigMaps; Secrets readable only by name in the operator namespace, none by default;
 the webhook configuration only by name; Leases only when leader election is on; the Deployment
 runs `padlock operator` non-root, read-only, without capabilities, with seccomp and probes; every
 namespaced object lands in the release namespace; the default RuleSource is a valid object and can
@@ -91,26 +93,71 @@ def test_no_rule_uses_a_wildcard(rbac: list[dict[str, Any]]) -> None:
                 assert "*" not in rule.get(key, []), f"{doc['metadata']['name']}: {rule}"
 
 
-def test_configmaps_are_writable_only_in_the_falco_namespace(rbac: list[dict[str, Any]]) -> None:
+def _granted(docs: list[dict[str, Any]], release: str = "padlock-system", falco: str = "falco") -> set[tuple[Any, ...]]:
+    """(group, resource, verb, scope, names) for every rule of every Role and ClusterRole."""
+    out = set()
+    for doc in _of(docs, "ClusterRole") + _of(docs, "Role"):
+        ns = doc["metadata"].get("namespace")
+        scope = "cluster" if ns is None else "release" if ns == release else "falco" if ns == falco else "sources"
+        for rule in doc["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        out.add((group, resource, verb, scope, tuple(sorted(rule.get("resourceNames", [])))))
+    return out
+
+
+def _intended(**values: Any) -> set[tuple[Any, ...]]:
+    return {
+        (g.group, g.resource, verb, g.scope, tuple(sorted(g.names)))
+        for g in kinds.operator_access(**values)
+        for verb in g.verbs
+    }
+
+
+@pytest.mark.parametrize(
+    ("sets", "values"),
+    [
+        ((), {}),
+        (("falco.rulesShards=7", "falco.rulesConfigMap=rules"), {"shards": 7, "rules_configmap": "rules"}),
+        (("rbac.pullSecretNames={ghcr,quay}",), {"pull_secrets": ("ghcr", "quay")}),
+        (("webhook.enabled=false",), {"webhook": False}),
+        (("webhook.configurationName=padlock-x",), {"webhook_configuration": "padlock-x"}),
+        (("leaderElection.enabled=true",), {"leader_election": True}),
+        (("rbac.configMapNamespaces={rules-mirror}",), {"source_namespaces": True}),
+    ],
+)
+def test_every_rule_is_exactly_the_intended_operator_access(sets: tuple[str, ...], values: dict[str, Any]) -> None:
+    assert _granted(render(*sets, template="templates/rbac.yaml")) == _intended(**values)
+
+
+def test_configmaps_are_writable_only_in_the_falco_namespace_and_only_by_name(rbac: list[dict[str, Any]]) -> None:
     (cluster_role,) = _of(rbac, "ClusterRole")
     assert not [r for r in cluster_role["rules"] if {"configmaps", "secrets"} & set(r["resources"])]
     writers = [
-        (role["metadata"]["namespace"], rule["verbs"])
+        (role["metadata"]["namespace"], rule["verbs"], rule.get("resourceNames"))
         for role in _of(rbac, "Role")
         for rule in role["rules"]
-        if "configmaps" in rule["resources"] and {"create", "update", "patch"} & set(rule["verbs"])
+        if "configmaps" in rule["resources"] and {"create", "update", "patch", "delete"} & set(rule["verbs"])
     ]
-    assert writers == [("falco", ["get", "list", "watch", "create", "update", "patch", "delete"])]
+    names = ["padlock-rules", *(f"padlock-rules-{i}" for i in range(1, 5))]
+    assert writers == [("falco", ["create"], None), ("falco", ["get", "update", "delete"], names)]
+    listers = [r for role in _of(rbac, "Role") for r in role["rules"] if {"list", "watch"} & set(r["verbs"])]
+    assert not [r for r in listers if "configmaps" in r["resources"] or "secrets" in r["resources"]]
 
 
-def test_secrets_are_only_readable_in_the_operator_namespace(rbac: list[dict[str, Any]]) -> None:
-    secret_rules = [
-        (role["metadata"]["namespace"], rule["verbs"])
-        for role in _of(rbac, "Role")
-        for rule in role["rules"]
-        if "secrets" in rule["resources"]
-    ]
-    assert secret_rules == [("padlock-system", ["get"])]
+def test_no_secret_is_readable_unless_named_and_then_only_in_the_operator_namespace() -> None:
+    def secret_rules(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[str] | None]]:
+        return [
+            (role["metadata"]["namespace"], rule["verbs"], rule.get("resourceNames"))
+            for role in _of(docs, "Role")
+            for rule in role["rules"]
+            if "secrets" in rule["resources"]
+        ]
+
+    assert secret_rules(render(template="templates/rbac.yaml")) == []
+    named = render("rbac.pullSecretNames={ghcr-pull}", template="templates/rbac.yaml")
+    assert secret_rules(named) == [("padlock-system", ["get"], ["ghcr-pull"])]
 
 
 def test_webhook_configuration_is_reachable_only_by_name(rbac: list[dict[str, Any]]) -> None:
@@ -146,9 +193,7 @@ def test_falco_namespace_and_extra_configmap_namespaces_are_configurable() -> No
     assert ("security", "padlock-operator-rules") in roles
     assert ("rules-mirror", "padlock-operator-sources") in roles
     (extra,) = [r for r in _of(docs, "Role") if r["metadata"]["namespace"] == "rules-mirror"]
-    assert extra["rules"] == [
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
-    ]
+    assert extra["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
 
 
 def test_deployment_runs_the_operator_hardened(default_docs: list[dict[str, Any]]) -> None:

@@ -278,3 +278,23 @@ def test_setup_configures_kopf_server_managed_config_and_certificate(tmp_path: P
     import base64
 
     assert base64.b64decode(config["caBundle"]) == runtime.tls.cafile.read_bytes()
+
+
+def test_decide_configmap_name_reserves_the_configured_shard_names_in_the_configured_namespace() -> None:
+    ctx = handlers.AdmissionContext(target=lock.PublishTarget(namespace="security", base="rules", shards=2))
+
+    def cm(name: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "security"}}
+
+    def decide(name: str, user: str, namespace: str = "security") -> str | None:
+        return handlers.decide_configmap_name(ctx, namespace=namespace, new=cm(name), operation="CREATE",
+                                              username=user)
+
+    refused = decide("rules-2", "alice")
+    assert refused is not None and 'configmap "security/rules-2": this name is reserved' in refused
+    assert "rules, rules-1, rules-2" in refused
+    assert decide("rules-2", lock.DEFAULT_OPERATOR_USERNAME) is None
+    assert decide("other", "alice") is None
+    assert decide("rules-1", "alice", namespace="falco") is None  # another namespace: not the mount's
+    confined = decide("rules-3", lock.DEFAULT_OPERATOR_USERNAME)
+    assert confined is not None and "may create only the ConfigMaps it publishes" in confined

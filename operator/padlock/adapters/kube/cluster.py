@@ -11,16 +11,19 @@ from typing import Any
 
 from padlock.adapters.kube import apply, events, publish, status
 from padlock.adapters.kube.client import JSON, KubeClient
-from padlock.adapters.kube.resources import API_VERSION, KINDS, configmap_path
+from padlock.adapters.kube.resources import API_VERSION, KINDS
+from padlock.core import lock
 
 log = logging.getLogger("padlock.adapters")
 
 
 class KubeCluster:
-    def __init__(self, client: KubeClient, *, namespace: str, configmap: str) -> None:
+    def __init__(self, client: KubeClient, *, namespace: str, configmap: str,
+                 shards: int = lock.DEFAULT_RULES_SHARDS) -> None:
         self.client = client
         self.namespace = namespace
         self.configmap = configmap
+        self.shards = shards
 
     def apply_managed(self, draft: Any) -> JSON:
         body = apply.managed_policy_body(draft.name, draft.spec, labels=dict(draft.labels),
@@ -47,8 +50,8 @@ class KubeCluster:
             log.warning("cannot post Event %s for %s/%s: %s", reason, ref.kind, ref.name, exc)
 
     def publish(self, rendered: Any, owners: Sequence[JSON]) -> publish.PublishResult:
-        return publish.publish(self.client, self.namespace, self.configmap, rendered.configmaps, owners)
+        return publish.publish(self.client, self.namespace, self.configmap, rendered.configmaps, owners,
+                               shards=self.shards)
 
     def published(self) -> list[JSON]:
-        selector = f"{publish.RULESET_LABEL}={self.configmap}"
-        return self.client.list(configmap_path(self.namespace), labelSelector=selector)
+        return publish.read_published(self.client, self.namespace, self.configmap, self.shards)
