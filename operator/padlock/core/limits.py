@@ -29,7 +29,7 @@ levels of aliases are refused here, before a single value is built."""
 MAX_NAME_CHARS: Final = 1024
 """Length of a rule, macro or list name (and of an identifier in a condition)."""
 
-MAX_MACRO_DEPTH: Final = 500
+MAX_MACRO_DEPTH: Final = 300
 """Nesting of a condition once macros are expanded: a macro's own nesting plus the deepest macro it
 uses, recursively (upstream: under 20). Deeper conditions are refused with an error at the macro
 where the bound is crossed, so no check ever recurses deeper than this."""
