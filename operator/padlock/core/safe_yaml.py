@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from yaml import events
@@ -56,7 +57,7 @@ class YamlError(ValueError):
         return f"{where} {self.message}" if where else self.message
 
 
-def _limit(id_: str, message: str, mark: yaml.Mark | None) -> YamlError:
+def _limit(id_: str, message: str, mark: Any) -> YamlError:
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
     return YamlError("LOAD_ERR_YAML_VALIDATE", id_, message, line, col)
 
@@ -106,7 +107,7 @@ def documents(text: str) -> Iterator[yaml.Node]:
                 if pending and pending[-1][1] is None:
                     pending[-1] = (pending[-1][0], node)
                 else:
-                    pending.append((node, None))  # type: ignore[arg-type]
+                    pending.append((node, None))  # type: ignore[arg-type,unused-ignore]
             else:
                 top.node.value.append(node)
             top.size += size
@@ -115,7 +116,7 @@ def documents(text: str) -> Iterator[yaml.Node]:
 
         while True:
             try:
-                ev = parser.get_event()
+                ev: Any = parser.get_event()
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 problem = exc.problem or str(exc)
@@ -124,9 +125,10 @@ def documents(text: str) -> Iterator[yaml.Node]:
                 raise YamlError("LOAD_ERR_YAML_PARSE", "yaml-parse", f"{problem}{context}", line, col) from None
             except yaml.YAMLError as exc:
                 raise YamlError("LOAD_ERR_YAML_PARSE", "yaml-parse", str(exc), 1, 1) from None
-            if ev is None or isinstance(ev, events.StreamEndEvent):
+            kind_of = type(ev)  # dispatch on the class: events are many, and mypy keeps ``ev`` loose
+            if ev is None or kind_of is events.StreamEndEvent:
                 return
-            if isinstance(ev, events.ScalarEvent):
+            if kind_of is events.ScalarEvent:
                 tag = ev.tag
                 if tag is None or tag == "!":
                     key = (ev.value, ev.implicit)
@@ -144,12 +146,12 @@ def documents(text: str) -> Iterator[yaml.Node]:
                                  f"YAML has more than {limits.MAX_YAML_NODES} nodes (aliases expanded)",
                                  ev.start_mark)
                 attach(node, 1, 0)
-            elif isinstance(ev, (events.SequenceStartEvent, events.MappingStartEvent)):
+            elif kind_of is events.SequenceStartEvent or kind_of is events.MappingStartEvent:
                 if len(stack) >= limits.MAX_YAML_DEPTH:
                     raise _limit("yaml-too-deep", f"YAML nests deeper than {limits.MAX_YAML_DEPTH} levels",
                                  ev.start_mark)
                 tag = ev.tag
-                is_seq = isinstance(ev, events.SequenceStartEvent)
+                is_seq = kind_of is events.SequenceStartEvent
                 kind = yaml.SequenceNode if is_seq else yaml.MappingNode
                 if tag is None or tag == "!":
                     tag = parser.resolve(kind, None, ev.implicit)
@@ -159,7 +161,7 @@ def documents(text: str) -> Iterator[yaml.Node]:
                     open_anchors.add(ev.anchor)
                     anchors.pop(ev.anchor, None)
                 stack.append(_Frame(coll, ev.anchor))
-            elif isinstance(ev, (events.SequenceEndEvent, events.MappingEndEvent)):
+            elif kind_of is events.SequenceEndEvent or kind_of is events.MappingEndEvent:
                 frame = stack.pop()
                 frame.node.end_mark = ev.end_mark
                 if isinstance(frame.node, yaml.MappingNode):
@@ -170,7 +172,7 @@ def documents(text: str) -> Iterator[yaml.Node]:
                     open_anchors.discard(frame.anchor)
                     anchors[frame.anchor] = (frame.node, frame.size, frame.height)
                 attach(frame.node, frame.size, frame.height)
-            elif isinstance(ev, events.AliasEvent):
+            elif kind_of is events.AliasEvent:
                 if ev.anchor in open_anchors:
                     raise _limit("yaml-recursive-alias", f"alias *{ev.anchor} refers to a node that contains it",
                                  ev.start_mark)
@@ -190,11 +192,11 @@ def documents(text: str) -> Iterator[yaml.Node]:
                                  f"YAML nests deeper than {limits.MAX_YAML_DEPTH} levels (through alias "
                                  f"*{ev.anchor})", ev.start_mark)
                 attach(target, size, height)
-            elif isinstance(ev, events.DocumentStartEvent):
+            elif kind_of is events.DocumentStartEvent:
                 anchors = {}
                 open_anchors = set()
                 root = None
-            elif isinstance(ev, events.DocumentEndEvent):
+            elif kind_of is events.DocumentEndEvent:
                 if root is not None:
                     yield root
                 root = None
