@@ -8,6 +8,8 @@ deadline passes, which ends the blocked read, and the download is reported as to
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,19 @@ class TooSlow(Exception):
     """The body did not arrive before the deadline."""
 
 
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response (urllib3 2.x keeps it on the connection, or in the file
+    object the response reads from)."""
+    raw = getattr(response, "raw", None)
+    conn = getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+    sock = getattr(fp, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def read_capped(response: requests.Response, *, cap: int, deadline: float,
                 chunk: int = 64 * 1024, clock: Callable[[], float] = time.monotonic) -> bytes:
     """The body of ``response`` (closed afterwards): ``TooLarge`` over ``cap`` bytes, ``TooSlow`` when
@@ -32,7 +47,12 @@ def read_capped(response: requests.Response, *, cap: int, deadline: float,
 
     def expire() -> None:
         fired.set()
-        response.close()  # unblocks a read stuck on a trickling socket
+        # close() alone does not wake a thread blocked in recv(); shutting the socket down does
+        sock = _socket_of(response)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        response.close()
 
     timer = threading.Timer(deadline, expire)
     timer.daemon = True
