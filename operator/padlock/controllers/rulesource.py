@@ -52,15 +52,19 @@ def _attempts(ctx: OperatorContext, name: str, body: dict[str, Any]) -> sync_sou
         value = str(((body.get("metadata") or {}).get("annotations") or {}).get(ATTEMPT_ANNOTATION) or "")
         seen, _, count = value.partition(" ")
         died = int(count) if seen == digest and count.isdigit() else 0
-        ctx.client.merge_patch(RULE_SOURCE.path(name),
-                         {"metadata": {"annotations": {ATTEMPT_ANNOTATION: f"{digest} {died + 1}"}}})
+        try:
+            ctx.client.merge_patch(RULE_SOURCE.path(name),
+                                   {"metadata": {"annotations": {ATTEMPT_ANNOTATION: f"{digest} {died + 1}"}}})
+        except Exception as exc:  # no mark: a crash on this release would be retried, nothing worse
+            log.warning("RuleSource %s: cannot write %s: %s", name, ATTEMPT_ANNOTATION, exc)
         return died
     return mark
 
 
 def _clear_attempt(ctx: OperatorContext, name: str) -> None:
     try:
-        ctx.client.merge_patch(RULE_SOURCE.path(name), {"metadata": {"annotations": {ATTEMPT_ANNOTATION: None}}})
+        ctx.client.merge_patch(RULE_SOURCE.path(name),
+                               {"metadata": {"annotations": {ATTEMPT_ANNOTATION: None}}})
     except Exception as exc:  # the next attempt overwrites it; a stale mark only counts one death too many
         log.warning("RuleSource %s: cannot clear %s: %s", name, ATTEMPT_ANNOTATION, exc)
 

@@ -111,7 +111,7 @@ def read(name: str, text: str) -> ReadResult:
             body: dict[str, object] = {}
             keys: dict[str, KeyPos] = {}
             for k, v in entry.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else str(_value(k))
+                key = k.value if isinstance(k, yaml.ScalarNode) else safe_yaml.complex_key(k)
                 if key in body:  # yaml-cpp (Falco): a key written twice in one item, the first wins
                     continue
                 body[key] = _value(v)

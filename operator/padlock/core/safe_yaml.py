@@ -228,17 +228,19 @@ def to_python(node: yaml.Node) -> object:
     if isinstance(node, yaml.MappingNode):
         out: dict[object, object] = {}
         for k, v in node.value:
-            key = to_python(k)
-            try:
-                if key in out:
-                    continue
-            except TypeError:  # unhashable key (a list or map used as a key)
-                key = str(key)
-                if key in out:
-                    continue
+            key = to_python(k) if isinstance(k, yaml.ScalarNode) else complex_key(k)
+            if key in out:
+                continue
             out[key] = to_python(v)
         return out
     return None  # pragma: no cover - the composer yields only the three node kinds
+
+
+def complex_key(node: yaml.Node) -> str:
+    """A stand-in for a list or map used as a map key (no Falco or Kubernetes key is one). Not its
+    text: nested complex keys would double in size at each level once printed."""
+    kind = "map" if isinstance(node, yaml.MappingNode) else "list"
+    return f"<{kind} key at line {node.start_mark.line + 1}, column {node.start_mark.column + 1}>"
 
 
 def load(text: str) -> object:

@@ -159,3 +159,12 @@ def test_hundreds_of_thousands_of_unknown_event_types_give_one_error() -> None:
     res = load(RULE.format(cond="evt.type in (" + ",".join(f"z{i}" for i in range(n)) + ")"))
     assert [(d.id, d.line) for d in res.errors] == [("unknown-event-type", 5)]
     assert res.errors[0].message == f"unknown event type z0 (and {n - 1} more unknown event types in this check)"
+
+
+def test_nested_complex_keys_do_not_double_in_size_at_each_level() -> None:
+    # Printing a map used as a key, used as a key... doubles the escaping at each level: 2^49 bytes.
+    text = "? " * 49 + "x"
+    value = safe_yaml.load(text)
+    assert value == {"<map key at line 1, column 3>": None}
+    res = load("- rule: r\n  " + "? " * 40 + "x\n")
+    assert all(len(d.message) < 300 for d in res.errors + res.warnings)
