@@ -4,7 +4,7 @@ One operator follows one RuleSource; v1 is adopted, then each hostile release of
 as the next version: 100k nested ``[`` (the C parser's stack overflow), 1,000 nested ``[``, a chain
 of 3,000 macros (RecursionError), a billion-laughs alias bomb, 40 doubling alias levels, a condition
 starting with a 100k-letter identifier and a 200k-letter macro name (quadratic regexes), and a list
-of 300k unknown event types. For each: the RuleSource says ``Ready=False`` with a message naming
+of 300k unknown event types (over the condition length limit). For each: the RuleSource says ``Ready=False`` with a message naming
 the version once, the problem and the kept version; exactly one ReleaseRefused Event names it; the
 operator process is alive and ``/healthz`` answered every poll while it decided; the published
 ConfigMap is byte-identical (same data, same resourceVersion). Finally a good release is adopted.
@@ -54,7 +54,7 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("1.6.0", rule("a" * 100_000 + " = 1"), "is longer than 1024 characters"),
     ("1.7.0", f"- macro: {'m' * 200_000}-\n  condition: evt.type = open\n", "name is longer than 1024 characters"),
     ("1.8.0", rule("evt.type in (" + ",".join(f"z{i}" for i in range(300_000)) + ")"),
-     "and 299999 more unknown event types"),
+     "characters long, over the limit of 262144"),
 ]
 
 

@@ -29,6 +29,10 @@ levels of aliases are refused here, before a single value is built."""
 MAX_NAME_CHARS: Final = 1024
 """Length of a rule, macro or list name (and of an identifier in a condition)."""
 
+MAX_CONDITION_CHARS: Final = 256 * 1024
+"""Length of one condition's text (upstream: under 4 KB). A condition listing hundreds of thousands
+of values takes seconds of pure-Python parsing; it is refused before parsing instead."""
+
 MAX_MACRO_DEPTH: Final = 300
 """Nesting of a condition once macros are expanded: a macro's own nesting plus the deepest macro it
 uses, recursively (upstream: under 20). Deeper conditions are refused with an error at the macro

@@ -5,7 +5,8 @@ Covers ``padlock.core.safe_yaml`` (size, nesting depth through ``[``, ``{`` and 
 bombs: billion laughs and 40 doubling levels, recursive aliases), yaml-cpp's reading (a key written
 twice: the first wins; ``enabled`` in YAML 1.1 spellings, quoted or not), the condition parser and
 collector on 100k/200k-letter identifiers and names, macro chains thousands deep (no RecursionError),
-and a condition naming hundreds of thousands of unknown event types (one error, not one per value).
+a condition naming tens of thousands of unknown event types (one error, not one per value), and a condition
+over the length limit (refused before parsing).
 Each case would hang, segfault or raise under the previous reader, parser or compiler.
 """
 
@@ -154,11 +155,19 @@ def test_a_chain_of_macros_within_the_bound_loads() -> None:
     assert not res.errors, [d.one_line() for d in res.errors[:3]]
 
 
-def test_hundreds_of_thousands_of_unknown_event_types_give_one_error() -> None:
-    n = 300_000
+def test_tens_of_thousands_of_unknown_event_types_give_one_error() -> None:
+    n = 20_000
     res = load(RULE.format(cond="evt.type in (" + ",".join(f"z{i}" for i in range(n)) + ")"))
     assert [(d.id, d.line) for d in res.errors] == [("unknown-event-type", 5)]
     assert res.errors[0].message == f"unknown event type z0 (and {n - 1} more unknown event types in this check)"
+
+
+def test_a_condition_over_the_length_limit_is_refused_before_parsing() -> None:
+    text = "evt.type in (" + ",".join(f"z{i}" for i in range(300_000)) + ")"
+    res = load(RULE.format(cond=text))
+    assert [(d.code, d.id) for d in res.errors] == [("LOAD_ERR_COMPILE_CONDITION", "condition-syntax")]
+    assert f"condition is {len(text)} characters long, over the limit of {limits.MAX_CONDITION_CHARS}" in \
+        res.errors[0].message
 
 
 def test_nested_complex_keys_do_not_double_in_size_at_each_level() -> None:

@@ -395,6 +395,9 @@ def _flatten(kind: type[ast.And] | type[ast.Or], node: ast.Node) -> list[ast.Nod
 
 def parse(text: str) -> ast.Node:
     """Parse a condition; raises ``ConditionError`` (message, offset) on bad input, nothing else."""
+    if len(text) > limits.MAX_CONDITION_CHARS:
+        raise ConditionError(f"condition is {len(text)} characters long, over the limit of "
+                             f"{limits.MAX_CONDITION_CHARS} (Padlock's limit)", 0)
     try:
         return _Parser(text).parse()
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well below the stack limit
