@@ -92,6 +92,7 @@ def two_sources(control_plane: Any, kubectl: Any, registry: str, crds_installed:
         yield running
 
 
+@pytest.mark.timeout(240 + 60 * ITERATIONS)  # one restart takes up to a minute on a loaded machine
 def test_no_published_version_lacks_a_source_across_random_sigkill_restarts(
         two_sources: RunningOperator, kubectl: Any) -> None:
     running, user = two_sources, two_sources.user
