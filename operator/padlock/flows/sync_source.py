@@ -1,19 +1,23 @@
 """Sync one RuleSource: cheap check, pull, validate together with every policy, adopt in one step.
 
 Called by the RuleSource controller (reconcile on create/update/resume, and its timer every
-``spec.interval``), in a worker thread, holding the operator's publish lock so no other render
-publishes in between. Steps:
+``spec.interval``), in a worker thread. The check and the download hold only the source's lock; the
+render and publish run under the operator's publish lock (``PublishGate``). Steps:
 
 1. recover the current version's files after a restart (re-fetch by digest, else verbatim from the
    published ConfigMap) so the render is byte-identical and nothing is rewritten;
 2. ``resolve`` the candidate (cheap digest check); unchanged digest: only ``lastCheckTime`` moves;
 3. Manual update policy: a new version waits in ``status.availableVersion`` until approved;
-4. ``fetch``, then render with the candidate and all current policies and exceptions, checked against
-   the configured engine and plugins;
-5. not publishable: refuse, keep the current version, say why (conditions, an Event);
-   publishable: apply ManagedPolicies, publish, record history and changes, an Event.
+4. mark the attempt (crash-only: a release the process died on ``POISON_AFTER`` times is refused),
+   ``fetch``, then restore any other source that published before (never publish less), render with
+   the candidate and all current policies and exceptions, checked against the configured engine and
+   plugins;
+5. not publishable, or the core crashed on it: refuse, keep the current version, say why
+   (conditions, one Event per distinct refusal); publishable: apply ManagedPolicies, publish, record
+   history and changes, an Event.
 
-Bad input never raises out of here: every failure becomes conditions and a result label.
+Bad input never raises out of here: every failure becomes conditions and a result label. Only a
+failed cluster write propagates (the controller records it and retries).
 """
 
 from __future__ import annotations
