@@ -7,7 +7,8 @@ starting with a 100k-letter identifier and a 200k-letter macro name (quadratic r
 of 300k unknown event types (over the condition length limit). For each: the RuleSource says ``Ready=False`` with a message naming
 the version once, the problem and the kept version; exactly one ReleaseRefused Event names it; the
 operator process is alive and ``/healthz`` answered every poll while it decided; the published
-ConfigMap is byte-identical (same data, same resourceVersion). Finally a good release is adopted.
+ConfigMap is byte-identical (same data, same resourceVersion). A release carrying the crash-only mark
+of three deaths is refused without being tried. Finally a good release is adopted.
 """
 
 from __future__ import annotations
@@ -103,6 +104,25 @@ def test_a_hostile_release_is_refused_with_one_event_while_the_operator_stays_he
     assert after["data"] == before["data"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert user.status("rulesource", SOURCE)["currentVersion"] == "1.0.0"
+
+
+def test_a_release_the_operator_died_on_three_times_is_refused_without_trying_it(hostile: RunningOperator) -> None:
+    """Crash-only: the ``padlock.dev/validating`` mark left by three deaths on a release refuses it."""
+    user = hostile.user
+    files = {p.name: p.read_text() for p in sorted((RULES / "v2").glob("*.yaml"))}
+    pushed = artifacts.push_rules_artifact(hostile.registry, hostile.repository, "1.8.5", files, floating_tags=False)
+    user.kubectl("annotate", "rulesource", SOURCE, "--overwrite", f"padlock.dev/validating={pushed.digest} 3")
+    user.kubectl("patch", "rulesource", SOURCE, "--type=merge", "-p", '{"spec":{"oci":{"tag":"1.8.5"}}}')
+    try:
+        ready = wait_for("the poisoned release refused", lambda: (
+            (c := user.condition("Ready", "rulesource", SOURCE)) and c["reason"] == "ReleaseCrashedOperator" and c))
+        assert "version 1.8.5" in ready["message"] and "stopped 3 times while validating it" in ready["message"]
+        assert user.status("rulesource", SOURCE)["currentVersion"] == "1.0.0"
+        assert hostile.op.proc is not None and hostile.op.proc.poll() is None
+        wait_for("the mark removed after the verdict", lambda: "padlock.dev/validating" not in (
+            ((user.get("rulesource", SOURCE) or {}).get("metadata") or {}).get("annotations") or {}))
+    finally:
+        user.kubectl("patch", "rulesource", SOURCE, "--type=merge", "-p", '{"spec":{"oci":{"tag":"1"}}}')
 
 
 def test_the_next_good_release_is_adopted(hostile: RunningOperator) -> None:
