@@ -146,6 +146,7 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
             # together); decide on the stored object so a version is never adopted twice.
             fresh = await asyncio.to_thread(ctx.client.get_or_none, RULE_SOURCE.path(name))
             if fresh is None:
+                result = "deleted"
                 return
             body = {**fresh, "apiVersion": f"{GROUP}/{VERSION}", "kind": "RuleSource"}
             ctx.state.upsert(body)
