@@ -36,6 +36,8 @@ OCI_REPOSITORY = (
     r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+$"
 )
 OCI_TAG = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
+# A host name or IP address, optionally with a port: an entry of spec.http.allowedRedirectHosts.
+REDIRECT_HOST = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$"
 # Characters of npm-style semver ranges (">=5.0.0 <6.0.0", "~5.1", "5.x", "^5"); the model parses
 # the range for real, the API server only checks the characters.
 SEMVER_RANGE = r"^[0-9A-Za-z.*^~<>=|, +-]+$"
@@ -108,6 +110,11 @@ class HttpSource(PadlockModel):
     """URL of the `.yaml` file or `.tar.gz` archive."""
     sha256: str | None = Field(default=None, pattern=SHA256_HEX)
     """Expected sha256 of the downloaded bytes (64 hex digits). A mismatch is never adopted."""
+    allowed_redirect_hosts: list[Annotated[str, Field(min_length=1, max_length=261, pattern=REDIRECT_HOST)]] | None = (
+        Field(default=None, max_length=16, json_schema_extra=list_type("set"))
+    )
+    """Other servers the URL may redirect to (`host` or `host:port`). Unset: a redirect is followed
+    only to the same scheme, host and port; never from https to http; at most 5 redirects."""
 
 
 class Verification(PadlockModel):

@@ -20,6 +20,8 @@ import click
 import yaml
 
 from padlock.api import kinds
+from padlock.cli import objects
+from padlock.core import safe_yaml
 from padlock.core.managed import copy_to_custom
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -30,8 +32,8 @@ _KINDS = (kinds.MANAGED_POLICY.singular, kinds.MANAGED_POLICY.plural, *kinds.MAN
 
 def _from_file(path: Path, name: str) -> dict[str, Any] | None:
     try:
-        docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
-    except (OSError, yaml.YAMLError) as exc:
+        docs = safe_yaml.load_all(objects.read_text(path))
+    except (objects.InputError, safe_yaml.YamlError) as exc:
         click.echo(f"error: {path}: cannot read: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     for doc in docs:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
+from padlock.cli import objects
 from padlock.core import differ, fields, loader, versions
 from padlock.core.model import Ruleset, RulesFile
 
@@ -39,10 +41,9 @@ def _read(paths: Sequence[str]) -> list[RulesFile]:
     out = []
     for p in paths:
         try:
-            with open(p, encoding="utf-8") as fh:
-                out.append(RulesFile(p, fh.read()))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.UsageError(f"cannot read {p}: {exc}") from None
+            out.append(RulesFile(p, objects.read_text(Path(p))))
+        except objects.InputError as exc:
+            raise click.UsageError(f"cannot read {exc}") from None
     return out
 
 

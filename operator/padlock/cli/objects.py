@@ -12,7 +12,9 @@ can point at it; ``read_objects`` is the plain form ``render`` uses.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +22,12 @@ from typing import Any
 
 import yaml
 
-from padlock.core import catalog, loader, managed, policy_objects
+from padlock.core import catalog, limits, loader, managed, policy_objects, safe_yaml
 from padlock.core.model import RulesFile
 
 _SOURCE = re.compile(r"^(?:(?P<name>[a-z0-9][-a-z0-9.]*)(?:@(?P<version>[^=]+))?=)?(?P<path>.+)$")
+MAX_SOURCE_FILES = 1024
+"""Files in one ``--source`` directory (an artifact holds at most 64; see ``padlock.sources``)."""
 DEFAULT_LOAD_ORDER = 50
 """``spec.loadOrder`` of a RuleSource that sets none (the CRD default)."""
 
@@ -84,16 +88,12 @@ def read_documents(file: str, text: str) -> tuple[list[Document], YamlProblem | 
     """Every document of ``text``, with ``kind: List`` documents expanded into their items.
 
     Documents before a YAML error are returned with the error, so a caller can report both; empty
-    documents are skipped.
+    documents are skipped. Read through ``padlock.core.safe_yaml`` (bounded size, depth, aliases).
     """
     docs: list[Document] = []
-    parser = yaml.CSafeLoader(text)
     try:
-        while parser.check_node():
-            node = parser.get_node()
-            if node is None:
-                continue
-            body = parser.construct_document(node)
+        for node in safe_yaml.documents(text):
+            body = safe_yaml.to_python(node)
             if body is None:
                 continue
             if isinstance(body, dict) and body.get("kind") == "List" and isinstance(body.get("items"), list):
@@ -105,17 +105,40 @@ def read_documents(file: str, text: str) -> tuple[list[Document], YamlProblem | 
                 continue
             line, column = _where(node)
             docs.append(Document(file, line, column, body))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        context = f" {exc.context}" if exc.context else ""
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return docs, YamlProblem(file, line, column, f"{problem}{context}")
-    except yaml.YAMLError as exc:
-        return docs, YamlProblem(file, 1, 1, str(exc))
-    finally:
-        parser.dispose()
+    except safe_yaml.YamlError as exc:
+        return docs, YamlProblem(file, exc.line or 1, exc.column or 1, exc.message)
     return docs, None
+
+
+def read_text(path: Path, limit: int = limits.MAX_YAML_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; ``InputError`` otherwise.
+
+    Refuses what is not a regular file (``/dev/zero``, a FIFO, a socket) before opening it, and reads
+    at most ``limit + 1`` bytes, so neither an endless device nor a 200 MB file is read whole.
+    """
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file (devices, FIFOs and sockets are not read)")
+    if st.st_size > limit:
+        raise InputError(f"{path}: {st.st_size} bytes, over the limit of {limit} bytes")
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO after the check, open does not hang on it
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise InputError(f"{path}: not a regular file (devices, FIFOs and sockets are not read)")
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise InputError(f"{path}: over the limit of {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
 def read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -123,10 +146,7 @@ def read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     for path in paths:
         for f in yaml_files(path):
-            try:
-                text = f.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"{f}: cannot read: {exc}") from exc
+            text = read_text(f)
             docs, problem = read_documents(str(f), text)
             if problem is not None:
                 raise InputError(f"{f}: not valid YAML: line {problem.line}: {problem.message}")
@@ -146,14 +166,13 @@ def read_source(spec: str, load_orders: dict[str, int]) -> policy_objects.Source
         raise InputError(f"--source {spec}: {path} does not exist")
     name = m["name"] or re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-") or "rules"
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    if len(files) > MAX_SOURCE_FILES:
+        raise InputError(f"--source {spec}: more than {MAX_SOURCE_FILES} files in {path}")
     texts: list[tuple[str, str]] = []
     for f in files:
         if f.suffix not in (".yaml", ".yml"):
             continue
-        try:
-            texts.append((f.name, f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{f}: cannot read: {exc}") from exc
+        texts.append((f.name, read_text(f)))
     if not texts:
         raise InputError(f"--source {spec}: no .yaml rules files in {path}")
     return policy_objects.SourceInput(

@@ -129,10 +129,9 @@ def run(paths: Sequence[str], opts: Options) -> Outcome:
     paths = _expand(paths)
     for p in paths:
         try:
-            with open(p, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            unreadable.append(Diagnostic("LOAD_ERR_FILE_READ", "file-read", f"Could not open file {p}: {exc}", p))
+            text = objects.read_text(Path(p))
+        except objects.InputError as exc:
+            unreadable.append(Diagnostic("LOAD_ERR_FILE_READ", "file-read", f"Could not open file {exc}", p))
             continue
         groups.setdefault(kind_of(text), []).append(RulesFile(p, text))
     outcome = Outcome(list(paths), unreadable)

@@ -70,8 +70,8 @@ async def run(ctx: OperatorContext) -> None:
                 continue
         await asyncio.sleep(ctx.runtime.debounce)
         ctx.render_wanted.clear()
-        if not ctx.state.ready:
-            continue
+        if not ctx.state.ready or ctx.state.missing:
+            continue  # never publish less than before: a source's restore brings a new request
         try:
             await render_once(ctx)
         except Exception:

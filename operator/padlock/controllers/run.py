@@ -74,14 +74,16 @@ def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegis
 
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
                    stop_flag: asyncio.Event | None, webhook_flags: WebhookFlags | None) -> None:
-    from padlock.flows import corebridge, sourcebridge
+    from padlock.flows import corebridge, sandbox, sourcebridge
 
     client = KubeClient(connection)
     ctx = OperatorContext(
         options=options, runtime=runtime, connection=connection, client=client,
         cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap,
                             shards=options.rules_shards),
-        sources=sourcebridge.Sources(client, engine_version=options.engine_version), core=corebridge.Core(options),
+        # each new release is read first in a child with memory and CPU limits (flows.sandbox)
+        sources=sandbox.SandboxedSources(sourcebridge.Sources(client, engine_version=options.engine_version)),
+        core=corebridge.Core(options),
     )
     registry = build_registry()
     settings = kopf.OperatorSettings()

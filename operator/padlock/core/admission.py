@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from padlock.core import policy_objects as po
+from padlock.core import safe_yaml
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import RulesFile
 
@@ -380,8 +381,8 @@ def _from_loader(ref: po.ObjectRef, d: Diagnostic, path: str) -> po.ObjectDiagno
 def defined_rule_names(text: str) -> Iterable[str]:
     """Names of rules a rules file defines (not appends or overrides); tolerant of bad YAML."""
     try:
-        items = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
+        items = safe_yaml.load(text)
+    except safe_yaml.YamlError:
         return []
     if not isinstance(items, list):
         return []

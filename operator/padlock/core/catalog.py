@@ -34,9 +34,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from padlock.api.managedpolicy import DEFAULT_ENABLED
+from padlock.core import safe_yaml
 
 API_VERSION = "padlock.dev/catalog/v1"
 ARTIFACT_FILE = "padlock-catalog.yaml"
@@ -125,11 +124,11 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
     """Parse and validate catalog text. Returns (None, problems) when it cannot be used at all."""
     problems: list[CatalogProblem] = []
     try:
-        doc = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "document"
-        return None, [CatalogProblem(origin, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        doc = safe_yaml.load(text)
+    except safe_yaml.YamlError as exc:
+        where = f"line {exc.line}" if exc.line else "document"
+        what = "not valid YAML: " if exc.code == "LOAD_ERR_YAML_PARSE" else ""
+        return None, [CatalogProblem(origin, where, f"{what}{exc.message}")]
     if not isinstance(doc, Mapping):
         return None, [
             CatalogProblem(origin, "(root)", "must be a map with apiVersion, name, version, policies")

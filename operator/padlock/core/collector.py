@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from padlock.core import versions
+from padlock.core import limits, versions
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import PRIORITIES, PluginRequirement
 from padlock.core.reader import KeyPos, RawItem
@@ -54,7 +54,13 @@ MODIFIABLE_COMPS = frozenset(
 )
 LIST_COMPS = frozenset({"in", "pmatch", "intersects"})
 _LIST_NAME = re.compile(r"[^()\"'\s=,]+")
-_MACRO_NAME = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
+_MACRO_NAME = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")  # Falco's spelling, quoted in the warning
+# The same language without the ``+`` then ``*`` overlap that backtracks quadratically on a long name
+# ending in a bad character; possessive, so every name is scanned once.
+_MACRO_NAME_LINEAR = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*+")
+#: yaml-cpp's ``as<bool>`` (``convert.cpp``), which Falco uses for every boolean key: these words in
+#: lower case, upper case or capitalised, whether the YAML scalar is quoted or not.
+_YAML_CPP_BOOLS = {w: True for w in ("y", "yes", "true", "on")} | {w: False for w in ("n", "no", "false", "off")}
 
 
 @dataclass
@@ -189,6 +195,10 @@ class _Item:
         value = self.raw.body[key]
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and (value.islower() or value.isupper() or value == value.capitalize()):
+            word = _YAML_CPP_BOOLS.get(value.lower())
+            if word is not None:
+                return word
         raise self.bad("bad-scalar", f"Can't decode YAML scalar value (key '{key}' must be a boolean)", key)
 
     def integer(self, key: str, default: int) -> int:
@@ -247,6 +257,10 @@ def collect(col: Collection, items: list[RawItem]) -> None:
     for raw in items:
         it = _Item(raw, col)
         try:
+            if len(it.name) > limits.MAX_NAME_CHARS:
+                it.name = limits.shorten(it.name)
+                raise it.bad("name-too-long", f"{raw.kind.capitalize()} name is longer than {limits.MAX_NAME_CHARS} "
+                             f"characters (Padlock's limit)", raw.kind)
             if raw.kind == "":
                 it.warn("LOAD_UNKNOWN_ITEM", "unknown-item", "Unknown top level item")
                 continue
@@ -441,7 +455,7 @@ def _macro(it: _Item) -> None:
         raise it.bad("override-target-missing",
                      "An 'override.condition: replace' to a macro was requested but no macro by that name already exists",
                      code="LOAD_ERR_VALIDATE")
-    if not _MACRO_NAME.fullmatch(name):
+    if not _MACRO_NAME_LINEAR.fullmatch(name):
         it.warn("LOAD_INVALID_MACRO_NAME", "invalid-macro-name",
                 f"Macro has an invalid name. Macro names should match a regular expression: {_MACRO_NAME.pattern}",
                 "macro")

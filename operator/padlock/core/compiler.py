@@ -23,7 +23,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
-from padlock.core import versions
+from padlock.core import limits, versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
 from padlock.core.condition import ast, walk
 from padlock.core.diagnostics import Diagnostic
@@ -104,6 +104,7 @@ class _Where:
     text: str
     cond_pos: tuple[str, KeyPos] | None
     file_texts: Mapping[str, str]
+    precise: int = 0  # diagnostics placed inside the text so far (limits.MAX_PRECISE_POSITIONS)
 
     def at(self, code: str, id_: str, message: str, offset: int | None = None) -> Diagnostic:
         file, line, col = self.loc.file, self.loc.line, self.loc.column
@@ -113,7 +114,10 @@ class _Where:
             file, kp = self.cond_pos
             line, col = kp.line, kp.column
             src = self.file_texts.get(file)
-            if offset is not None and src is not None and offset <= len(self.text):
+            if (offset is not None and src is not None and offset <= len(self.text)
+                    and self.precise < limits.MAX_PRECISE_POSITIONS):
+                # each exact position walks the text: bounded, so a million errors stay linear
+                self.precise += 1
                 line, col = offset_position(src, kp, self.text, offset)
         return Diagnostic(code, id_, message, file, line, col, self.item_type, self.item_name)
 
@@ -192,6 +196,7 @@ class Env:
             self.used_lists |= lists
             self.macro_ast[m.name] = node
             self.macro_lists[m.name] = lists
+        self._bound_macro_depth()
         for m in self.macros.values():
             body = self.macro_ast.get(m.name)
             if body is None:
@@ -203,6 +208,49 @@ class Env:
                     self.diagnostics.append(self.undefined_macro(where, ref))
                 else:
                     self.used_macros.add(ref.name)
+
+    def _bound_macro_depth(self) -> None:
+        """Refuse macros whose expanded nesting exceeds ``limits.MAX_MACRO_DEPTH``.
+
+        The checks below (``evttypes``, ``check_tree``) follow macro references recursively; a chain of
+        thousands of macros would exhaust the stack. Depths are computed here without recursion (an
+        explicit stack, each macro once); a macro over the bound gets one error where the bound is
+        first crossed and its body is dropped, so nothing recurses into it. A cycle (only possible
+        next to an undefined-macro error) counts each macro once.
+        """
+        depth: dict[str, int] = {}
+        own = {name: _ast_depth(body) for name, body in self.macro_ast.items()}
+        refs = {name: [r.name for r in cond.macro_refs(body) if r.name in self.macro_ast]
+                for name, body in self.macro_ast.items()}
+        for start in self.macro_ast:
+            if start in depth:
+                continue
+            stack: list[tuple[str, int]] = [(start, 0)]
+            on_path: set[str] = {start}
+            while stack:
+                name, i = stack[-1]
+                children = refs[name]
+                if i < len(children):
+                    stack[-1] = (name, i + 1)
+                    child = children[i]
+                    if child not in depth and child not in on_path:
+                        on_path.add(child)
+                        stack.append((child, 0))
+                    continue
+                stack.pop()
+                on_path.discard(name)
+                depth[name] = own[name] + max((depth.get(c, 0) for c in children), default=0)
+        over = {name for name, d in depth.items() if d > limits.MAX_MACRO_DEPTH}
+        for name in over:
+            if any(c in over for c in refs[name]):
+                continue  # reported where the bound is first crossed
+            m = self.macros[name]
+            self.diagnostics.append(self.where_macro(m).at(
+                "LOAD_ERR_VALIDATE", "macro-too-deep",
+                f"Macro nesting is deeper than {limits.MAX_MACRO_DEPTH} levels once the macros it uses are "
+                f"expanded (Padlock's limit; it is {depth[name]})"))
+        for name in over:
+            del self.macro_ast[name]
 
     def where_macro(self, m: MacroInfo) -> _Where:
         return _Where("macro", m.name, m.loc, m.condition, m.cond_pos, self.file_texts)
@@ -515,10 +563,13 @@ class _RuleCompiler:
             return
         values = _values(c)
         if c.lhs.name == "evt.type" and c.value is not None and not isinstance(c.value, ast.Transformer):
-            for v in values:
-                if v.value not in env.catalog.event_types:
-                    unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-event-type",
-                                            f"unknown event type {v.value}", v.pos))
+            # One error per check, naming the first unknown type (Falco stops at the first): a list
+            # of a million unknown types costs one diagnostic, not a million.
+            bad = [v for v in values if v.value not in env.catalog.event_types]
+            if bad:
+                more = f" (and {len(bad) - 1} more unknown event types in this check)" if len(bad) > 1 else ""
+                unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-event-type",
+                                        f"unknown event type {limits.shorten(bad[0].value)}{more}", bad[0].pos))
         # Falco's filter_warning_resolver: only k8s audit fields (ka.*, jevt.*) compared for equality.
         if c.lhs.name.startswith(("ka.", "jevt.")) and c.op in ("=", "==", "!=", "in", "intersects", "pmatch"):
             for v in values:
@@ -681,6 +732,20 @@ class _EvtSet:
 
     def size(self, universe: int) -> int:
         return universe - len(self.names) if self.complement else len(self.names)
+
+
+def _ast_depth(node: ast.Node) -> int:
+    """Nesting levels of a condition tree (iterative)."""
+    best = 0
+    stack: list[tuple[ast.Node, int]] = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        best = max(best, d)
+        if isinstance(n, (ast.And, ast.Or)):
+            stack.extend((c, d + 1) for c in n.children)
+        elif isinstance(n, ast.Not):
+            stack.append((n.child, d + 1))
+    return best
 
 
 @functools.lru_cache(maxsize=4096)

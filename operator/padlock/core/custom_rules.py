@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 import padlock.core.loader as loader
+from padlock.core import safe_yaml
 from padlock.core.model import Rule, Ruleset, RulesFile
 from padlock.core.policy_objects import ObjectDiagnostic, ObjectRef
 
@@ -74,14 +73,12 @@ def parse_custom_rules(
     fname = f"{ref.name}.falcoRules.yaml"
     diags: list[ObjectDiagnostic] = []
     try:
-        doc = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        doc = safe_yaml.load(text)
+    except safe_yaml.YamlError as exc:
+        where = f"{path}:{exc.line}:{exc.column}" if exc.line else path
+        what = "not valid YAML: " if exc.code == "LOAD_ERR_YAML_PARSE" else ""
         return CustomRules(
-            diagnostics=(
-                ObjectDiagnostic(ref, where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "yaml-parse"),
-            )
+            diagnostics=(ObjectDiagnostic(ref, where, f"{what}{exc.message}", exc.id),)
         )
     if doc is None:
         doc = []

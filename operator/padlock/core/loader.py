@@ -126,9 +126,12 @@ def _scratch(
 
 def finish(ruleset: Ruleset, diags: list[Diagnostic], files: Sequence[RulesFile], texts: Mapping[str, str]) -> LoadResult:
     """Snippets for errors, then errors and warnings each in file order without duplicates."""
+    lines: dict[str, list[str]] = {}  # split each file once, however many errors it has
     for i, d in enumerate(diags):
         if d.severity == "error" and not d.snippet and d.file in texts and d.line > 0:
-            diags[i] = _with_snippet(d, texts[d.file])
+            if d.file not in lines:
+                lines[d.file] = texts[d.file].splitlines()
+            diags[i] = _with_snippet(d, lines[d.file])
     errors = sorted((d for d in diags if d.severity == "error"), key=_order(files))
     warnings = sorted((d for d in diags if d.severity == "warning"), key=_order(files))
     return LoadResult(ruleset, _dedupe(errors), _dedupe(warnings))
@@ -185,8 +188,7 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def _with_snippet(d: Diagnostic, text: str) -> Diagnostic:
-    lines = text.splitlines()
+def _with_snippet(d: Diagnostic, lines: list[str]) -> Diagnostic:
     if d.line - 1 >= len(lines):
         return d
     line = lines[d.line - 1]

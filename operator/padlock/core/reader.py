@@ -1,8 +1,9 @@
 """Reader: one rules file's text -> raw items with positions (Falco's ``rule_loader_reader``).
 
-Called by ``padlock.core.loader``. Uses libyaml (``CSafeLoader``) to compose node trees, so every item
-and every top-level key remembers its line and column, then turns nodes into plain Python values with
-a small converter (faster than PyYAML's generic constructor). Classifies each entry by the first of
+Called by ``padlock.core.loader``. Composes node trees with ``padlock.core.safe_yaml`` (bounded size,
+depth and alias expansion; never PyYAML's recursive composer), so every item and every top-level key
+remembers its line and column, then turns nodes into plain Python values. A key written twice in one
+item: the first wins, as yaml-cpp reads it for Falco. Classifies each entry by the first of
 ``required_engine_version, required_plugin_versions, list, macro, rule`` it contains, as Falco does.
 Shape problems of the document itself become diagnostics; per-key checks happen in the loader.
 """
@@ -13,13 +14,11 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from padlock.core import safe_yaml
 from padlock.core.diagnostics import Diagnostic
 
 #: Classification order of ``rule_loader_reader.cpp``.
 ITEM_KINDS = ("required_engine_version", "required_plugin_versions", "list", "macro", "rule")
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_constructor = yaml.constructor.SafeConstructor()
 
 
 @dataclass(frozen=True)
@@ -58,33 +57,7 @@ class ReadResult:
     block_sequence: bool = False
 
 
-_TYPED_TAGS = frozenset(
-    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"}
-)
-
-
-def _value(node: yaml.Node) -> object:
-    """Node -> plain value. Only ints, bools, nulls and floats are typed; every other scalar (``=``,
-    dates, custom tags) stays the string it is written as, as yaml-cpp gives it to Falco."""
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag in _TYPED_TAGS:
-            try:
-                return _constructor.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError):
-                return node.value
-        return node.value
-    if isinstance(node, yaml.SequenceNode):
-        return [_value(n) for n in node.value]
-    if isinstance(node, yaml.MappingNode):
-        out: dict[object, object] = {}
-        for k, v in node.value:
-            key = _value(k)
-            try:
-                out[key] = _value(v)
-            except TypeError:  # unhashable key (a list or map used as a key)
-                out[str(key)] = _value(v)
-        return out
-    return None  # pragma: no cover - composer yields only the three node kinds
+_value = safe_yaml.to_python
 
 
 def read(name: str, text: str) -> ReadResult:
@@ -92,19 +65,9 @@ def read(name: str, text: str) -> ReadResult:
     diags: list[Diagnostic] = []
     items: list[RawItem] = []
     try:
-        docs = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        col = mark.column + 1 if mark else 0
-        problem = exc.problem or str(exc)
-        context = f" {exc.context}" if exc.context else ""
-        diags.append(
-            Diagnostic("LOAD_ERR_YAML_PARSE", "yaml-parse", f"{problem}{context}", name, line, col)
-        )
-        return ReadResult(items, diags)
-    except yaml.YAMLError as exc:
-        diags.append(Diagnostic("LOAD_ERR_YAML_PARSE", "yaml-parse", str(exc), name, 1, 1))
+        docs = safe_yaml.compose_all(text)
+    except safe_yaml.YamlError as exc:
+        diags.append(Diagnostic(exc.code, exc.id, exc.message, name, exc.line, exc.column))
         return ReadResult(items, diags)
     block = not docs or (
         len(docs) == 1
@@ -148,7 +111,9 @@ def read(name: str, text: str) -> ReadResult:
             body: dict[str, object] = {}
             keys: dict[str, KeyPos] = {}
             for k, v in entry.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else str(_value(k))
+                key = k.value if isinstance(k, yaml.ScalarNode) else safe_yaml.complex_key(k)
+                if key in body:  # yaml-cpp (Falco): a key written twice in one item, the first wins
+                    continue
                 body[key] = _value(v)
                 mark = v.start_mark
                 style = v.style if isinstance(v, yaml.ScalarNode) else None

@@ -119,6 +119,13 @@ class OperatorState:
         """Ready after the first sync of every known RuleSource (or when there are none)."""
         return all(name in self.synced for name in self.sources)
 
+    @property
+    def missing(self) -> list[str]:
+        """RuleSources that published a version (``status.currentDigest``) whose bundle is not here yet
+        (right after a restart). A render now would publish less than before: renders wait."""
+        return sorted(n for n, obj in self.sources.items()
+                      if n not in self.bundles and (obj.get("status") or {}).get("currentDigest"))
+
     def snapshot(self) -> Snapshot:
         return Snapshot(
             sources=copy.deepcopy(self.sources),

@@ -36,6 +36,11 @@ class Limits:
     """Size of the inflated tar stream (headers included)."""
     max_files: int = 64
     """Members in the archive, directories included."""
+    download_seconds: float = 120.0
+    """Wall-clock deadline of one download, first byte to last (a per-read timeout never abandons
+    a server that trickles a byte every few seconds)."""
+    max_redirects: int = 5
+    """Redirects followed for one HTTP download."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -18,7 +18,7 @@ import urllib.parse
 
 import requests
 
-from padlock.sources import archives, bundles, requirements, single
+from padlock.sources import archives, bundles, requirements, single, transfer
 from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import (
     AccessDenied,
@@ -56,16 +56,57 @@ def _expected(source: str, spec: HttpSourceSpec) -> str | None:
     return value
 
 
-def _request(source: str, method: str, url: str, timeout: float) -> requests.Response:
-    try:
-        response = requests.request(method, url, timeout=timeout, stream=True, allow_redirects=True)
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise SourceUnavailable(
-            source, url, f"cannot reach {urllib.parse.urlsplit(url).netloc}: {type(exc).__name__}"
-        ) from exc
-    except requests.exceptions.RequestException as exc:
-        raise SourceUnavailable(source, url, f"request failed: {exc}") from exc
-    status = response.status_code
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _redirect_allowed(spec: HttpSourceSpec | None, original: str, target: str) -> str | None:
+    """None when following ``original`` -> ``target`` is allowed, else why not.
+
+    Same scheme, host and port: allowed. Anything else only when ``spec.http.allowedRedirectHosts``
+    lists the target's ``host`` or ``host:port``; never from https down to http.
+    """
+    o_scheme, o_host, o_port = _origin(original)
+    t_scheme, t_host, t_port = _origin(target)
+    if t_scheme not in ("http", "https"):
+        return f"redirect to {t_scheme or 'a relative'} URL {target} is not followed"
+    if o_scheme == "https" and t_scheme == "http":
+        return f"redirect from https to plain http ({target}) is refused"
+    if (o_host, o_port) == (t_host, t_port):
+        return None
+    allowed = {h.lower() for h in (getattr(spec, "allowed_redirect_hosts", None) or [])}
+    if t_host in allowed or f"{t_host}:{t_port}" in allowed:
+        return None
+    return (f"redirect to another server ({t_host}:{t_port}) is refused; list it in "
+            "spec.http.allowedRedirectHosts to allow it")
+
+
+def _request(source: str, method: str, url: str, timeout: float, *, spec: HttpSourceSpec | None = None,
+             max_redirects: int = archives.DEFAULT_LIMITS.max_redirects) -> requests.Response:
+    target = url
+    for _hop in range(max_redirects + 1):
+        try:
+            response = requests.request(method, target, timeout=timeout, stream=True, allow_redirects=False)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise SourceUnavailable(
+                source, url, f"cannot reach {urllib.parse.urlsplit(target).netloc}: {type(exc).__name__}"
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise SourceUnavailable(source, url, f"request failed: {exc}") from exc
+        status = response.status_code
+        if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+            response.close()
+            nxt = urllib.parse.urljoin(target, response.headers["Location"])
+            why = _redirect_allowed(spec, url, nxt)
+            if why is not None:
+                raise SourceRejected(source, url, why)
+            target = nxt
+            continue
+        break
+    else:
+        raise SourceRejected(source, url, f"more than {max_redirects} redirects (a redirect loop?)")
     if status == 200 or (method == "HEAD" and status in (405, 501)):
         return response
     response.close()
@@ -78,23 +119,26 @@ def _request(source: str, method: str, url: str, timeout: float) -> requests.Res
     raise SourceRejected(source, url, f"server answered HTTP {status}")
 
 
-def _download(source: str, url: str, limits: archives.Limits, timeout: float) -> bytes:
-    response = _request(source, "GET", url, timeout)
-    chunks: list[bytes] = []
-    size = 0
+def _download(source: str, url: str, limits: archives.Limits, timeout: float,
+              spec: HttpSourceSpec | None = None) -> bytes:
+    response = _request(source, "GET", url, timeout, spec=spec, max_redirects=limits.max_redirects)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limits.max_compressed_bytes:
+        response.close()
+        raise ArchiveRejected(source, url, f"server announces {declared} bytes, over the limit of "
+                                           f"{limits.max_compressed_bytes} bytes")
     try:
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > limits.max_compressed_bytes:
-                raise ArchiveRejected(
-                    source, url, f"download is larger than {limits.max_compressed_bytes} bytes"
-                )
-            chunks.append(chunk)
+        return transfer.read_capped(response, cap=limits.max_compressed_bytes, deadline=limits.download_seconds)
+    except transfer.TooLarge:
+        raise ArchiveRejected(
+            source, url, f"download is larger than {limits.max_compressed_bytes} bytes"
+        ) from None
+    except transfer.TooSlow:
+        raise SourceUnavailable(
+            source, url, f"download did not finish within {limits.download_seconds:g} s"
+        ) from None
     except requests.exceptions.RequestException as exc:
         raise SourceUnavailable(source, url, f"download broke off: {exc}") from exc
-    finally:
-        response.close()
-    return b"".join(chunks)
 
 
 def resolve(
@@ -113,10 +157,10 @@ def resolve(
     _kind(source, http.url)
     expected = _expected(source, http)
     if expected is not None:
-        _request(source, "HEAD", http.url, timeout).close()
+        _request(source, "HEAD", http.url, timeout, spec=http, max_redirects=limits.max_redirects).close()
         digest = f"sha256:{expected}"
     else:
-        digest = "sha256:" + hashlib.sha256(_download(source, http.url, limits, timeout)).hexdigest()
+        digest = "sha256:" + hashlib.sha256(_download(source, http.url, limits, timeout, http)).hexdigest()
     return single.adopt(
         source,
         spec,
@@ -147,7 +191,7 @@ def fetch(
     url = http.url
     kind = _kind(source, url)
     expected = _expected(source, http)
-    data = _download(source, url, limits, timeout)
+    data = _download(source, url, limits, timeout, http)
     actual = hashlib.sha256(data).hexdigest()
     if expected is not None and actual != expected:
         raise IntegrityError(source, url, f"download has sha256 {actual}, but spec.http.sha256 is {expected}")

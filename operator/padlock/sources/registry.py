@@ -27,6 +27,7 @@ import oras.container
 import oras.provider
 import requests
 
+from padlock.sources import transfer
 from padlock.sources.errors import (
     AccessDenied,
     IntegrityError,
@@ -174,8 +175,10 @@ class RegistryClient:
         docker_config: Mapping[str, Any] | None = None,
         ca_pem: str | None = None,
         timeout: float = 30.0,
+        download_seconds: float = 120.0,
     ) -> None:
         self.source = source
+        self.download_seconds = download_seconds
         self.host, self.path = parse_repository(repository, source=source)
         self.repository = f"{self.host}/{self.path}"
         self._ca_file: str | None = None
@@ -251,19 +254,15 @@ class RegistryClient:
         raise SourceRejected(self.source, reference, f"registry answered HTTP {status} for {what}")
 
     def _read_capped(self, response: requests.Response, cap: int, *, what: str, reference: str) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
         try:
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > cap:
-                    raise SourceRejected(self.source, reference, f"{what} is larger than {cap} bytes")
-                chunks.append(chunk)
+            return transfer.read_capped(response, cap=cap, deadline=self.download_seconds)
+        except transfer.TooLarge:
+            raise SourceRejected(self.source, reference, f"{what} is larger than {cap} bytes") from None
+        except transfer.TooSlow:
+            raise SourceUnavailable(self.source, reference, f"download of {what} did not finish within "
+                                    f"{self.download_seconds:g} s") from None
         except requests.exceptions.RequestException as exc:
             raise SourceUnavailable(self.source, reference, f"download of {what} broke off: {exc}") from exc
-        finally:
-            response.close()
-        return b"".join(chunks)
 
     def tags(self) -> list[str]:
         """All tags of the repository (following ``Link`` pagination)."""

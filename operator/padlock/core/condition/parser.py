@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from padlock.core import limits
 from padlock.core.condition import ast
 
 #: Maximum nesting of parentheses/``not``; libs sets 1000 but its guard is ineffective in 0.25.4.
@@ -19,8 +20,11 @@ MAX_DEPTH = 150
 
 _BLANKS = re.compile(r"[ \t\b\r\n]*")
 _BLANK_CHARS = frozenset(" \t\b\r\n")
-_FIELD = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
-_IDENT = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
+# libsinsp writes identifiers as ``[a-zA-Z]+[a-zA-Z0-9_]*``; the same language written without the
+# overlapping quantifiers, possessive, so a long identifier is scanned once (the libsinsp spelling
+# backtracks quadratically on a 100k-letter word with no dot, and holds the interpreter).
+_FIELD = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*+(?:\.[a-zA-Z][a-zA-Z0-9_]*+)++")
+_IDENT = re.compile(r"[a-zA-Z][a-zA-Z0-9_]*+")
 _FIELD_ARG_BARE = re.compile(r"[^ \b\t\n\r\[\]\"']+")
 _BARE_STR = re.compile(r"[^ \b\t\n\r(),=\"']+")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
@@ -129,6 +133,11 @@ class _Parser:
     def error(self, message: str) -> ConditionError:
         return ConditionError(message, self.pos)
 
+    def bounded(self, m: re.Match[str]) -> None:
+        if m.end() - m.start() > limits.MAX_NAME_CHARS:
+            raise self.error(f"identifier '{limits.shorten(m.group(0), 40)}' is longer than "
+                             f"{limits.MAX_NAME_CHARS} characters (Padlock's limit)")
+
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -212,12 +221,14 @@ class _Parser:
         else:
             m = _FIELD.match(text, start)
             if m is not None:
+                self.bounded(m)
                 self.pos = m.end()
                 lhs = ast.FieldRef(m.group(0), self.field_arg(), start)
             else:
                 m = _IDENT.match(text, start)
                 if m is None or m.group(0) in ("and", "or", "not"):
                     raise self.error("expected a field, a macro name, 'not' or '('")
+                self.bounded(m)
                 self.pos = m.end()
                 return ast.MacroRef(m.group(0), start)
         return self.condition(lhs, start)
@@ -384,6 +395,9 @@ def _flatten(kind: type[ast.And] | type[ast.Or], node: ast.Node) -> list[ast.Nod
 
 def parse(text: str) -> ast.Node:
     """Parse a condition; raises ``ConditionError`` (message, offset) on bad input, nothing else."""
+    if len(text) > limits.MAX_CONDITION_CHARS:
+        raise ConditionError(f"condition is {len(text)} characters long, over the limit of "
+                             f"{limits.MAX_CONDITION_CHARS} (Padlock's limit)", 0)
     try:
         return _Parser(text).parse()
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps well below the stack limit
