@@ -82,6 +82,14 @@ def _ready(priority: int = 0) -> PrinterColumn:
     )
 
 
+def _state() -> PrinterColumn:
+    # The Ready condition's reason: Rendered, Expired, or why the object is left out of the published
+    # ruleset (Invalid, TooLarge, NamespaceLimit, NoRoom; docs/limits.md), visible at a glance.
+    return PrinterColumn(
+        "STATE", "string", '.status.conditions[?(@.type=="Ready")].reason', "In force, or why it is left out"
+    )
+
+
 _AGE = PrinterColumn("AGE", "date", ".metadata.creationTimestamp", "Time since creation")
 
 RULE_SOURCE = Kind(
@@ -141,6 +149,7 @@ CUSTOM_POLICY = Kind(
         PrinterColumn("BASED ON", "string", ".spec.basedOn.managedPolicy", "Managed policy it starts from"),
         PrinterColumn("RULES", "integer", ".status.ruleCount", "Rules in the policy"),
         _ready(),
+        _state(),
         _AGE,
         PrinterColumn("FOLLOWS", "boolean", ".spec.basedOn.followUpdates", "Receives managed updates", 1),
     ),
@@ -152,6 +161,7 @@ _EXCEPTION_COLUMNS = (
     # A string, not a date: kubectl prints a future date column as "<invalid>".
     PrinterColumn("EXPIRES", "string", ".spec.expiresAt", "When it stops applying"),
     PrinterColumn("ACTIVE", "boolean", ".status.active", "Whether it is in force"),
+    _state(),
     _AGE,
 )
 

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from padlock.flows.options import OperatorOptions
+from padlock.flows.options import Limits, OperatorOptions
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -46,6 +46,12 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--configmap", default="padlock-rules", show_default=True, help="Name of the published rules ConfigMap.")
 @click.option("--engine-version", help="Falco engine version of the cluster (X.Y.Z); releases needing more are refused.")
 @click.option("--plugin", "plugins", multiple=True, metavar="NAME=VER", help="A plugin Falco loads, for plugin requirements.")
+@click.option("--max-object-bytes", type=click.IntRange(min=1), default=Limits.object_bytes, show_default=True,
+              help="Bytes one object may add to the generated policy layer; a larger one is left out (docs/limits.md).")
+@click.option("--max-namespace-bytes", type=click.IntRange(min=1), default=Limits.namespace_bytes, show_default=True,
+              help="Bytes the PolicyExceptions of one namespace may add together; the newest over it are left out.")
+@click.option("--rules-shards", type=click.IntRange(min=1, max=64), default=Limits.shard_configmaps, show_default=True,
+              help="ConfigMaps the Falco mount declares (padlock-rules, -1, ...); what does not fit is left out.")
 @click.option("--health-addr", default="127.0.0.1:8080", show_default=True, help="Address of /healthz and /readyz.")
 @click.option("--metrics-addr", default="127.0.0.1:9090", show_default=True, help="Address of /metrics ('off' to disable).")
 @click.option("--webhook-addr", default="127.0.0.1", show_default=True, help="Address the admission webhook listens on.")
@@ -68,7 +74,8 @@ def command(
     plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
-    debounce: float,
+    debounce: float, max_object_bytes: int = Limits.object_bytes, max_namespace_bytes: int = Limits.namespace_bytes,
+    rules_shards: int = Limits.shard_configmaps,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
     from padlock import logging_setup
@@ -79,7 +86,9 @@ def command(
     if engine_version is not None and not _VERSION.match(engine_version):
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
     options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, engine_version=engine_version,
-                              plugins=_plugins(plugins) if plugins else None)
+                              plugins=_plugins(plugins) if plugins else None,
+                              limits=Limits(object_bytes=max_object_bytes, namespace_bytes=max_namespace_bytes,
+                                            shard_configmaps=rules_shards))
     runtime = RuntimeOptions(
         health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",
         metrics_addr=_addr(metrics_addr, "--metrics-addr"), webhook_addr=webhook_addr, webhook_port=webhook_port,

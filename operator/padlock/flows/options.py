@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from padlock.core import sharding
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one render may publish (docs/limits.md; chart values ``limits.*``). An object over a limit,
+    or that does not fit, is left out of the published ruleset with a condition saying why."""
+
+    object_bytes: int = sharding.DEFAULT_MAX_OBJECT_BYTES
+    """Bytes one object's items may take in the generated policy layer (``--max-object-bytes``)."""
+    namespace_bytes: int = sharding.DEFAULT_MAX_NAMESPACE_BYTES
+    """Bytes the PolicyExceptions of one namespace may take together (``--max-namespace-bytes``)."""
+    shard_configmaps: int = sharding.DEFAULT_MAX_SHARDS
+    """ConfigMaps the Falco mount declares (``--rules-shards``); never more are written."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +31,8 @@ class OperatorOptions:
     plugins: dict[str, str] | None = None
     """Plugins Falco loads, name -> version. They decide which fields exist and whether
     ``required_plugin_versions`` hold; None means no plugin is loaded (as in the rules core)."""
+    limits: Limits = field(default_factory=Limits)
+    """Per-object, per-namespace and ConfigMap-count limits of the published ruleset."""
     history_limit: int = 20
     """Entries kept in RuleSource ``status.history`` (at most 20, the CRD's bound). ManagedPolicy
     ``status.changes`` is bounded by the policy core (``padlock.core.changes.MAX_CHANGES``)."""
