@@ -207,6 +207,8 @@ class _Spans:
 
 #: (text, line count, UTF-8 bytes) of one dumped item
 _Text = tuple[str, int, int]
+#: an owner as (kind, name, namespace)
+_Key = tuple[str, str, str]
 
 
 def _texts(layer: Layer, cache: RenderCache) -> tuple[list[list[_Text]], dict[ObjectRef | None, str]]:
@@ -278,36 +280,56 @@ def _plan(
     """
     keep = [True] * len(layer.sections)
     plan = _Plan(keep)
-    size: dict[ObjectRef | None, int] = {}
-    biggest: dict[ObjectRef | None, int] = {}
-    count: dict[ObjectRef | None, int] = {}
+    # Per owner, keyed by (kind, name, namespace): plain tuples hash much faster than ObjectRef.
+    size: dict[_Key | None, int] = {}
+    biggest: dict[_Key | None, int] = {}
+    count: dict[_Key | None, int] = {}
+    refs: dict[_Key, ObjectRef] = {}
+    keys: list[_Key | None] = []
     for section, items in zip(layer.sections, texts, strict=True):
-        size[section.owner] = size.get(section.owner, 0) + sum(t[2] for t in items)
-        biggest[section.owner] = max([biggest.get(section.owner, 0), *(t[2] for t in items)])
-        count[section.owner] = count.get(section.owner, 0) + len(items)
+        o = section.owner
+        k = None if o is None else (o.kind, o.name, o.namespace)
+        keys.append(k)
+        total, big = size.get(k, 0), biggest.get(k, 0)
+        for t in items:
+            n = t[2]
+            total += n
+            if n > big:
+                big = n
+        if k is not None and k not in refs:
+            refs[k] = o  # type: ignore[assignment]
+        size[k], biggest[k], count[k] = total, big, count.get(k, 0) + len(items)
+    left: set[_Key] = set()
 
-    def leave_out(ref: ObjectRef, message: str, id_: str) -> None:
-        diag = ObjectDiagnostic(ref, "", message, id_)
-        (plan.hard if ref.kind == "CustomPolicy" else plan.soft)[ref] = diag
+    def leave_out(k: _Key, message: str, id_: str) -> None:
+        ref = refs[k]
+        left.add(k)
+        (plan.hard if ref.kind == "CustomPolicy" else plan.soft)[ref] = ObjectDiagnostic(ref, "", message, id_)
 
-    owners = [o for o in size if o is not None]
-    for ref in owners:
-        if size[ref] > inputs.max_object_bytes:
-            leave_out(ref, f"its items take {size[ref]} bytes in the generated policy layer ({count[ref]} items), "
-                           f"more than the per-object limit of {inputs.max_object_bytes} bytes "
-                           "(limits.objectBytes); left out of the published ruleset", "object-too-large")
-    tenants = sorted((r for r in owners if r.kind == "PolicyException" and r not in plan.soft),
-                     key=lambda r: _tenant_key(r, created))
+    def oldest_first(ks: Iterable[_Key]) -> list[_Key]:
+        return sorted(ks, key=lambda k: _tenant_key(refs[k], created))
+
+    owners = list(refs)
+    for k in owners:
+        if size[k] > inputs.max_object_bytes:
+            leave_out(k, f"its items take {size[k]} bytes in the generated policy layer ({count[k]} items), "
+                         f"more than the per-object limit of {inputs.max_object_bytes} bytes "
+                         "(limits.objectBytes); left out of the published ruleset", "object-too-large")
+    tenants = [k for k in owners if k[0] == "PolicyException" and k not in left]
+    totals: dict[str, int] = {}
+    for k in tenants:
+        totals[k[2]] = totals.get(k[2], 0) + size[k]
+    crowded = {ns for ns, total in totals.items() if total > inputs.max_namespace_bytes}
     per_namespace: dict[str, int] = {}
-    for ref in tenants:
-        total = per_namespace.get(ref.namespace, 0) + size[ref]
+    for k in oldest_first(k for k in tenants if k[2] in crowded):
+        total = per_namespace.get(k[2], 0) + size[k]
         if total > inputs.max_namespace_bytes:
-            leave_out(ref, f"with it, the PolicyExceptions of namespace {ref.namespace} would take {total} bytes, "
-                           f"more than the per-namespace limit of {inputs.max_namespace_bytes} bytes "
-                           "(limits.namespaceBytes); older ones come first; left out of the published ruleset",
+            leave_out(k, f"with it, the PolicyExceptions of namespace {k[2]} would take {total} bytes, "
+                         f"more than the per-namespace limit of {inputs.max_namespace_bytes} bytes "
+                         "(limits.namespaceBytes); older ones come first; left out of the published ruleset",
                       "namespace-limit")
             continue
-        per_namespace[ref.namespace] = total
+        per_namespace[k[2]] = total
     # 3. The ConfigMaps: admitted bytes so far, the largest item admitted, against the capacity.
     overhead = max(_part_overhead(0), _part_overhead(1))
     mandatory = size.get(None, 0)
@@ -318,30 +340,33 @@ def _plan(
             f"ConfigMaps of {inputs.shard_limit} bytes the Falco mount declares (limits.shardConfigMaps) after the "
             "upstream rules", "no-room"))
         return plan
-    admitted = mandatory
-    # Admins' objects: CustomPolicies, then ClusterPolicyExceptions, each by name.
-    admins = sorted((r for r in owners if r.kind != "PolicyException" and r not in plan.soft and r not in plan.hard),
-                    key=lambda r: (r.kind != "CustomPolicy", r.name))
-    for ref in [*admins, *(r for r in tenants if r not in plan.soft)]:
-        item = max(largest, biggest[ref])
-        if admitted + size[ref] > packer.room(overhead, item):
-            if biggest[ref] + overhead > inputs.shard_limit:
-                why = (f"one of its items is {biggest[ref]} bytes, more than one ConfigMap holds "
+    rest = [k for k in owners if k not in left]
+    everything = mandatory + sum(size[k] for k in rest)
+    if everything > packer.room(overhead, max([largest, *(biggest[k] for k in rest)])):
+        admitted = mandatory
+        # Admins' objects: CustomPolicies, then ClusterPolicyExceptions, each by name; then tenants.
+        admins = sorted((k for k in rest if k[0] != "PolicyException"), key=lambda k: (k[0] != "CustomPolicy", k[1]))
+        for k in [*admins, *oldest_first(k for k in rest if k[0] == "PolicyException")]:
+            item = max(largest, biggest[k])
+            if admitted + size[k] <= packer.room(overhead, item):
+                admitted += size[k]
+                largest = item
+                continue
+            if biggest[k] + overhead > inputs.shard_limit:
+                why = (f"one of its items is {biggest[k]} bytes, more than one ConfigMap holds "
                        f"({inputs.shard_limit} bytes)")
                 id_ = "object-too-large"
             else:
-                who = "objects made by admins and older PolicyExceptions" if ref.kind == "PolicyException" else (
+                who = "objects made by admins and older PolicyExceptions" if k[0] == "PolicyException" else (
                     "the policy layer's own items and other admin objects")
-                why = (f"its {size[ref]} bytes do not fit in the {packer.max_shards} ConfigMaps the Falco mount "
+                why = (f"its {size[k]} bytes do not fit in the {packer.max_shards} ConfigMaps the Falco mount "
                        f"declares (limits.shardConfigMaps); {who} come first")
                 id_ = "no-room"
-            leave_out(ref, f"{why}; left out of the published ruleset", id_)
-            continue
-        admitted += size[ref]
-        largest = item
-    for i, section in enumerate(layer.sections):
-        if section.owner is not None and (section.owner in plan.soft or section.owner in plan.hard):
-            keep[i] = False
+            leave_out(k, f"{why}; left out of the published ruleset", id_)
+    if left:
+        for i, k in enumerate(keys):
+            if k is not None and k in left:
+                keep[i] = False
     return plan
 
 
