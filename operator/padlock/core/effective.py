@@ -6,15 +6,21 @@ the same bytes the cluster gets. Steps:
 1. upstream files of every RuleSource, verbatim, keyed ``<loadOrder:02>-<source>-<file>`` (sorted
    keys are Falco's load order in ``rules.d``), loaded once and checked (an upstream failure means
    nothing is publishable);
-2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one is
-   excluded and reported, the rest still publishes;
-3. the policy layer (``padlock.core.layer``) emitted through a YAML library into
-   ``99-padlock-policies.yaml`` (split into ``99-padlock-policies_002.yaml``, ... only when it would
-   not fit one ConfigMap; ``_`` sorts after ``.`` so the parts load in order);
-4. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
+2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one (or one
+   whose reading fails outright, e.g. too deep) is excluded and reported, the rest still publishes;
+3. the policy layer (``padlock.core.layer``): every item carries the object it comes from;
+4. the limits (docs/limits.md), in order of precedence: bytes per object, bytes of PolicyExceptions
+   per namespace, and the number of ConfigMaps the Falco mount declares (``max_shards``; the
+   layer's own items, then admins' objects, then tenants' PolicyExceptions oldest first); what
+   does not fit is excluded and reported, never a ConfigMap beyond the mount;
+5. the items emitted through a YAML library into ``99-padlock-policies.yaml``, continued in
+   ``99-padlock-policies_002.yaml``, ... where the ConfigMap in hand is full (``_`` sorts after
+   ``.`` so the parts load in order);
+6. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
    file is traced to the object that produced the item, that object is excluded, and the layer is
-   rebuilt; anything untraceable makes the outcome unpublishable;
-5. content hash, source versions and the ConfigMap shards.
+   rebuilt (a bounded number of rounds); a check that raises is traced by checking each object's
+   items alone; anything untraceable makes the outcome unpublishable (the last good ruleset stays);
+7. content hash, source versions and the ConfigMap shards.
 
 Same inputs, byte-identical output: every collection is sorted or kept in a defined order, YAML is
 dumped with fixed options, and ``now`` only decides which exceptions have expired.
