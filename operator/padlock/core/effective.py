@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ from padlock.core.policy_objects import (
     ManagedPolicyInput,
     ObjectDiagnostic,
     ObjectRef,
+    Scope,
     SourceInput,
     parse_time,
     ref_of,
@@ -209,6 +210,7 @@ class _Spans:
     first: list[int] = field(default_factory=list)
     last: list[int] = field(default_factory=list)
     owner: list[ObjectRef | None] = field(default_factory=list)
+    shaped_by: list[tuple[ObjectRef, ...]] = field(default_factory=list)
 
 
 #: (text, line count, UTF-8 bytes) of one dumped item
@@ -403,6 +405,7 @@ def _emit(
             spans.first.append(line)
             spans.last.append(line + n - 1)
             spans.owner.append(section.owner)
+            spans.shaped_by.append(section.shaped_by)
             line += n
     if not parts[-1] and not packer.place(_part_overhead(0) + len(b"[]\n")):
         return None
@@ -415,11 +418,19 @@ def _part_key(index: int) -> str:
     return GENERATED_KEY if index == 0 else f"99-padlock-policies_{index + 1:03d}.yaml"
 
 
-def _owner(spans: _Spans, file: str, line: int) -> tuple[bool, ObjectRef | None]:
+def _owner(spans: _Spans, file: str, line: int) -> tuple[ObjectRef, ...]:
+    """Who answers for the generated item at ``file:line``: its object, or for one of the layer's own
+    items the policies whose choices shaped it; () when nobody does."""
     for i, part in enumerate(spans.part):
         if _part_key(part) == file and spans.first[i] <= line <= spans.last[i]:
-            return True, spans.owner[i]
-    return False, None
+            owner = spans.owner[i]
+            return (owner,) if owner is not None else spans.shaped_by[i]
+    return ()
+
+
+def _without_choices(managed: Sequence[ManagedPolicyInput], names: set[str]) -> list[ManagedPolicyInput]:
+    """``managed`` with the user's choices of the policies ``names`` left out (their defaults run)."""
+    return [replace(m, enabled=None, disabled_rules=(), scope=Scope()) if m.name in names else m for m in managed]
 
 
 def _isolate(layer: Layer, texts: Sequence[Sequence[_Text]], keep: Sequence[bool],
@@ -614,18 +625,23 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
         blamed: set[ObjectRef] = set()
         untraced: list[ObjectDiagnostic] = []
         for d in result.errors:
-            found, owner = _owner(spans, d.file, d.line)
-            if found and owner is not None:
+            owners = _owner(spans, d.file, d.line)
+            for owner in owners:
                 blamed.add(owner)
+                note = "" if owner.kind != "ManagedPolicy" else (
+                    "; its choices (enabled, disabledRules, scope) are left out, the policy runs with its defaults")
                 diags.append(
-                    ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}", d.id)
+                    ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}{note}", d.id)
                 )
-            else:
+            if not owners:
                 untraced.append(ObjectDiagnostic(RENDER_REF, d.file, d.one_line(), d.id))
         if untraced or (result.errors and not blamed):
             return unpublishable([*layer.diagnostics, *untraced])
         if blamed:
-            excluded |= blamed
+            reset = {r.name for r in blamed if r.kind == "ManagedPolicy"}
+            if reset:
+                managed = _without_choices(managed, reset)
+            excluded |= {r for r in blamed if r.kind != "ManagedPolicy"}
             continue
         return _outcome(inputs, upstream_files, generated, layer, [*diags, *soft], excluded | plan.soft.keys(),
                         versions)

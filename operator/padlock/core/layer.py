@@ -58,6 +58,9 @@ class Section:
     items: tuple[Mapping[str, Any], ...]
     #: True for a CustomPolicy's ``falcoRules`` items (definitions other items may refer to)
     defines: bool = False
+    #: for the layer's own items (owner None): the policies whose choices shaped them (a scope, a
+    #: priority), so a failure of such an item is traced to those choices
+    shaped_by: tuple[ObjectRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,7 @@ def build_layer(
             for name in rp.runs:
                 runners.setdefault(name, []).append(rp)
     override_items: list[Mapping[str, Any]] = []
+    shapers: list[tuple[ObjectRef, ...]] = []
     for name in sorted(rules):
         rule = rules[name]
         by = runners.get(name, [])
@@ -377,6 +381,8 @@ def build_layer(
         if ov:
             item["override"] = ov
             override_items.append(item)
+            shaped = [rp.ref for rp in by if "condition" in ov or (rp.priority and "priority" in ov)]
+            shapers.append(tuple(sorted(set(shaped))))
     running = frozenset(runners)
 
     # 4. Exceptions, each bound to the running rules of the policies it names.
@@ -559,7 +565,7 @@ def build_layer(
         for p, parsed in custom_valid
         if parsed is not None and parsed.items
     ]
-    sections.extend(Section(None, (item,)) for item in override_items)
+    sections.extend(Section(None, (item,), shaped_by=by) for item, by in zip(override_items, shapers, strict=True))
     sections.extend(exception_sections)
     if memo is not None:
         memo.context, memo.outcomes = used.context, used.outcomes

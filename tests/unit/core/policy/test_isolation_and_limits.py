@@ -3,7 +3,8 @@
 Runs the real rules core (``padlock.core.effective.render`` over ``padlock.core.loader``). Covers:
 attribution (a CustomPolicy whose ``falcoRules`` nest 1,000 deep, one with a bad condition, an
 exception whose items the loader rejects, an exception whose rendering or whose check raises: each is
-left out with a diagnostic naming it, the rest publishes); what cannot be traced to an object
+left out with a diagnostic naming it, the rest publishes); a ManagedPolicy's choices that break an
+item are left out (it runs with its defaults), a CustomPolicy's likewise leave it out; what cannot be traced to an object
 publishes nothing; the per-object limit (a ~1 MB PolicyException, reason TooLarge); the per-namespace
 limit (the newest over it left out, other namespaces untouched); the ConfigMap count (never more
 shards than the mount declares; tenants' PolicyExceptions go first, newest first; admins' objects
@@ -15,6 +16,7 @@ inputs in any order, byte-identical output, warm or cold cache).
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -28,6 +30,7 @@ from padlock.core.policy_objects import (
     ExceptionMatch,
     ObjectRef,
     PolicyTarget,
+    Scope,
 )
 
 SHELL = "Terminal shell in container"
@@ -121,6 +124,45 @@ def test_a_failure_no_object_explains_publishes_nothing(monkeypatch):
     outcome = effective.render(_inputs(V1, "1.0.0", exceptions=[pe("fine")]), NOW)
     assert not outcome.publishable and outcome.configmaps == () and outcome.files == {}
     assert [d.ref for d in outcome.errors] == [effective.RENDER_REF]
+
+
+def _break_scope(monkeypatch, namespace: str) -> None:
+    """A scope naming ``namespace`` yields a condition the loader refuses (a stand-in for any way a
+    choice could make an item fail)."""
+    real = layer.scoped_condition
+
+    def scoped(condition, scopes):
+        text = real(condition, scopes)
+        return text + " and no_such_macro" if any(namespace in s.include for s in scopes) else text
+
+    monkeypatch.setattr(layer, "scoped_condition", scoped)
+
+
+def test_a_managed_policys_choices_that_break_an_item_are_left_out_and_it_runs_with_its_defaults(monkeypatch):
+    _break_scope(monkeypatch, "broken")
+    choices = {"stable-threat-detection": (False, ()), "execution": (None, ())}
+    inputs = _inputs(V1, "1.0.0", choices=choices, exceptions=[pe("fine")])
+    managed = tuple(replace(m, scope=Scope(include=("broken",))) if m.name == "execution" else m
+                    for m in inputs.managed)
+    outcome = effective.render(replace(inputs, managed=managed), NOW)
+    assert outcome.publishable and outcome.excluded == ()
+    (diag,) = [d for d in outcome.errors]
+    assert diag.ref == ObjectRef("ManagedPolicy", "execution") and diag.id == "undefined-macro"
+    assert "its choices (enabled, disabledRules, scope) are left out" in diag.message
+    rules = _reload(outcome).ruleset.rules
+    assert rules[SHELL].enabled and "k8s.ns.name in (broken)" not in rules[SHELL].condition
+    assert rules["Search Private Keys or Passwords"].enabled  # credential-access still runs it
+    assert "padlock_pe_team-a_fine" in published_layer(outcome)
+
+
+def test_a_custom_policys_scope_that_breaks_an_item_leaves_that_policy_out(monkeypatch):
+    _break_scope(monkeypatch, "broken")
+    off = {"stable-threat-detection": (False, ()), "execution": (False, ())}
+    scoped = CustomPolicyInput("scoped", rules=(SHELL,), scope=Scope(include=("broken",)))
+    outcome = effective.render(_inputs(V1, "1.0.0", choices=off, custom=[scoped]), NOW)
+    assert outcome.publishable and outcome.excluded == (scoped.ref,)
+    assert errors_of(outcome, scoped.ref) == ["undefined-macro"]
+    assert _reload(outcome).ruleset.rules[SHELL].enabled is False  # nobody else runs it
 
 
 # --- per-object and per-namespace limits --------------------------------------------------------------
