@@ -514,6 +514,10 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
                 f"the upstream rules files do not fit in the {inputs.max_shards} ConfigMaps of {inputs.shard_limit} "
                 "bytes the Falco mount declares (limits.shardConfigMaps)", "no-room")])
     if any(f.name > GENERATED_KEY for f in upstream_files):
+        if lead.count + trail.count > inputs.max_shards:
+            return unpublishable([ObjectDiagnostic(
+                RENDER_REF, "", f"the upstream rules files need {lead.count + trail.count} ConfigMaps, more than the "
+                f"{inputs.max_shards} the Falco mount declares (limits.shardConfigMaps)", "no-room")])
         lead.max_shards -= trail.count
     ukey = (
         inputs.engine_version,

@@ -31,6 +31,7 @@ from padlock.core.policy_objects import (
     ObjectRef,
     PolicyTarget,
     Scope,
+    SourceInput,
 )
 
 SHELL = "Terminal shell in container"
@@ -264,6 +265,14 @@ def test_a_smaller_object_after_one_that_does_not_fit_is_still_published():
                                        max_shards=2), NOW)
     assert outcome.reasons == {bulky.ref: "NoRoom"}
     assert "padlock_pe_ns-tiny_tiny" in published_layer(outcome)
+
+
+def test_a_source_loaded_after_the_policy_layer_keeps_its_configmap_within_the_count():
+    late = SourceInput("zeta", 99, "1", (("late.yaml", "- list: late_list\n  items: [a]\n" + "# pad\n" * 900),))
+    inputs = _inputs(V1, "1.0.0", exceptions=many(200), limit=8000, max_shards=3)
+    outcome = effective.render(replace(inputs, sources=(*inputs.sources, late)), NOW)
+    assert outcome.publishable and len(outcome.configmaps) == 3
+    assert list(outcome.files)[-1] == "99-zeta-late.yaml" and set(outcome.reasons.values()) == {"NoRoom"}
 
 
 def test_upstream_rules_that_need_more_configmaps_than_the_mount_publish_nothing():
