@@ -9,6 +9,7 @@ Pure apart from that memo; called from worker threads, one at a time (the publis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,13 +47,38 @@ def _is_plugin_problem(diag_id: str) -> bool:
     return "plugin" in diag_id and not diag_id.startswith(("bad-", "duplicate-"))
 
 
+def _parse_each(bodies: Sequence[JSON]) -> Any:
+    """``parse_objects(bodies)``; should reading one body fail outright (not a diagnostic: an
+    exception), that body alone is reported and left out, and the others are read."""
+    from padlock.core import policy_objects as po
+
+    try:
+        return po.parse_objects(bodies)
+    except Exception:  # find the body that fails: one object never stops the others
+        good: list[JSON] = []
+        failed: list[Any] = []
+        for body in bodies:
+            try:
+                po.parse_objects([body])
+                good.append(body)
+            except Exception as err:
+                failed.append(po.ObjectDiagnostic(po.ref_of(body), "spec", f"cannot be read: {type(err).__name__}: "
+                                                                           f"{err}", "read-failed"))
+        parsed = po.parse_objects(good)
+        return dataclasses.replace(parsed, diagnostics=(*parsed.diagnostics, *failed),
+                                   invalid=(*parsed.invalid, *(d.ref for d in failed)))
+
+
 def _without_bad_choices(body: JSON, diagnostics: dict[ObjectKey, list[str]], reasons: dict[ObjectKey, str]) -> JSON:
     """A ManagedPolicy body whose user choices do not parse, with those choices left out (the
     policy runs as its defaults say, reported on it), rather than the whole policy dropped: a bad
     choice must not switch off every rule of the policy."""
     from padlock.core import policy_objects as po
 
-    policy, found = po.parse_managed(body)
+    try:
+        policy, found = po.parse_managed(body)
+    except Exception:  # _parse_each reports it
+        return body
     spec = body.get("spec") or {}
     if policy is not None or not any(f in spec for f in USER_CHOICE_FIELDS):
         return body
@@ -123,7 +149,7 @@ class Core:
         reasons: dict[ObjectKey, str] = {}
         managed_bodies = [_without_bad_choices(b, diagnostics, reasons) for b in inputs.managed]
         bodies = [*managed_bodies, *inputs.custom, *inputs.exceptions]
-        parsed = po.parse_objects(bodies)
+        parsed = _parse_each(bodies)
         for d in parsed.diagnostics:
             if d.severity == "error":
                 diagnostics.setdefault(_key(d.ref), []).append(_line(d))

@@ -7,7 +7,8 @@ with the same outcome), while the rest is published and an admin's ``disabledRul
 ConfigMap; the operator's limits (``OperatorOptions.limits``) decide; a CustomPolicy whose
 ``falcoRules`` nest 1,000 deep gets ``Ready=False`` reason ``Invalid``; a ManagedPolicy whose
 choices do not parse keeps running with its defaults instead of dropping out, and says so; the
-oldest tenant keeps its place (creation times reach the core).
+oldest tenant keeps its place (creation times reach the core); an object whose reading raises is
+reported invalid alone.
 """
 
 from __future__ import annotations
@@ -133,3 +134,21 @@ def test_managed_policy_with_unreadable_choices_runs_with_its_defaults_and_says_
     assert cond["status"] == "False" and "choices-excluded" in cond["message"]
     runs = out.rendered.raw.policy_rules[ObjectRef("ManagedPolicy", "stable-threat-detection")]
     assert len(runs) == 9 and SHELL in runs  # the policy still runs every rule, unscoped
+
+
+def test_an_object_whose_reading_raises_is_invalid_alone(monkeypatch):
+    from padlock.core import policy_objects as po
+
+    real = po.parse_exception
+
+    def fragile(body):
+        if body["metadata"]["name"] == "poison":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(body)
+
+    monkeypatch.setattr(po, "parse_exception", fragile)
+    out, cluster = publish(state_with(exception("poison", "team-a", ["x"]), exception("small", "team-b", ["nginx"])))
+    assert out.published
+    cond = ready(cluster.statuses[("PolicyException", "poison")])
+    assert cond["status"] == "False" and "cannot be read: RecursionError" in cond["message"]
+    assert ready(cluster.statuses[("PolicyException", "small")])["reason"] == "Rendered"
