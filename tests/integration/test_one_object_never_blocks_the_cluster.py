@@ -3,7 +3,7 @@
 Module-scoped story (chart RBAC only, example rules from a real OCI registry): a tenant, allowed to
 write PolicyExceptions in its own namespace only, creates one of about 1 MB (within the CRD's
 limits); it is left out of the published ruleset with ``Ready=False`` reason ``TooLarge`` and one
-Event of that reason, and ``kubectl get policyexceptions`` shows ``TooLarge`` at a glance; an
+Event of that reason (not repeated by later renders), and ``kubectl get policyexceptions`` shows ``TooLarge`` at a glance; an
 admin's later ``disabledRules`` change is still published, and a small exception of another tenant
 too; never more ConfigMaps than the mount declares. Then an admin's CustomPolicy whose
 ``falcoRules`` nest 1,000 deep, and one with a bad condition, are left out with ``Invalid`` while
@@ -109,6 +109,8 @@ def test_an_admins_change_made_after_it_is_published_and_so_is_another_tenants_e
     assert entry["values"] == [["cron", ns_b]]
     assert f"padlock_pe_{story['a']}_huge" not in exception_entries(user.layer(), SHELL_RULE)
     assert _ready(user, "policyexception", "huge", "-n", story["a"])["reason"] == "TooLarge"  # type: ignore[index]
+    events = (user.get("events", "-n", story["a"], "--field-selector", "involvedObject.name=huge") or {})["items"]
+    assert [e["reason"] for e in events] == ["TooLarge"]  # the renders since did not repeat it
     shards = user.get("configmaps", "-n", FALCO_NS) or {}
     names = [c["metadata"]["name"] for c in shards["items"] if c["metadata"]["name"].startswith(CONFIGMAP)]
     assert 1 <= len(names) <= 4
