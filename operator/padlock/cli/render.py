@@ -187,7 +187,8 @@ def _summary(
         "sourceVersions": outcome.source_versions,
         "files": {k: {"bytes": len(v.encode())} for k, v in outcome.files.items()},
         "configMaps": [{"name": c.name, "keys": list(c.data)} for c in outcome.configmaps],
-        "excluded": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in excluded],
+        "excluded": [{"kind": r.kind, "namespace": r.namespace, "name": r.name,
+                      "reason": outcome.reasons.get(r, "Invalid")} for r in excluded],
         "expired": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in outcome.expired],
         "diagnostics": [d.to_json() for d in diagnostics],
     }

@@ -198,5 +198,6 @@ spec:
     res = _run(str(objs), "--source", f"falco-rules={rules}", "--max-namespace-bytes", "400", "-o", "json")
     assert res.exit_code == 1
     summary = json.loads(res.stdout)
-    assert summary["excluded"] == [{"kind": "PolicyException", "namespace": "crowded", "name": "a-new"}]
+    assert summary["excluded"] == [{"kind": "PolicyException", "namespace": "crowded", "name": "a-new",
+                                    "reason": "NamespaceLimit"}]
     assert "[namespace-limit]" in res.stderr and "PolicyException crowded/a-new" in res.stderr
