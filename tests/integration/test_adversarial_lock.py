@@ -252,10 +252,10 @@ def test_creating_the_names_the_falco_mount_loads_is_refused(kubectl: Runner, mo
 
 
 def test_the_operator_creates_only_its_declared_names(kubectl: Runner, mode: str) -> None:
-    for name in ("padlock-rules-1", "padlock-rules-4"):
+    for name in ("padlock-rules-1", "padlock-rules-3"):
         run(kubectl, OPERATOR_IDENTITY, "create", "-f", "-", input=json.dumps(generated_configmap(name, FALCO)))
         run(kubectl, OPERATOR_IDENTITY, "delete", "configmap", name, "-n", FALCO)
-    for name in ("padlock-rules-5", "falco", "kube-root-ca.crt-x"):
+    for name in ("padlock-rules-4", "falco", "kube-root-ca.crt-x"):
         result = run(kubectl, OPERATOR_IDENTITY, "create", "-f", "-",
                      input=json.dumps(generated_configmap(name, FALCO)), check=False)
         refused(result, mode)

@@ -111,7 +111,7 @@ def test_installed_rbac_grants_the_chart_service_account_exactly_its_job(
     assert can("create", "managedpolicies.padlock.dev")
     assert can("patch", "rulesources.padlock.dev", "--subresource=status")
     assert can("create", "configmaps", "-n", "falco")
-    assert can("update", "configmaps/padlock-rules-4", "-n", "falco")
+    assert can("update", "configmaps/padlock-rules-3", "-n", "falco")
     assert can("patch", f"validatingwebhookconfigurations/{release['webhook']}")
     # and nothing beyond it
     assert not can("create", "rulesources.padlock.dev")

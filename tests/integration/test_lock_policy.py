@@ -257,10 +257,10 @@ def test_an_unlabelled_shard_name_is_refused_to_everyone_but_the_operator(
 def test_the_operator_creates_its_shard_names_and_nothing_else_in_the_falco_namespace(
     kubectl: Runner, lock_policy: WebhookProcess
 ) -> None:
-    shard = generated_configmap("padlock-rules-4", FALCO)
+    shard = generated_configmap("padlock-rules-3", FALCO)
     kubectl("create", "-f", "-", input=json.dumps(shard), identity=OPERATOR_IDENTITY)
-    kubectl("delete", "configmap", "padlock-rules-4", "-n", FALCO, identity=OPERATOR_IDENTITY)
-    for name in ("padlock-rules-5", "falco-config"):
+    kubectl("delete", "configmap", "padlock-rules-3", "-n", FALCO, identity=OPERATOR_IDENTITY)
+    for name in ("padlock-rules-4", "falco-config"):
         result = kubectl("create", "-f", "-", input=json.dumps(generated_configmap(name, FALCO)),
                          identity=OPERATOR_IDENTITY, check=False)
         assert result.returncode != 0 and NAME_POLICY in result.stderr, result.stderr

@@ -5,8 +5,8 @@ The chart's RBAC (``helm template --show-only templates/rbac.yaml``) is applied 
 module's own (its own release, Falco, RuleSource-ConfigMap and unrelated namespaces; a pull secret
 named; leader election on, so every optional rule is present), and ``kubectl auth can-i`` is asked as
 that release's ServiceAccount (impersonated, with the ServiceAccount groups) over a matrix of verbs x
-resources x namespaces x names: the rules ConfigMaps ``padlock-rules``, ``padlock-rules-4`` against
-``padlock-rules-5`` and Falco's own ConfigMap, the named pull secret against any other Secret, the
+resources x namespaces x names: the rules ConfigMaps ``padlock-rules``, ``padlock-rules-3`` against
+``padlock-rules-4`` and Falco's own ConfigMap, the named pull secret against any other Secret, the
 webhook configuration by name against another, every Padlock kind and status, and resources the
 operator never needs (pods, service accounts, RBAC, namespaces). Every answer must equal the intended
 table, both ways. ``kubectl auth can-i --list`` in each namespace must show no rule beyond the table.
@@ -75,7 +75,7 @@ def intended(verb: str, target: Target, namespace: str | None) -> bool:
 
 NAMESPACED = (
     Target("", "configmaps"), Target("", "configmaps", name="padlock-rules"),
-    Target("", "configmaps", name="padlock-rules-4"), Target("", "configmaps", name="padlock-rules-5"),
+    Target("", "configmaps", name="padlock-rules-3"), Target("", "configmaps", name="padlock-rules-4"),
     Target("", "configmaps", name="falco-config"),
     Target("", "secrets"), Target("", "secrets", name=PULL_SECRET), Target("", "secrets", name="falco-tls"),
     Target("", "events"), Target("events.k8s.io", "events"), Target("coordination.k8s.io", "leases"),

@@ -82,6 +82,14 @@ def _ready(priority: int = 0) -> PrinterColumn:
     )
 
 
+def _state() -> PrinterColumn:
+    # The Ready condition's reason: Rendered, Expired, or why the object is left out of the published
+    # ruleset (Invalid, TooLarge, NamespaceLimit, NoRoom; docs/limits.md), visible at a glance.
+    return PrinterColumn(
+        "STATE", "string", '.status.conditions[?(@.type=="Ready")].reason', "In force, or why it is left out"
+    )
+
+
 _AGE = PrinterColumn("AGE", "date", ".metadata.creationTimestamp", "Time since creation")
 
 RULE_SOURCE = Kind(
@@ -141,6 +149,7 @@ CUSTOM_POLICY = Kind(
         PrinterColumn("BASED ON", "string", ".spec.basedOn.managedPolicy", "Managed policy it starts from"),
         PrinterColumn("RULES", "integer", ".status.ruleCount", "Rules in the policy"),
         _ready(),
+        _state(),
         _AGE,
         PrinterColumn("FOLLOWS", "boolean", ".spec.basedOn.followUpdates", "Receives managed updates", 1),
     ),
@@ -152,6 +161,7 @@ _EXCEPTION_COLUMNS = (
     # A string, not a date: kubectl prints a future date column as "<invalid>".
     PrinterColumn("EXPIRES", "string", ".spec.expiresAt", "When it stops applying"),
     PrinterColumn("ACTIVE", "boolean", ".status.active", "Whether it is in force"),
+    _state(),
     _AGE,
 )
 
@@ -217,6 +227,12 @@ class Grant:
     """Empty: every name. RBAC cannot confine list, watch or create to names."""
 
 
+DEFAULT_RULES_SHARDS = 3
+"""Shards ``padlock-rules-1`` .. ``-3`` the Falco mount declares besides ``padlock-rules`` (four
+ConfigMaps, what charts/falco-values/padlock.yaml mounts): the one default of the chart's
+``falco.rulesShards``, the ``--rules-shards`` flags, the RBAC names, the lock and the render."""
+
+
 def rules_configmap_names(base: str, shards: int) -> tuple[str, ...]:
     """The ConfigMaps the Falco mount declares: ``base`` and ``base-1`` .. ``base-<shards>``."""
     return (base, *(f"{base}-{i}" for i in range(1, shards + 1)))
@@ -225,7 +241,7 @@ def rules_configmap_names(base: str, shards: int) -> tuple[str, ...]:
 def operator_access(
     *,
     rules_configmap: str = "padlock-rules",
-    shards: int = 4,
+    shards: int = DEFAULT_RULES_SHARDS,
     webhook: bool = True,
     webhook_configuration: str = "padlock.dev",
     pull_secrets: tuple[str, ...] = (),

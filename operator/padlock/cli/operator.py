@@ -15,7 +15,8 @@ import sys
 
 import click
 
-from padlock.flows.options import OperatorOptions
+from padlock.core import lock
+from padlock.flows.options import Limits, OperatorOptions
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -44,10 +45,15 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--context", "context_", help="Kubeconfig context.")
 @click.option("--falco-namespace", default="falco", show_default=True, help="Namespace of the published rules ConfigMap.")
 @click.option("--configmap", default="padlock-rules", show_default=True, help="Name of the published rules ConfigMap.")
-@click.option("--rules-shards", type=click.IntRange(0, 64), default=4, show_default=True,
-              help="Shards <configmap>-1..N the Falco mount declares; the operator writes no other ConfigMap.")
+@click.option("--rules-shards", type=click.IntRange(0, 63), default=lock.DEFAULT_RULES_SHARDS, show_default=True,
+              help="Shards <configmap>-1..N the Falco mount declares besides <configmap>; the operator writes no "
+                   "other ConfigMap, and leaves out of the ruleset what does not fit (docs/limits.md).")
 @click.option("--engine-version", help="Falco engine version of the cluster (X.Y.Z); releases needing more are refused.")
 @click.option("--plugin", "plugins", multiple=True, metavar="NAME=VER", help="A plugin Falco loads, for plugin requirements.")
+@click.option("--max-object-bytes", type=click.IntRange(min=1), default=Limits.object_bytes, show_default=True,
+              help="Bytes one object may add to the generated policy layer; a larger one is left out (docs/limits.md).")
+@click.option("--max-namespace-bytes", type=click.IntRange(min=1), default=Limits.namespace_bytes, show_default=True,
+              help="Bytes the PolicyExceptions of one namespace may add together; the newest over it are left out.")
 @click.option("--health-addr", default="127.0.0.1:8080", show_default=True, help="Address of /healthz and /readyz.")
 @click.option("--metrics-addr", default="127.0.0.1:9090", show_default=True, help="Address of /metrics ('off' to disable).")
 @click.option("--webhook-addr", default="127.0.0.1", show_default=True, help="Address the admission webhook listens on.")
@@ -71,7 +77,7 @@ def command(
     plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
-    debounce: float,
+    debounce: float, max_object_bytes: int = Limits.object_bytes, max_namespace_bytes: int = Limits.namespace_bytes,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
     from padlock import logging_setup
@@ -83,7 +89,8 @@ def command(
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
     options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, rules_shards=rules_shards,
                               engine_version=engine_version,
-                              plugins=_plugins(plugins) if plugins else None)
+                              plugins=_plugins(plugins) if plugins else None,
+                              limits=Limits(object_bytes=max_object_bytes, namespace_bytes=max_namespace_bytes))
     runtime = RuntimeOptions(
         health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",
         metrics_addr=_addr(metrics_addr, "--metrics-addr"), webhook_addr=webhook_addr, webhook_port=webhook_port,

@@ -30,7 +30,7 @@ import click
 import yaml
 
 from padlock.cli.objects import InputError, check_unique_names, managed_inputs, read_objects, read_source
-from padlock.core import effective, policy_objects
+from padlock.core import effective, lock, policy_objects
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -85,6 +85,12 @@ def _plugins(values: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Namespace for PolicyExceptions that name none (as kubectl apply would use).",
 )
+@click.option("--max-object-bytes", type=click.IntRange(min=1), default=effective.DEFAULT_MAX_OBJECT_BYTES,
+              show_default=True, help="Bytes one object may add to the generated layer (as the operator's flag).")
+@click.option("--max-namespace-bytes", type=click.IntRange(min=1), default=effective.DEFAULT_MAX_NAMESPACE_BYTES,
+              show_default=True, help="Bytes the PolicyExceptions of one namespace may add (as the operator's flag).")
+@click.option("--rules-shards", type=click.IntRange(0, 63), default=lock.DEFAULT_RULES_SHARDS, show_default=True,
+              help="Shards <configmap>-1..N the Falco mount declares besides <configmap> (as the operator's flag).")
 @click.option(
     "--now", "now_text", hidden=True, help="Evaluate exception expiry at this RFC 3339 time (tests, CI)."
 )
@@ -99,6 +105,9 @@ def command(
     configmap: str,
     object_namespace: str,
     now_text: str | None,
+    max_object_bytes: int = effective.DEFAULT_MAX_OBJECT_BYTES,
+    max_namespace_bytes: int = effective.DEFAULT_MAX_NAMESPACE_BYTES,
+    rules_shards: int = lock.DEFAULT_RULES_SHARDS,
 ) -> None:
     """Render padlock objects in PATHS and rules sources to the files and ConfigMaps the operator publishes."""
     if engine_version is not None and not _VERSION.match(engine_version):
@@ -133,6 +142,11 @@ def command(
         plugins=plugin_map,
         configmap_name=configmap,
         namespace=namespace,
+        # The operator's limits and precedence (docs/limits.md): the same decisions, the same bytes.
+        max_shards=rules_shards + 1,
+        max_object_bytes=max_object_bytes,
+        max_namespace_bytes=max_namespace_bytes,
+        created=effective.created_times(bodies),
     )
     outcome = effective.render(inputs, now)
     diagnostics = [*parsed.diagnostics, *outcome.diagnostics]
@@ -173,7 +187,8 @@ def _summary(
         "sourceVersions": outcome.source_versions,
         "files": {k: {"bytes": len(v.encode())} for k, v in outcome.files.items()},
         "configMaps": [{"name": c.name, "keys": list(c.data)} for c in outcome.configmaps],
-        "excluded": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in excluded],
+        "excluded": [{"kind": r.kind, "namespace": r.namespace, "name": r.name,
+                      "reason": outcome.reasons.get(r, "Invalid")} for r in excluded],
         "expired": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in outcome.expired],
         "diagnostics": [d.to_json() for d in diagnostics],
     }

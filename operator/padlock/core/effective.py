@@ -6,15 +6,21 @@ the same bytes the cluster gets. Steps:
 1. upstream files of every RuleSource, verbatim, keyed ``<loadOrder:02>-<source>-<file>`` (sorted
    keys are Falco's load order in ``rules.d``), loaded once and checked (an upstream failure means
    nothing is publishable);
-2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one is
-   excluded and reported, the rest still publishes;
-3. the policy layer (``padlock.core.layer``) emitted through a YAML library into
-   ``99-padlock-policies.yaml`` (split into ``99-padlock-policies_002.yaml``, ... only when it would
-   not fit one ConfigMap; ``_`` sorts after ``.`` so the parts load in order);
-4. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
+2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one (or one
+   whose reading fails outright, e.g. too deep) is excluded and reported, the rest still publishes;
+3. the policy layer (``padlock.core.layer``): every item carries the object it comes from;
+4. the limits (docs/limits.md), in order of precedence: bytes per object, bytes of PolicyExceptions
+   per namespace, and the number of ConfigMaps the Falco mount declares (``max_shards``; the
+   layer's own items, then admins' objects, then tenants' PolicyExceptions oldest first); what
+   does not fit is excluded and reported, never a ConfigMap beyond the mount;
+5. the items emitted through a YAML library into ``99-padlock-policies.yaml``, continued in
+   ``99-padlock-policies_002.yaml``, ... where the ConfigMap in hand is full (``_`` sorts after
+   ``.`` so the parts load in order);
+6. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
    file is traced to the object that produced the item, that object is excluded, and the layer is
-   rebuilt; anything untraceable makes the outcome unpublishable;
-5. content hash, source versions and the ConfigMap shards.
+   rebuilt (a bounded number of rounds); a check that raises is traced by checking each object's
+   items alone; anything untraceable makes the outcome unpublishable (the last good ruleset stays);
+7. content hash, source versions and the ConfigMap shards.
 
 Same inputs, byte-identical output: every collection is sorted or kept in a defined order, YAML is
 dumped with fixed options, and ``now`` only decides which exceptions have expired.
@@ -29,9 +35,10 @@ output is byte-identical (tests/unit/core/test_incremental_render.py).
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +54,10 @@ from padlock.core.policy_objects import (
     ManagedPolicyInput,
     ObjectDiagnostic,
     ObjectRef,
+    Scope,
     SourceInput,
+    parse_time,
+    ref_of,
 )
 
 GENERATED_KEY = "99-padlock-policies.yaml"
@@ -59,6 +69,8 @@ HEADER = (
     "# Loaded after the upstream rules files. Do not edit: change the padlock objects instead.\n"
 )
 RENDER_REF = ObjectRef("Render", "policy-layer")
+DEFAULT_MAX_OBJECT_BYTES = sharding.DEFAULT_MAX_OBJECT_BYTES
+DEFAULT_MAX_NAMESPACE_BYTES = sharding.DEFAULT_MAX_NAMESPACE_BYTES
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 
 
@@ -73,6 +85,14 @@ class RenderInputs:
     shard_limit: int = sharding.DEFAULT_LIMIT
     configmap_name: str = "padlock-rules"
     namespace: str = "falco"
+    #: ConfigMaps the Falco mount declares; never more are produced (docs/limits.md)
+    max_shards: int = sharding.DEFAULT_MAX_SHARDS
+    #: bytes one object's items may take in the generated layer
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    #: bytes the PolicyExceptions of one namespace may take together
+    max_namespace_bytes: int = DEFAULT_MAX_NAMESPACE_BYTES
+    #: creation time per object (tenants' order of precedence, oldest first); absent: the newest
+    created: Mapping[ObjectRef, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,8 @@ class RenderOutcome:
     #: frozen sets to record in CustomPolicy ``status.frozenRules``: a tuple captured by this render
     #: (which already used it), or None to drop the stored set; absent: keep it (``layer.Layer``)
     frozen_capture: Mapping[ObjectRef, tuple[str, ...] | None] = field(default_factory=dict)
+    #: why each object in ``excluded`` is left out: ``Invalid``, ``TooLarge``, ``NamespaceLimit``, ``NoRoom``
+    reasons: Mapping[ObjectRef, str] = field(default_factory=dict)
 
     def by_object(self) -> dict[ObjectRef, list[ObjectDiagnostic]]:
         out: dict[ObjectRef, list[ObjectDiagnostic]] = {}
@@ -134,7 +156,7 @@ class RenderCache:
     dumped: dict[str, str] = field(default_factory=dict)
     #: id(item) -> (text, lines) for the items of the latest emit (items the layer memo hands out
     #: again); ``dumped_keep`` holds those items alive so their ids stay theirs
-    dumped_items: dict[int, tuple[str, int]] = field(default_factory=dict)
+    dumped_items: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     dumped_keep: list[Mapping[str, Any]] = field(default_factory=list)
     layer: LayerMemo = field(default_factory=LayerMemo)
     #: content hash of the last whole set that loaded without errors (an unchanged re-render skips the load)
@@ -188,41 +210,205 @@ class _Spans:
     first: list[int] = field(default_factory=list)
     last: list[int] = field(default_factory=list)
     owner: list[ObjectRef | None] = field(default_factory=list)
+    shaped_by: list[tuple[ObjectRef, ...]] = field(default_factory=list)
 
 
-def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str], dict[str, tuple[str, ...]], _Spans]:
-    """The generated file(s), the parts each is made of, and which lines each object's items occupy."""
-    header_lines = HEADER.count("\n")
-    parts: list[list[str]] = [[]]
-    sizes = [len(HEADER)]
-    spans = _Spans()
-    line = header_lines + 1
-    budget = limit - len(GENERATED_KEY) - 16
-    # id(item) -> text; ``keep`` holds the items, so an id in the table is never another object's
-    seen: dict[int, tuple[str, int]] = {}  # plain values: (text, its line count)
+#: (text, line count, UTF-8 bytes) of one dumped item
+_Text = tuple[str, int, int]
+#: an owner as (kind, name, namespace)
+_Key = tuple[str, str, str]
+
+
+def _texts(layer: Layer, cache: RenderCache) -> tuple[list[list[_Text]], dict[ObjectRef | None, str]]:
+    """Every section's items dumped (reusing the latest render's text of the very same item objects),
+    and the owners whose items could not be dumped, with why (their items are not in the list)."""
+    seen: dict[int, _Text] = {}
     keep: list[Mapping[str, Any]] = []
     old = cache.dumped_items
+    out: list[list[_Text]] = []
+    failed: dict[ObjectRef | None, str] = {}
     for section in layer.sections:
-        for item in section.items:
-            hit = old.get(id(item))
-            if hit is None:
-                text = _dump(item, cache)
-                hit = (text, text.count("\n"))
-            seen[id(item)] = hit
-            keep.append(item)
-            text, n = hit
-            if sizes[-1] + len(text) > budget and parts[-1]:
+        texts: list[_Text] = []
+        try:
+            for item in section.items:
+                hit = old.get(id(item)) or seen.get(id(item))
+                if hit is None:
+                    text = _dump(item, cache)
+                    hit = (text, text.count("\n"), len(text.encode()))
+                seen[id(item)] = hit
+                keep.append(item)
+                texts.append(hit)
+        except Exception as err:  # an item only its owner wrote cannot be written out
+            failed[section.owner] = f"{type(err).__name__}: {err}"
+            texts = []
+        out.append(texts)
+    cache.dumped_items, cache.dumped_keep = seen, keep
+    return out, failed
+
+
+def _part_overhead(index: int) -> int:
+    return len(_part_key(index).encode()) + len(HEADER.encode())
+
+
+@dataclass
+class _Plan:
+    """What the generated layer may hold this round: sections kept, objects left out and why."""
+
+    keep: list[bool]
+    soft: dict[ObjectRef, ObjectDiagnostic] = field(default_factory=dict)  # exceptions left out, this round
+    hard: dict[ObjectRef, ObjectDiagnostic] = field(default_factory=dict)  # objects to leave out and rebuild
+    fatal: list[ObjectDiagnostic] = field(default_factory=list)  # nothing can be published
+
+
+def _tenant_key(ref: ObjectRef, created: Mapping[ObjectRef, datetime]) -> tuple[Any, ...]:
+    """Tenants' order of precedence: the oldest first (a new object never pushes out an older one),
+    then namespace and name; an object without a creation time counts as the newest."""
+    when = created.get(ref)
+    return (when is None, when.timestamp() if when is not None else 0.0, ref.namespace, ref.name)
+
+
+def _plan(
+    layer: Layer, texts: Sequence[Sequence[_Text]], inputs: RenderInputs, created: Mapping[ObjectRef, datetime],
+    packer: sharding.Packer,
+) -> _Plan:
+    """Apply the limits (docs/limits.md) to the layer's sections, in order of precedence.
+
+    1. per object: the bytes of its items in the generated layer, at most ``max_object_bytes``;
+    2. per namespace: PolicyExceptions of one namespace together at most ``max_namespace_bytes``,
+       the oldest first;
+    3. everything must fit the ConfigMaps the Falco mount declares (``packer``): the layer's own
+       items (ManagedPolicy choices) first, then what admins make (CustomPolicies, ClusterPolicy-
+       Exceptions), then tenants' PolicyExceptions, oldest first. Admission is by bytes against a
+       capacity that holds whatever the order of the items (``Packer.room``), so the file keeps its
+       usual order and still fits.
+
+    A PolicyException or ClusterPolicyException left out is dropped from this round only ("soft":
+    its items depend on nothing else); a CustomPolicy is left out for good and the layer rebuilt
+    without it ("hard": other items may refer to its rules).
+    """
+    keep = [True] * len(layer.sections)
+    plan = _Plan(keep)
+    # Per owner, keyed by (kind, name, namespace): plain tuples hash much faster than ObjectRef.
+    size: dict[_Key | None, int] = {}
+    biggest: dict[_Key | None, int] = {}
+    count: dict[_Key | None, int] = {}
+    refs: dict[_Key, ObjectRef] = {}
+    keys: list[_Key | None] = []
+    for section, items in zip(layer.sections, texts, strict=True):
+        o = section.owner
+        k = None if o is None else (o.kind, o.name, o.namespace)
+        keys.append(k)
+        total, big = size.get(k, 0), biggest.get(k, 0)
+        for t in items:
+            n = t[2]
+            total += n
+            if n > big:
+                big = n
+        if k is not None and k not in refs:
+            refs[k] = o  # type: ignore[assignment]
+        size[k], biggest[k], count[k] = total, big, count.get(k, 0) + len(items)
+    left: set[_Key] = set()
+
+    def leave_out(k: _Key, message: str, id_: str) -> None:
+        ref = refs[k]
+        left.add(k)
+        (plan.hard if ref.kind == "CustomPolicy" else plan.soft)[ref] = ObjectDiagnostic(ref, "", message, id_)
+
+    def oldest_first(ks: Iterable[_Key]) -> list[_Key]:
+        return sorted(ks, key=lambda k: _tenant_key(refs[k], created))
+
+    owners = list(refs)
+    for k in owners:
+        if size[k] > inputs.max_object_bytes:
+            leave_out(k, f"its items take {size[k]} bytes in the generated policy layer ({count[k]} items), "
+                         f"more than the per-object limit of {inputs.max_object_bytes} bytes "
+                         "(limits.objectBytes); left out of the published ruleset", "object-too-large")
+    tenants = [k for k in owners if k[0] == "PolicyException" and k not in left]
+    totals: dict[str, int] = {}
+    for k in tenants:
+        totals[k[2]] = totals.get(k[2], 0) + size[k]
+    crowded = {ns for ns, total in totals.items() if total > inputs.max_namespace_bytes}
+    per_namespace: dict[str, int] = {}
+    for k in oldest_first(k for k in tenants if k[2] in crowded):
+        total = per_namespace.get(k[2], 0) + size[k]
+        if total > inputs.max_namespace_bytes:
+            leave_out(k, f"with it, the PolicyExceptions of namespace {k[2]} would take {total} bytes, "
+                         f"more than the per-namespace limit of {inputs.max_namespace_bytes} bytes "
+                         "(limits.namespaceBytes); older ones come first; left out of the published ruleset",
+                      "namespace-limit")
+            continue
+        per_namespace[k[2]] = total
+    # 3. The ConfigMaps: admitted bytes so far, the largest item admitted, against the capacity.
+    overhead = max(_part_overhead(0), _part_overhead(1))
+    mandatory = size.get(None, 0)
+    largest = biggest.get(None, 0)
+    if mandatory + len(b"[]\n") > packer.room(overhead, largest):
+        plan.fatal.append(ObjectDiagnostic(
+            RENDER_REF, "", f"the policy layer's own items ({mandatory} bytes) do not fit in the {packer.max_shards} "
+            f"ConfigMaps of {inputs.shard_limit} bytes the Falco mount declares (falco.rulesShards + 1) after the "
+            "upstream rules", "no-room"))
+        return plan
+    rest = [k for k in owners if k not in left]
+    everything = mandatory + sum(size[k] for k in rest)
+    if everything > packer.room(overhead, max([largest, *(biggest[k] for k in rest)])):
+        admitted = mandatory
+        # Admins' objects: CustomPolicies, then ClusterPolicyExceptions, each by name; then tenants.
+        admins = sorted((k for k in rest if k[0] != "PolicyException"), key=lambda k: (k[0] != "CustomPolicy", k[1]))
+        for k in [*admins, *oldest_first(k for k in rest if k[0] == "PolicyException")]:
+            item = max(largest, biggest[k])
+            if admitted + size[k] <= packer.room(overhead, item):
+                admitted += size[k]
+                largest = item
+                continue
+            if biggest[k] + overhead > inputs.shard_limit:
+                why = (f"one of its items is {biggest[k]} bytes, more than one ConfigMap holds "
+                       f"({inputs.shard_limit} bytes)")
+                id_ = "object-too-large"
+            else:
+                who = "objects made by admins and older PolicyExceptions" if k[0] == "PolicyException" else (
+                    "the policy layer's own items and other admin objects")
+                why = (f"its {size[k]} bytes do not fit in the {packer.max_shards} ConfigMaps the Falco mount "
+                       f"declares (falco.rulesShards + 1); {who} come first")
+                id_ = "no-room"
+            leave_out(k, f"{why}; left out of the published ruleset", id_)
+    if left:
+        for i, k in enumerate(keys):
+            if k is not None and k in left:
+                keep[i] = False
+    return plan
+
+
+def _emit(
+    layer: Layer, texts: Sequence[Sequence[_Text]], keep: Sequence[bool], packer: sharding.Packer,
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], _Spans] | None:
+    """The generated file(s), the parts each is made of, and which lines each object's items occupy.
+
+    Items are poured into ``packer`` in file order: the first file fills what the upstream rules left
+    of their last ConfigMap, each next one a ConfigMap of its own. None: it did not fit (``_plan``
+    guarantees it does).
+    """
+    header_lines = HEADER.count("\n")
+    parts: list[list[str]] = [[]]
+    spans = _Spans()
+    line = header_lines + 1
+    for section, items, kept in zip(layer.sections, texts, keep, strict=True):
+        if not kept:
+            continue
+        for text, n, nbytes in items:
+            if parts[-1] and not packer.grow(nbytes):
                 parts.append([])
-                sizes.append(len(HEADER))
                 line = header_lines + 1
+            if not parts[-1] and not packer.place(_part_overhead(len(parts) - 1) + nbytes):
+                return None
             parts[-1].append(text)
-            sizes[-1] += len(text)
             spans.part.append(len(parts) - 1)
             spans.first.append(line)
             spans.last.append(line + n - 1)
             spans.owner.append(section.owner)
+            spans.shaped_by.append(section.shaped_by)
             line += n
-    cache.dumped_items, cache.dumped_keep = seen, keep
+    if not parts[-1] and not packer.place(_part_overhead(0) + len(b"[]\n")):
+        return None
     split = {_part_key(i): (HEADER, *(p or ["[]\n"])) for i, p in enumerate(parts)}
     files = {key: "".join(texts) for key, texts in split.items()}
     return files, split, spans
@@ -232,15 +418,58 @@ def _part_key(index: int) -> str:
     return GENERATED_KEY if index == 0 else f"99-padlock-policies_{index + 1:03d}.yaml"
 
 
-def _owner(spans: _Spans, file: str, line: int) -> tuple[bool, ObjectRef | None]:
+def _owner(spans: _Spans, file: str, line: int) -> tuple[ObjectRef, ...]:
+    """Who answers for the generated item at ``file:line``: its object, or for one of the layer's own
+    items the policies whose choices shaped it; () when nobody does."""
     for i, part in enumerate(spans.part):
         if _part_key(part) == file and spans.first[i] <= line <= spans.last[i]:
-            return True, spans.owner[i]
-    return False, None
+            owner = spans.owner[i]
+            return (owner,) if owner is not None else spans.shaped_by[i]
+    return ()
+
+
+def _without_choices(managed: Sequence[ManagedPolicyInput], names: set[str]) -> list[ManagedPolicyInput]:
+    """``managed`` with the user's choices of the policies ``names`` left out (their defaults run)."""
+    return [replace(m, enabled=None, disabled_rules=(), scope=Scope()) if m.name in names else m for m in managed]
+
+
+def _isolate(layer: Layer, texts: Sequence[Sequence[_Text]], keep: Sequence[bool],
+             state: loader.LoadState) -> dict[ObjectRef, str]:
+    """The objects whose items alone make the loader fail (raise, not report): checked one object at
+    a time on top of upstream, after the whole set raised. Errors are not counted here (alone, an
+    exception may name a rule another object defines); only a failure of the check itself."""
+    by_owner: dict[ObjectRef, list[str]] = {}
+    for section, items, kept in zip(layer.sections, texts, keep, strict=True):
+        if kept and section.owner is not None:
+            by_owner.setdefault(section.owner, []).extend(t[0] for t in items)
+    culprits: dict[ObjectRef, str] = {}
+    for ref in sorted(by_owner):
+        text = HEADER + "".join(by_owner[ref])
+        try:
+            loader.load([RulesFile(f"{GENERATED_KEY}.isolated", text)], base=state)
+        except Exception as err:  # that object's items break the check: it is the culprit
+            culprits[ref] = f"{type(err).__name__}: {err}"
+    return culprits
+
+
+def created_times(bodies: Sequence[Mapping[str, Any]]) -> dict[ObjectRef, datetime]:
+    """``metadata.creationTimestamp`` of each object body that has one (the tenants' precedence)."""
+    out: dict[ObjectRef, datetime] = {}
+    for body in bodies:
+        when = parse_time(((body.get("metadata") or {}) if isinstance(body, Mapping) else {}).get("creationTimestamp"))
+        if when is not None:
+            out[ref_of(body)] = when
+    return out
 
 
 def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None) -> RenderOutcome:
-    """Compute the effective ruleset and everything the operator publishes with it."""
+    """Compute the effective ruleset and everything the operator publishes with it.
+
+    One object's failure (it does not validate, its items make the ruleset fail to load or make a
+    check fail, it exceeds a limit or does not fit) leaves that object out, with a diagnostic naming
+    it, and the rest is published; only what cannot be traced to an object makes the outcome
+    unpublishable (the last good ruleset stays).
+    """
     cache = cache if cache is not None else RenderCache()
     diags: list[ObjectDiagnostic] = []
     sources = sorted(inputs.sources, key=lambda s: (s.load_order, s.name))
@@ -273,6 +502,23 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
 
     if any(d.severity == "error" for d in diags):
         return unpublishable()
+    # Room the upstream files leave: those sorting before the generated layer are packed first; those
+    # after it (a late loadOrder) get ConfigMaps of their own, held back from the layer.
+    lead = sharding.Packer(inputs.shard_limit, inputs.max_shards)
+    trail = sharding.Packer(inputs.shard_limit, inputs.max_shards)
+    for f in upstream_files:
+        fits = (lead if f.name < GENERATED_KEY else trail).place(sharding.size_of(f.name, f.text))
+        if not fits:
+            return unpublishable([ObjectDiagnostic(
+                key_owner.get(f.name, RENDER_REF), f.name,
+                f"the upstream rules files do not fit in the {inputs.max_shards} ConfigMaps of {inputs.shard_limit} "
+                "bytes the Falco mount declares (falco.rulesShards + 1)", "no-room")])
+    if any(f.name > GENERATED_KEY for f in upstream_files):
+        if lead.count + trail.count > inputs.max_shards:
+            return unpublishable([ObjectDiagnostic(
+                RENDER_REF, "", f"the upstream rules files need {lead.count + trail.count} ConfigMaps, more than the "
+                f"{inputs.max_shards} the Falco mount declares (falco.rulesShards + 1)", "no-room")])
+        lead.max_shards -= trail.count
     ukey = (
         inputs.engine_version,
         tuple(sorted(inputs.plugins.items())),
@@ -301,15 +547,19 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
             ckey = (ukey, policy.name, policy.falco_rules)
             parsed = cache.custom.get(ckey)
             if parsed is None:
-                parsed = parse_custom_rules(
-                    policy.ref,
-                    policy.falco_rules,
-                    upstream_files,
-                    upstream,
-                    engine_version=inputs.engine_version,
-                    plugins=inputs.plugins,
-                    base=state,
-                )
+                try:
+                    parsed = parse_custom_rules(
+                        policy.ref,
+                        policy.falco_rules,
+                        upstream_files,
+                        upstream,
+                        engine_version=inputs.engine_version,
+                        plugins=inputs.plugins,
+                        base=state,
+                    )
+                except Exception as err:  # this object's text alone: it is left out, with why
+                    parsed = CustomRules(diagnostics=(ObjectDiagnostic(
+                        policy.ref, "spec.falcoRules", f"cannot be read: {type(err).__name__}: {err}", "read-failed"),))
                 cache.custom[ckey] = parsed
             diags.extend(parsed.diagnostics)
             if not parsed.valid:
@@ -319,42 +569,86 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
 
     managed = list(inputs.managed)
     exceptions = list(inputs.exceptions)
-    # Each round either publishes or excludes at least one more object, so this terminates.
+    # Each round either publishes or leaves out at least one more object for good, so this terminates.
     for _ in range(len(parsed_custom) + len(exceptions) + len(managed) + 2):
-        layer = build_layer(
-            upstream,
-            managed,
-            [pc for pc in parsed_custom if pc[0].ref not in excluded] if excluded else parsed_custom,
-            [e for e in exceptions if e.ref not in excluded] if excluded else exceptions,
-            now,
-            cache.layer,
-        )
-        generated, parts, spans = _emit(layer, inputs.shard_limit, cache)
+        try:
+            layer = build_layer(
+                upstream,
+                managed,
+                [pc for pc in parsed_custom if pc[0].ref not in excluded] if excluded else parsed_custom,
+                [e for e in exceptions if e.ref not in excluded] if excluded else exceptions,
+                now,
+                cache.layer,
+            )
+        except Exception as err:  # not traceable to one object: nothing is published
+            cache.layer = LayerMemo()
+            return unpublishable([ObjectDiagnostic(RENDER_REF, "", f"the policy layer failed: {type(err).__name__}: "
+                                                                   f"{err}", "render-failed")])
+        texts, failed = _texts(layer, cache)
+        if None in failed:
+            return unpublishable([ObjectDiagnostic(RENDER_REF, "", f"the policy layer cannot be written: {failed[None]}",
+                                                   "render-failed")])
+        if failed:
+            for owner, why in failed.items():
+                if owner is not None:
+                    diags.append(ObjectDiagnostic(owner, "", f"its items cannot be written out: {why}", "render-failed"))
+                    excluded.add(owner)
+            continue
+        plan = _plan(layer, texts, inputs, inputs.created, copy.copy(lead))
+        if plan.fatal:
+            return unpublishable([*layer.diagnostics, *plan.fatal])
+        if plan.hard:
+            diags.extend(plan.hard.values())
+            excluded |= plan.hard.keys()
+            continue
+        emitted = _emit(layer, texts, plan.keep, copy.copy(lead))
+        if emitted is None:  # _plan's guarantee failed: publish nothing rather than too many ConfigMaps
+            return unpublishable([ObjectDiagnostic(RENDER_REF, "", "the policy layer does not fit the ConfigMaps "
+                                                                   "it was planned for", "render-plan")])
+        generated, parts, spans = emitted
         whole = content_hash({**{f.name: f.text for f in upstream_files}, **generated})
         whole = f"{whole}|{ukey[0]}|{ukey[1]}"
+        soft = [plan.soft[r] for r in sorted(plan.soft)]
         if cache.valid_set == whole:
-            return _outcome(inputs, upstream_files, generated, layer, diags, excluded, versions)
+            return _outcome(inputs, upstream_files, generated, layer, [*diags, *soft], excluded | plan.soft.keys(),
+                            versions)
         # Loaded on the prepared upstream state, item by item: only what changed is read and checked again.
-        result = loader.load([loader.SplitRulesFile(k, v, parts[k]) for k, v in generated.items()], base=state)
+        try:
+            result = loader.load([loader.SplitRulesFile(k, v, parts[k]) for k, v in generated.items()], base=state)
+        except Exception as err:  # find whose items make the check itself fail
+            culprits = _isolate(layer, texts, plan.keep, state)
+            if not culprits:
+                return unpublishable([ObjectDiagnostic(RENDER_REF, "", f"the policy layer cannot be checked: "
+                                                                       f"{type(err).__name__}: {err}", "render-failed")])
+            for ref, why in culprits.items():
+                diags.append(ObjectDiagnostic(ref, "", f"its items make the rules check fail: {why}", "check-failed"))
+            excluded |= culprits.keys()
+            continue
         if result.valid:
             cache.valid_set = whole
         blamed: set[ObjectRef] = set()
         untraced: list[ObjectDiagnostic] = []
         for d in result.errors:
-            found, owner = _owner(spans, d.file, d.line)
-            if found and owner is not None:
+            owners = _owner(spans, d.file, d.line)
+            for owner in owners:
                 blamed.add(owner)
+                note = "" if owner.kind != "ManagedPolicy" else (
+                    "; its choices (enabled, disabledRules, scope) are left out, the policy runs with its defaults")
                 diags.append(
-                    ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}", d.id)
+                    ObjectDiagnostic(owner, "", f"in the generated policy layer: {d.one_line()}{note}", d.id)
                 )
-            else:
+            if not owners:
                 untraced.append(ObjectDiagnostic(RENDER_REF, d.file, d.one_line(), d.id))
         if untraced or (result.errors and not blamed):
             return unpublishable([*layer.diagnostics, *untraced])
         if blamed:
-            excluded |= blamed
+            reset = {r.name for r in blamed if r.kind == "ManagedPolicy"}
+            if reset:
+                managed = _without_choices(managed, reset)
+            excluded |= {r for r in blamed if r.kind != "ManagedPolicy"}
             continue
-        return _outcome(inputs, upstream_files, generated, layer, diags, excluded, versions)
+        return _outcome(inputs, upstream_files, generated, layer, [*diags, *soft], excluded | plan.soft.keys(),
+                        versions)
     return unpublishable([ObjectDiagnostic(RENDER_REF, "", "the policy layer did not settle", "render-loop")])
 
 
@@ -374,8 +668,8 @@ def _outcome(
     excluded_all = excluded | set(layer.invalid)
     chash = content_hash(files)
     try:
-        shards = sharding.shard(files, inputs.configmap_name, inputs.shard_limit)
-    except sharding.FileTooLarge as exc:
+        shards = sharding.shard(files, inputs.configmap_name, inputs.shard_limit, inputs.max_shards)
+    except (sharding.FileTooLarge, sharding.TooManyShards) as exc:
         all_diags.append(ObjectDiagnostic(RENDER_REF, "", str(exc), "file-too-large"))
         return RenderOutcome(
             False, files, tuple(all_diags), tuple(sorted(excluded_all)), layer.expired, chash, versions, ()
@@ -406,4 +700,18 @@ def _outcome(
         configmaps=configmaps,
         policy_rules={ref: rp.runs if rp.enabled else () for ref, rp in layer.policies.items()},
         frozen_capture=layer.frozen_capture,
+        reasons=exclusion_reasons(excluded_all, all_diags),
     )
+
+
+#: Why an object is left out (its ``Ready`` condition's reason), by the id of its first error.
+REASONS = {"object-too-large": "TooLarge", "namespace-limit": "NamespaceLimit", "no-room": "NoRoom"}
+
+
+def exclusion_reasons(excluded: Iterable[ObjectRef], diagnostics: Iterable[ObjectDiagnostic]) -> dict[ObjectRef, str]:
+    """``TooLarge``, ``NamespaceLimit``, ``NoRoom`` (a limit left it out) or ``Invalid`` per left-out object."""
+    found: dict[ObjectRef, str] = {}
+    for d in diagnostics:
+        if d.severity == "error" and d.id in REASONS:
+            found.setdefault(d.ref, REASONS[d.id])
+    return {ref: found.get(ref, "Invalid") for ref in sorted(excluded)}

@@ -56,6 +56,11 @@ class Section:
 
     owner: ObjectRef | None
     items: tuple[Mapping[str, Any], ...]
+    #: True for a CustomPolicy's ``falcoRules`` items (definitions other items may refer to)
+    defines: bool = False
+    #: for the layer's own items (owner None): the policies whose choices shaped them (a scope, a
+    #: priority), so a failure of such an item is traced to those choices
+    shaped_by: tuple[ObjectRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,17 @@ def _append_item(name: str, entry: Mapping[str, Any], old: Mapping[str, Mapping[
     if item is None:
         item = {"rule": name, "exceptions": [entry], "override": {"exceptions": "append"}}
     return item
+
+
+def _render_guarded(exc: ExceptionInput, now: datetime, index: int) -> RenderedException:
+    """``render_exception``, with any failure on this object's values turned into its own diagnostic:
+    one object's input must never abort the render of everyone else's (docs/limits.md)."""
+    try:
+        return render_exception(exc, now, index)
+    except Exception as err:  # the object is excluded, with what went wrong
+        diag = ObjectDiagnostic(exc.ref, f"{exc.path}.match", f"cannot be rendered: {type(err).__name__}: {err}",
+                                "render-failed")
+        return RenderedException(None, (diag,))
 
 
 def scope_expression(scope: Scope) -> str:
@@ -332,6 +348,7 @@ def build_layer(
             for name in rp.runs:
                 runners.setdefault(name, []).append(rp)
     override_items: list[Mapping[str, Any]] = []
+    shapers: list[tuple[ObjectRef, ...]] = []
     for name in sorted(rules):
         rule = rules[name]
         by = runners.get(name, [])
@@ -364,6 +381,8 @@ def build_layer(
         if ov:
             item["override"] = ov
             override_items.append(item)
+            shaped = [rp.ref for rp in by if "condition" in ov or (rp.priority and "priority" in ov)]
+            shapers.append(tuple(sorted(set(shaped))))
     running = frozenset(runners)
 
     # 4. Exceptions, each bound to the running rules of the policies it names.
@@ -417,7 +436,7 @@ def build_layer(
             rendered = old.rendered
             previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
         else:
-            rendered = render_exception(exc, now, index)
+            rendered = _render_guarded(exc, now, index)
             previous = {}
         out.extend(rendered.diagnostics)
         if rendered.expired or rendered.entry is None:
@@ -542,9 +561,11 @@ def build_layer(
             exception_sections.append(section)
 
     sections: list[Section] = [
-        Section(p.ref, parsed.items) for p, parsed in custom_valid if parsed is not None and parsed.items
+        Section(p.ref, parsed.items, defines=True)
+        for p, parsed in custom_valid
+        if parsed is not None and parsed.items
     ]
-    sections.extend(Section(None, (item,)) for item in override_items)
+    sections.extend(Section(None, (item,), shaped_by=by) for item, by in zip(override_items, shapers, strict=True))
     sections.extend(exception_sections)
     if memo is not None:
         memo.context, memo.outcomes = used.context, used.outcomes

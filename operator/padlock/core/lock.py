@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from padlock.api import kinds
 from padlock.api.managedpolicy import ManagedPolicySpec
 
 DEFAULT_OPERATOR_USERNAME: Final = "system:serviceaccount:padlock-system:padlock"
@@ -57,9 +58,10 @@ USER_CHOICE_SPEC_FIELDS: Final = ("enabled", "disabledRules", "scope")
 
 DEFAULT_FALCO_NAMESPACE: Final = "falco"
 DEFAULT_RULES_CONFIGMAP: Final = "padlock-rules"
-DEFAULT_RULES_SHARDS: Final = 4
-"""ConfigMaps the Falco mount declares besides the first (``padlock-rules-1`` .. ``-4``), as the
-documented projected volume and the chart's ``falco.rulesShards``."""
+DEFAULT_RULES_SHARDS: Final = kinds.DEFAULT_RULES_SHARDS
+"""ConfigMaps the Falco mount declares besides the first (``padlock-rules-1`` .. ``-3``), as the
+shipped Falco values (charts/falco-values/padlock.yaml) and the chart's ``falco.rulesShards``:
+four ConfigMaps in all, the render's default ``max_shards``."""
 
 MAX_LISTED_PATHS: Final = 8
 """How many changed paths a rejection message names before it says "and N more"."""
@@ -255,7 +257,7 @@ class PublishTarget:
 
     def names(self) -> tuple[str, ...]:
         """Every ConfigMap name the operator may publish, in shard order."""
-        return (self.base, *(f"{self.base}-{i}" for i in range(1, self.shards + 1)))
+        return kinds.rules_configmap_names(self.base, self.shards)
 
     def reserved(self, name: str) -> bool:
         """True for ``<base>`` and ``<base>-<digits>``: names a Falco mount may treat as shards."""

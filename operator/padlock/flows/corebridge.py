@@ -9,6 +9,7 @@ Pure apart from that memo; called from worker threads, one at a time (the publis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from padlock.adapters.kube.publish import ConfigMapContent
 from padlock.core import lock
 from padlock.flows.options import OperatorOptions
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
-from padlock.flows.state import ObjectKey
+from padlock.flows.state import USER_CHOICE_FIELDS, ObjectKey
 
 JSON = dict[str, Any]
 MANAGED_LABELS = {lock.MANAGED_BY_LABEL: lock.MANAGED_BY_VALUE}
@@ -44,6 +45,52 @@ def _is_engine_problem(diag_id: str) -> bool:
 def _is_plugin_problem(diag_id: str) -> bool:
     # required_plugin_versions not met by the configured --plugin set (reason PluginRequirementNotMet).
     return "plugin" in diag_id and not diag_id.startswith(("bad-", "duplicate-"))
+
+
+def _parse_each(bodies: Sequence[JSON]) -> Any:
+    """``parse_objects(bodies)``; should reading one body fail outright (not a diagnostic: an
+    exception), that body alone is reported and left out, and the others are read."""
+    from padlock.core import policy_objects as po
+
+    try:
+        return po.parse_objects(bodies)
+    except Exception:  # find the body that fails: one object never stops the others
+        good: list[JSON] = []
+        failed: list[Any] = []
+        for body in bodies:
+            try:
+                po.parse_objects([body])
+                good.append(body)
+            except Exception as err:
+                failed.append(po.ObjectDiagnostic(po.ref_of(body), "spec", f"cannot be read: {type(err).__name__}: "
+                                                                           f"{err}", "read-failed"))
+        parsed = po.parse_objects(good)
+        return dataclasses.replace(parsed, diagnostics=(*parsed.diagnostics, *failed),
+                                   invalid=(*parsed.invalid, *(d.ref for d in failed)))
+
+
+def _without_bad_choices(body: JSON, diagnostics: dict[ObjectKey, list[str]], reasons: dict[ObjectKey, str]) -> JSON:
+    """A ManagedPolicy body whose user choices do not parse, with those choices left out (the
+    policy runs as its defaults say, reported on it), rather than the whole policy dropped: a bad
+    choice must not switch off every rule of the policy."""
+    from padlock.core import policy_objects as po
+
+    try:
+        policy, found = po.parse_managed(body)
+    except Exception:  # _parse_each reports it
+        return body
+    spec = body.get("spec") or {}
+    if policy is not None or not any(f in spec for f in USER_CHOICE_FIELDS):
+        return body
+    key = _key(po.ref_of(body))
+    for d in found:
+        if d.severity == "error":
+            diagnostics.setdefault(key, []).append(_line(d))
+    diagnostics.setdefault(key, []).append(
+        f"{po.ref_of(body)}: spec: these choices are left out; the policy runs with its defaults until they are fixed "
+        "[choices-excluded]")
+    reasons[key] = "Invalid"
+    return {**body, "spec": {k: v for k, v in spec.items() if k not in USER_CHOICE_FIELDS}}
 
 
 class Core:
@@ -99,21 +146,27 @@ class Core:
         from padlock.core import policy_objects as po
 
         diagnostics: dict[ObjectKey, list[str]] = {}
-        bodies = [*inputs.managed, *inputs.custom, *inputs.exceptions]
-        parsed = po.parse_objects(bodies)
+        reasons: dict[ObjectKey, str] = {}
+        managed_bodies = [_without_bad_choices(b, diagnostics, reasons) for b in inputs.managed]
+        bodies = [*managed_bodies, *inputs.custom, *inputs.exceptions]
+        parsed = _parse_each(bodies)
         for d in parsed.diagnostics:
             if d.severity == "error":
                 diagnostics.setdefault(_key(d.ref), []).append(_line(d))
+                reasons.setdefault(_key(d.ref), "Invalid")
         sources = tuple(
             po.SourceInput(name=name, load_order=int(inputs.load_orders.get(name, 50)), version=b.version,
                            files=self._files(b))
             for name, b in sorted(inputs.bundles.items())
         )
+        limits = self.options.limits
         core_inputs = effective.RenderInputs(
             sources=sources, managed=parsed.managed, custom=parsed.custom, exceptions=parsed.exceptions,
             engine_version=inputs.engine_version, plugins=dict(inputs.plugins or {}),
             configmap_name=inputs.configmap,
             namespace=self.options.falco_namespace,
+            max_shards=self.options.rules_shards + 1, max_object_bytes=limits.object_bytes,
+            max_namespace_bytes=limits.namespace_bytes, created=effective.created_times(bodies),
         )
         outcome = effective.render(core_inputs, now, self.cache)
         warnings: dict[ObjectKey, list[str]] = {}
@@ -126,6 +179,8 @@ class Core:
                 engine_errors.append(_line(d))
             if d.severity == "error" and _is_plugin_problem(d.id):
                 plugin_errors.append(_line(d))
+        for ref, reason in outcome.reasons.items():
+            reasons.setdefault(_key(ref), reason)
         configmaps = tuple(
             ConfigMapContent(name=cm.name, data=dict(cm.data), annotations=dict(cm.annotations))
             for cm in outcome.configmaps
@@ -141,6 +196,7 @@ class Core:
             plugin_errors=tuple(plugin_errors),
             rule_counts={_key(ref): len(names) for ref, names in outcome.policy_rules.items()},
             frozen_capture={_key(ref): names for ref, names in outcome.frozen_capture.items()},
+            exclusions={k: v for k, v in reasons.items() if k in diagnostics},
             raw=outcome,
         )
 

@@ -177,23 +177,27 @@ def write_statuses(
             frozen_rules = rendered.frozen_capture[key]
         status = statuses.custom_policy(current=obj.get("status"), generation=obj["metadata"].get("generation"),
                                         errors=rendered.errors_for(key), now=now,
-                                        rule_count=rendered.rule_counts.get(key, 0), frozen_rules=frozen_rules)
+                                        rule_count=rendered.rule_counts.get(key, 0), frozen_rules=frozen_rules,
+                                        reason=rendered.reason_for(key))
         cluster.write_status("CustomPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for key in sorted(snapshot.exceptions):
         obj = snapshot.exceptions[key]
         status = statuses.exception(current=obj.get("status"), generation=obj["metadata"].get("generation"),
-                                    errors=rendered.errors_for(key), expired=key in rendered.expired, now=now)
+                                    errors=rendered.errors_for(key), expired=key in rendered.expired, now=now,
+                                    reason=rendered.reason_for(key))
         cluster.write_status(key[0], key[2], status, namespace=key[1] or None)
         _event_on_change(cluster, obj, key, rendered, previous)
 
 
 def _event_on_change(cluster: ClusterPort, obj: JSON, key: ObjectKey, rendered: Rendered, previous: Rendered | None) -> None:
-    """One Event when an object becomes invalid (or its problem changes), not one per render."""
+    """One Event when an object is left out of the published ruleset (or why changes), not one per
+    render; its reason is the condition's (``Invalid``, ``TooLarge``, ``NamespaceLimit``, ``NoRoom``)."""
     errors = rendered.errors_for(key)
     before = previous.errors_for(key) if previous is not None else ()
     if errors and errors != before:
-        cluster.event(obj, "Invalid", f"left out of the published ruleset: {conditions.first_lines(errors)}", warning=True)
+        cluster.event(obj, rendered.reason_for(key), f"left out of the published ruleset: {conditions.first_lines(errors)}",
+                      warning=True)
     elif key in rendered.expired and (previous is None or key not in previous.expired):
         cluster.event(obj, "Expired", "expiresAt has passed: the exception no longer applies")
 

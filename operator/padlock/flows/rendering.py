@@ -67,11 +67,18 @@ class Rendered:
     frozen_capture: Mapping[ObjectKey, tuple[str, ...] | None] = field(default_factory=dict)
     """CustomPolicy ``status.frozenRules`` decided by the core: a set captured by this render, or
     None to drop the stored one; absent: keep what is stored."""
+    exclusions: Mapping[ObjectKey, str] = field(default_factory=dict)
+    """Why each object with errors is left out of the published ruleset: ``Invalid``, ``TooLarge``,
+    ``NamespaceLimit`` or ``NoRoom`` (its ``Ready`` condition's reason, its Event's reason)."""
     raw: Any = None
     """The core's own result object (for the webhook and the CLI)."""
 
     def errors_for(self, key: ObjectKey) -> tuple[str, ...]:
         return tuple(self.diagnostics.get(key, ()))
+
+    def reason_for(self, key: ObjectKey) -> str:
+        """Why ``key`` is left out (``Invalid`` unless a limit decided it)."""
+        return self.exclusions.get(key, "Invalid")
 
     def all_errors(self) -> list[str]:
         return [msg for key in sorted(self.diagnostics) for msg in self.diagnostics[key]]

@@ -73,7 +73,8 @@ KEEP = Keep.KEEP
 
 
 def custom_policy(*, current: Mapping[str, Any] | None, generation: int | None, errors: Sequence[str],
-                  now: dt.datetime, rule_count: int, frozen_rules: Sequence[str] | Keep | None = KEEP) -> JSON:
+                  now: dt.datetime, rule_count: int, frozen_rules: Sequence[str] | Keep | None = KEEP,
+                  reason: str = "Invalid") -> JSON:
     """Status of a CustomPolicy: ``Ready``, ``ruleCount`` (rules it runs in the published render) and
     ``frozenRules`` as the core decided it (``padlock.core.layer``: captured, dropped with None, or
     ``KEEP`` the stored one)."""
@@ -83,18 +84,18 @@ def custom_policy(*, current: Mapping[str, Any] | None, generation: int | None, 
         frozen_rules=None if frozen is None else list(frozen),
         rule_count=rule_count,
         observed_generation=generation,
-        conditions=_conditions(current, [_in_force(errors)], generation, now),
+        conditions=_conditions(current, [_in_force(errors, reason=reason)], generation, now),
     )
     return status.to_dict()
 
 
 def exception(*, current: Mapping[str, Any] | None, generation: int | None, errors: Sequence[str],
-              expired: bool, now: dt.datetime) -> JSON:
+              expired: bool, now: dt.datetime, reason: str = "Invalid") -> JSON:
     """Status of a PolicyException or ClusterPolicyException: ``active`` and ``Ready``."""
     status = PolicyExceptionStatus(
         active=not errors and not expired,
         observed_generation=generation,
-        conditions=_conditions(current, [_in_force(errors, expired=expired)], generation, now),
+        conditions=_conditions(current, [_in_force(errors, expired=expired, reason=reason)], generation, now),
     )
     return status.to_dict()
 
@@ -110,9 +111,11 @@ def rule_source(status: Mapping[str, Any], decided: Sequence[Cond], *, generatio
     return model.to_dict()
 
 
-def _in_force(errors: Sequence[str], *, expired: bool = False) -> Cond:
+def _in_force(errors: Sequence[str], *, expired: bool = False, reason: str = "Invalid") -> Cond:
+    """``Ready``: False with why the object is left out of the published ruleset (``reason``:
+    ``Invalid``, or the limit that left it out: ``TooLarge``, ``NamespaceLimit``, ``NoRoom``)."""
     if errors:
-        return Cond("Ready", False, "Invalid", "; ".join(errors))
+        return Cond("Ready", False, reason, "; ".join(errors))
     if expired:
         return Cond("Ready", True, "Expired", "expiresAt has passed: the exception no longer applies")
     return Cond("Ready", True, "Rendered", "in force in the published ruleset")

@@ -192,10 +192,10 @@ def test_only_the_declared_names_are_read_and_a_render_needing_more_is_refused_b
     api = MemoryApi()
     api.list = None  # type: ignore[assignment,method-assign]  # the operator has no list permission
     six = [content(f"padlock-rules{s}", {f"{i}.yaml": "x"}) for i, s in enumerate(["", "-1", "-2", "-3", "-4", "-5"])]
-    with pytest.raises(publish.TooManyShards, match=r"needs 6 ConfigMaps .* declares 5 .*falco.rulesShards"):
-        publish.publish(api, "falco", "padlock-rules", six, OWNER)  # type: ignore[arg-type]
+    with pytest.raises(publish.TooManyShards, match=r"needs 5 ConfigMaps .* declares 4 .*falco.rulesShards"):
+        publish.publish(api, "falco", "padlock-rules", six[:5], OWNER)  # type: ignore[arg-type]
     assert api.writes == []
-    publish.publish(api, "falco", "padlock-rules", six[:5], OWNER)  # type: ignore[arg-type]
+    publish.publish(api, "falco", "padlock-rules", six[:5], OWNER, shards=4)  # type: ignore[arg-type]
     published = publish.read_published(api, "falco", "padlock-rules", shards=4)  # type: ignore[arg-type]
     assert [cm["metadata"]["name"] for cm in published] == [c.name for c in six[:5]]
     result = publish.publish(api, "falco", "padlock-rules", six[:2], OWNER, shards=4)  # type: ignore[arg-type]

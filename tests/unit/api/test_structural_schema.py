@@ -139,12 +139,12 @@ def test_printer_columns_answer_the_first_question() -> None:
     cp = [
         c["name"] for c in schema.crd(kinds.CUSTOM_POLICY)["spec"]["versions"][0]["additionalPrinterColumns"]
     ]
-    assert cp[:5] == ["ENABLED", "BASED ON", "RULES", "READY", "AGE"]
+    assert cp[:6] == ["ENABLED", "BASED ON", "RULES", "READY", "STATE", "AGE"]
     pex = [
         c["name"]
         for c in schema.crd(kinds.POLICY_EXCEPTION)["spec"]["versions"][0]["additionalPrinterColumns"]
     ]
-    assert pex == ["POLICIES", "REASON", "EXPIRES", "ACTIVE", "AGE"]
+    assert pex == ["POLICIES", "REASON", "EXPIRES", "ACTIVE", "STATE", "AGE"]
 
 
 # --- shapes Kubernetes cannot express -------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_configmaps_are_writable_only_in_the_falco_namespace_and_only_by_name(rb
         for rule in role["rules"]
         if "configmaps" in rule["resources"] and {"create", "update", "patch", "delete"} & set(rule["verbs"])
     ]
-    names = ["padlock-rules", *(f"padlock-rules-{i}" for i in range(1, 5))]
+    names = ["padlock-rules", *(f"padlock-rules-{i}" for i in range(1, 4))]
     assert writers == [("falco", ["create"], None), ("falco", ["get", "update", "delete"], names)]
     listers = [r for role in _of(rbac, "Role") for r in role["rules"] if {"list", "watch"} & set(r["verbs"])]
     assert not [r for r in listers if "configmaps" in r["resources"] or "secrets" in r["resources"]]

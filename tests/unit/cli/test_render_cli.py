@@ -3,7 +3,8 @@
 Covers: -o DIR writes the files (verbatim upstream + generated layer) that load cleanly; the user's
 ManagedPolicy choices found in the directory apply; ConfigMaps on stdout equal what the core render
 gives (same bytes as the operator); -o json summary; diagnostics on stderr in one-line form with exit
-1 when an object is excluded; exit 2 for unreadable input; a new upstream version adds the rule.
+1 when an object is excluded; exit 2 for unreadable input; a new upstream version adds the rule; the
+operator's limits and its tenants' precedence (creation times from the objects) decide the same way.
 """
 
 from __future__ import annotations
@@ -177,3 +178,26 @@ def test_cli_render_equals_the_core_render_the_operator_calls(tmp_path):
         sources=(src,), managed=tuple(mps), custom=parsed.custom, exceptions=parsed.exceptions,
         plugins={"container": "0.4.0"}), now)
     assert yaml.safe_load(res.stdout)["data"] == outcome.files
+
+
+def test_limits_and_creation_times_decide_as_in_the_operator(tmp_path):
+    def exception(name: str, created: str) -> str:
+        return f"""\
+---
+apiVersion: padlock.dev/v1alpha1
+kind: PolicyException
+metadata: {{name: {name}, namespace: crowded, creationTimestamp: "{created}"}}
+spec:
+  policies: [{{kind: ManagedPolicy, name: execution}}]
+  match: {{images: [registry.example.com/{name}]}}
+  reason: r
+"""
+    # "a-new" sorts first by name but is the newest: the older one keeps the namespace's room
+    objs, rules = _setup(tmp_path, objects=OBJECTS + exception("a-new", "2026-03-01T00:00:00Z")
+                         + exception("z-old", "2026-01-01T00:00:00Z"))
+    res = _run(str(objs), "--source", f"falco-rules={rules}", "--max-namespace-bytes", "400", "-o", "json")
+    assert res.exit_code == 1
+    summary = json.loads(res.stdout)
+    assert summary["excluded"] == [{"kind": "PolicyException", "namespace": "crowded", "name": "a-new",
+                                    "reason": "NamespaceLimit"}]
+    assert "[namespace-limit]" in res.stderr and "PolicyException crowded/a-new" in res.stderr

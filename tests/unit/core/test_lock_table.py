@@ -307,7 +307,7 @@ def test_the_security_doc_shows_the_current_lock_table_and_rbac_matrix() -> None
     text = (REPO / lock_policy.SECURITY_DOC).read_text()
     assert lock_policy.with_generated_blocks(text) == text, "docs/security.md is stale: run make lock-policy"
     assert "| ConfigMap | `immutable` | operator |" in text
-    assert "`padlock-rules-4`" in text
+    assert "`padlock-rules-3`" in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,8 +416,8 @@ def _unlabelled(name: str, namespace: str = "falco") -> dict[str, Any]:
     ("obj", "operator", "gc", "tenant"),
     [
         (full_configmap("padlock-rules"), True, False, False),
-        (full_configmap("padlock-rules-4"), True, False, False),
-        (full_configmap("padlock-rules-5"), False, False, False),  # beyond falco.rulesShards
+        (full_configmap("padlock-rules-3"), True, False, False),
+        (full_configmap("padlock-rules-4"), False, False, False),  # beyond falco.rulesShards
         (full_configmap("other"), False, False, False),  # labelled: only the operator, which may not use it
         (_unlabelled("padlock-rules"), True, False, False),
         (_unlabelled("padlock-rules-1"), True, False, False),

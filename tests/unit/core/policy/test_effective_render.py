@@ -63,13 +63,13 @@ V2 = V1 + GPG
 PLUGINS = {"container": "0.4.0"}
 
 
-def _inputs(upstream: str, version: str, *, choices=None, custom=(), exceptions=(), limit=None):
+def _inputs(upstream: str, version: str, *, choices=None, custom=(), exceptions=(), limit=None, **limits):
     src = SourceInput("falco-rules", 0, version, (("falco_rules.yaml", upstream),))
     ruleset = loader.load([RulesFile("falco_rules.yaml", upstream)], plugins=PLUGINS).ruleset
     contents = managed.build_managed(catalog.builtin(), {"falco-rules": ruleset}, {"falco-rules": version})
     choices = choices or {}
     mps = tuple(c.as_input(*choices.get(c.name, (None, ()))) for c in contents)
-    kw = {"shard_limit": limit} if limit else {}
+    kw = {"shard_limit": limit, **limits} if limit else dict(limits)
     return effective.RenderInputs(sources=(src,), managed=mps, custom=tuple(custom),
                                   exceptions=tuple(exceptions), plugins=PLUGINS, **kw)
 
@@ -224,7 +224,7 @@ def test_large_render_is_sharded_and_every_shard_set_loads_in_key_order():
     excs = [ExceptionInput(ObjectRef("PolicyException", f"e{i:03d}", "team"),
                            (PolicyTarget("ManagedPolicy", "stable-threat-detection"),),
                            ExceptionMatch(images=(f"registry.example.com/app-{i}",)), "r") for i in range(60)]
-    outcome = effective.render(_inputs(V1, "1.0.0", exceptions=excs, limit=6000), NOW)
+    outcome = effective.render(_inputs(V1, "1.0.0", exceptions=excs, limit=6000, max_shards=20), NOW)
     assert outcome.publishable
     assert len(outcome.configmaps) >= 3
     assert any(k.startswith("99-padlock-policies_") for k in outcome.files)
