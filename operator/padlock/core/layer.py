@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from padlock.core.custom_rules import CustomRules
+from padlock.core.exception_text import expand_lists
 from padlock.core.exceptions_render import NAMESPACE_FIELD, RenderedException, is_expired, render_exception
 from padlock.core.model import PRIORITIES, Rule, Ruleset
 from padlock.core.policy_objects import (
@@ -417,7 +418,7 @@ def build_layer(
             rendered = old.rendered
             previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
         else:
-            rendered = render_exception(exc, now, index)
+            rendered = render_exception(exc, now, index, list_items)
             previous = {}
         out.extend(rendered.diagnostics)
         if rendered.expired or rendered.entry is None:
@@ -439,6 +440,8 @@ def build_layer(
             items.append(_append_item(name, rendered.entry, previous))
         return rendered, (Section(exc.ref, tuple(items)) if items else None)
 
+    # Falco substitutes lists textually into exceptions: their rendering is proven against them.
+    list_items = expand_lists((n, li.items) for n, li in upstream.lists.items())
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
     order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -449,14 +452,16 @@ def build_layer(
         k in invalid_keys for k in keys
     )
     sources = {n: rules[n].source for n in running}
-    context = (resolved, running, sources, frozenset(all_custom))
+    context = (resolved, running, sources, frozenset(all_custom), upstream.lists)
     # What changed since the previous call: policies that resolve differently (or appeared, vanished)
     # and rules that started or stopped running or changed source. An outcome that names none of
     # those policies and binds to none of those rules is still right. None: reuse nothing.
     changed_policies: set[tuple[str, str]] | None = None
     changed_rules: set[str] = set()
-    if memo is not None and alone and memo.context is not None:
-        old_resolved, old_running, old_sources, old_custom = memo.context
+    # An exception's rendering depends on the upstream lists too (exceptions_render), so none is
+    # reused across a change of them.
+    if memo is not None and alone and memo.context is not None and _same(memo.context[4], upstream.lists):
+        old_resolved, old_running, old_sources, old_custom, _ = memo.context
         changed_policies = {
             (ref.kind, ref.name)
             for ref in resolved.keys() | old_resolved.keys()
