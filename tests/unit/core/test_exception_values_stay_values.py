@@ -198,6 +198,20 @@ def test_values_that_break_the_built_condition_are_a_compile_error(values: Any, 
     assert "in the condition Falco builds from exception 'e'" in result.errors[0].message
 
 
+def test_a_value_that_only_parses_with_the_rule_around_it_rewrites_the_rule_as_in_falco() -> None:
+    # ``x))or((proc.name=y`` closes the exception's parentheses: only the whole built text parses, and
+    # the rule then fires for proc.name = y whatever its own condition says (Falco warns: no evt.type).
+    rule = {"rule": "R", "desc": "d", "condition": "evt.type = open", "output": "o", "priority": "DEBUG",
+            "exceptions": [{"name": "e", "fields": ["proc.name"], "values": [["x))or((proc.name=y"]]}]}
+    result = loader.load([RulesFile("r.yaml", yaml.safe_dump([rule]))])
+    assert result.valid
+    assert result.ruleset.rules["R"].compiled_condition == "evt.type = open and not proc.name = x or proc.name = y"
+    assert [w.code for w in result.warnings] == ["LOAD_NO_EVTTYPE"]
+    rule["exceptions"][0]["values"] = [["x))or((proc.nmae=y"]]  # type: ignore[index]
+    result = loader.load([RulesFile("r.yaml", yaml.safe_dump([rule]))])
+    assert [d.message for d in result.errors] == ["filter_check called with nonexistent field proc.nmae"]
+
+
 def test_a_comma_inside_a_list_item_splits_it_and_a_one_item_list_name_is_pasted() -> None:
     node = _compiled_exception({"name": "e", "fields": ["proc.name"], "comps": ["in"], "values": [[["a,b"]]]})
     assert node == cond.Check(cond.FieldRef("proc.name"), "in", cond.ListValue((cond.Str("a"), cond.Str("b"))))
