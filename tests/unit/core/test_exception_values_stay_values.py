@@ -392,3 +392,22 @@ def test_the_layer_excludes_only_the_refused_object_and_reports_it_on_that_objec
     owners = [s.owner for s in layer.sections]
     assert good.ref in owners and bad.ref not in owners
     assert [d.id for d in layer.diagnostics if d.ref == bad.ref] == ["value-becomes-code"]
+
+
+def test_a_list_named_inside_an_exception_value_is_an_input_of_the_incremental_loader() -> None:
+    # Falco substitutes the list inside the quoted value: a later override of that list must reach the
+    # rule even when the rule comes from a prepared base (compiler.rule_inputs names the list).
+    up = yaml.safe_dump([
+        {"list": "tools", "items": ["curl"]},
+        {"rule": "R", "desc": "d", "condition": "evt.type = execve", "output": "o", "priority": "DEBUG",
+         "exceptions": [{"name": "e", "fields": ["proc.cmdline"], "comps": ["contains"], "values": [["run tools now"]]}]},
+    ])
+    base = loader.prepare([RulesFile("00-up.yaml", up)])
+    assert base.result.ruleset.rules["R"].compiled_condition.endswith('"run curl now"')
+    over = RulesFile("10-over.yaml", yaml.safe_dump([{"list": "tools", "items": ["wget"], "override": {"items": "replace"}}]))
+    warm = loader.load([over], base=base).ruleset.rules["R"].compiled_condition
+    cold = loader.load([RulesFile("00-up.yaml", up), over]).ruleset.rules["R"].compiled_condition
+    assert warm == cold == 'evt.type = execve and not proc.cmdline contains "run wget now"'
+    again = RulesFile("10-over.yaml", yaml.safe_dump([{"list": "tools", "items": ["nc"], "override": {"items": "replace"}}]))
+    warm = loader.load([again], base=base).ruleset.rules["R"].compiled_condition
+    assert warm == 'evt.type = execve and not proc.cmdline contains "run nc now"'
