@@ -460,7 +460,8 @@ def build_layer(
     changed_rules: set[str] = set()
     # An exception's rendering depends on the upstream lists too (exceptions_render), so none is
     # reused across a change of them.
-    if memo is not None and alone and memo.context is not None and _same(memo.context[4], upstream.lists):
+    lists_same = memo is not None and memo.context is not None and _same(memo.context[4], upstream.lists)
+    if memo is not None and alone and memo.context is not None and lists_same:
         old_resolved, old_running, old_sources, old_custom, _ = memo.context
         changed_policies = {
             (ref.kind, ref.name)
@@ -484,7 +485,7 @@ def build_layer(
             continue
         expired_now = is_expired(exc, now)
         # By ref, then the same object or an equal one (the operator parses objects anew each time).
-        hit = memo.outcomes.get(keys[position]) if memo is not None else None
+        hit = memo.outcomes.get(keys[position]) if memo is not None and lists_same else None
         if hit is not None and not (hit.exc is exc or hit.exc == exc):
             hit = None
         if (

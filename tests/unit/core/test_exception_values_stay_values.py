@@ -411,3 +411,28 @@ def test_a_list_named_inside_an_exception_value_is_an_input_of_the_incremental_l
     again = RulesFile("10-over.yaml", yaml.safe_dump([{"list": "tools", "items": ["nc"], "override": {"items": "replace"}}]))
     warm = loader.load([again], base=base).ruleset.rules["R"].compiled_condition
     assert warm == 'evt.type = execve and not proc.cmdline contains "run nc now"'
+
+
+def test_the_layer_memo_renders_exceptions_again_when_the_upstream_lists_change() -> None:
+    from padlock.core.layer import LayerMemo
+    from padlock.core.policy_objects import ManagedPolicyInput, PolicyRule
+
+    def upstream(extra: str) -> Any:
+        return loader.load([RulesFile("00-up.yaml", UPSTREAM + extra)], plugins=PLUGINS).ruleset
+
+    before, after = upstream(""), upstream("- list: nginx\n  items: [httpd]\n")
+    rule = before.rules["Shell"]
+    policy = ManagedPolicyInput(
+        "p", (PolicyRule(rule.name, rule.desc, rule.condition, rule.output, rule.priority),), enabled=True
+    )
+    exc = _exc(_native("nginx"))
+    memo = LayerMemo()
+
+    def values(ruleset: Any) -> Any:
+        layer = build_layer(ruleset, [policy], [], [exc], NOW, memo)
+        (section,) = [s for s in layer.sections if s.owner == exc.ref]
+        return section.items[0]["exceptions"][0]["values"]
+
+    assert values(before) == [["nginx", '"team-a"']]
+    # a list named nginx now exists: a bare nginx would be replaced by its items, so it is quoted
+    assert values(after) == [['"nginx"', '"team-a"']]
