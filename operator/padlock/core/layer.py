@@ -32,7 +32,7 @@ Who calls it: ``padlock.core.effective.render``. Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -153,19 +153,24 @@ def _append_item(name: str, entry: Mapping[str, Any], old: Mapping[str, Mapping[
     return item
 
 
-def scope_expression(scope: Scope) -> str:
-    """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, never quoted."""
+def scope_expression(scope: Scope, lists: Container[str] = ()) -> str:
+    """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, quoted only
+    when one is also the name of a list in ``lists`` (Falco would replace it by the list's items)."""
+
+    def names(ns: Sequence[str]) -> str:
+        return ", ".join(f'"{n}"' if n in lists else n for n in ns)
+
     parts = []
     if scope.include:
-        parts.append(f"{NAMESPACE_FIELD} in ({', '.join(scope.include)})")
+        parts.append(f"{NAMESPACE_FIELD} in ({names(scope.include)})")
     if scope.exclude:
-        parts.append(f"not {NAMESPACE_FIELD} in ({', '.join(scope.exclude)})")
+        parts.append(f"not {NAMESPACE_FIELD} in ({names(scope.exclude)})")
     return " and ".join(parts)
 
 
-def scoped_condition(condition: str, scopes: Sequence[Scope]) -> str:
+def scoped_condition(condition: str, scopes: Sequence[Scope], lists: Container[str] = ()) -> str:
     """``(<condition>) and (<union of scopes>)``, the only safe way to narrow a Falco condition."""
-    exprs = sorted({scope_expression(s) for s in scopes})
+    exprs = sorted({scope_expression(s, lists) for s in scopes})
     union = exprs[0] if len(exprs) == 1 else " or ".join(f"({e})" for e in exprs)
     return f"({condition.strip()}) and ({union})"
 
@@ -342,7 +347,7 @@ def build_layer(
             scopes = [rp.scope for rp in by]
             if all(not s.is_empty for s in scopes):
                 if rule.source == "syscall":
-                    item["condition"] = scoped_condition(rule.condition, scopes)
+                    item["condition"] = scoped_condition(rule.condition, scopes, upstream.lists)
                     ov["condition"] = "replace"
                 else:
                     for rp in by:

@@ -15,7 +15,9 @@ Covers:
   terms with the user's exact values and the ``k8s.ns.name`` pin), checked on the compiled condition;
 - a property test: for random values built from the characters that matter to Falco's builder,
   either the object is refused or the compiled exception is exactly the intended confined shape;
-- the layer excludes a refused object and reports it on that object, the others still publish.
+- the layer excludes a refused object and reports it on that object, the others still publish; its
+  memo renders exceptions again when the lists change; a scope namespace named like a list is quoted;
+- the incremental loader treats a list named inside an exception value as an input of the rule.
 """
 
 from __future__ import annotations
@@ -436,3 +438,20 @@ def test_the_layer_memo_renders_exceptions_again_when_the_upstream_lists_change(
     assert values(before) == [["nginx", '"team-a"']]
     # a list named nginx now exists: a bare nginx would be replaced by its items, so it is quoted
     assert values(after) == [['"nginx"', '"team-a"']]
+
+
+def test_a_scope_namespace_that_is_also_a_list_name_stays_that_namespace() -> None:
+    from padlock.core.policy_objects import ManagedPolicyInput, PolicyRule, Scope
+
+    upstream = loader.load([RulesFile("00-up.yaml", UPSTREAM)], plugins=PLUGINS).ruleset
+    rule = upstream.rules["Shell"]
+    policy = ManagedPolicyInput("p", (PolicyRule(rule.name, rule.desc, rule.condition, rule.output, rule.priority),),
+                                enabled=True, scope=Scope(include=("team-a", "web")))
+    layer = build_layer(upstream, [policy], [], [], NOW)
+    (item,) = [i for s in layer.sections if s.owner is None for i in s.items if i["rule"] == "Shell"]
+    assert item["condition"].endswith('(k8s.ns.name in ("team-a", web))')
+    text = yaml.safe_dump([item])
+    result = loader.load([RulesFile("00-up.yaml", UPSTREAM), RulesFile("99-layer.yaml", text)], plugins=PLUGINS)
+    compiled = cond.parse(result.ruleset.rules["Shell"].compiled_condition)
+    scope = cond.Check(cond.FieldRef("k8s.ns.name"), "in", cond.ListValue((cond.Str("team-a"), cond.Str("web"))))
+    assert isinstance(compiled, cond.And) and compiled.children[-1] == scope
