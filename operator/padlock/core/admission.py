@@ -145,7 +145,7 @@ def validate(body: Mapping[str, Any], view: AdmissionView) -> list[po.ObjectDiag
         diags.extend(_custom_references(custom, view))
         diags.extend(_custom_falco_rules(custom, view))
         for own in custom.exceptions:
-            diags.extend(_exception_fields(own, view))
+            diags.extend(_exception_checks(own, view))
         return _ordered(diags)
     if kind in ("PolicyException", "ClusterPolicyException"):
         parsed, diags = po.parse_exception(body)
@@ -155,7 +155,7 @@ def validate(body: Mapping[str, Any], view: AdmissionView) -> list[po.ObjectDiag
         if kind == "PolicyException":
             diags.extend(_namespace_confinement(parsed))
         if not any(d.severity == "error" for d in diags):
-            diags.extend(_exception_fields(parsed, view))
+            diags.extend(_exception_checks(parsed, view))
         return _ordered(diags)
     return []
 
@@ -300,6 +300,32 @@ def _namespace_confinement(exc: po.ExceptionInput) -> list[po.ObjectDiagnostic]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Values stay values
+
+
+def _exception_checks(exc: po.ExceptionInput, view: AdmissionView) -> list[po.ObjectDiagnostic]:
+    """Falco's reader rules, the proof that every value stays one literal, then Falco's compile.
+
+    The first two are the very checks the render runs (``exceptions_render.check_exception``),
+    against the lists of the current upstream files (Falco substitutes lists textually, inside
+    exception values too); the entry they produce, exactly what the render would publish, is then
+    compiled by the rules loader on top of the upstream files (``_exception_fields``).
+    """
+    from padlock.core import exception_text, exceptions_render
+
+    if view.upstream_key is None:
+        view = dataclasses.replace(
+            view, upstream_key=upstream_key(view.upstream_files, view.engine_version, view.plugins)
+        )
+    ruleset = view.upstream_cache.prepared(view).result.ruleset
+    lists = exception_text.expand_lists((n, li.items) for n, li in ruleset.lists.items())
+    rendered = exceptions_render.check_exception(exc, lists)
+    if rendered.entry is None:
+        return list(rendered.diagnostics)
+    return [*rendered.diagnostics, *_exception_fields(exc, rendered.entry, view)]
+
+
+# ---------------------------------------------------------------------------------------------
 # Falco semantics through the rules loader
 
 
@@ -321,8 +347,11 @@ def _custom_falco_rules(custom: po.CustomPolicyInput, view: AdmissionView) -> li
     ]
 
 
-def _exception_fields(exc: po.ExceptionInput, view: AdmissionView) -> list[po.ObjectDiagnostic]:
-    """Compile the exception the way Falco would, on a probe rule, and map errors to match fields."""
+def _exception_fields(
+    exc: po.ExceptionInput, entry: Mapping[str, Any], view: AdmissionView
+) -> list[po.ObjectDiagnostic]:
+    """Compile the rendered ``entry`` the way Falco would, on a probe rule after the upstream files,
+    and map errors to match fields."""
     match = exc.match
     if not match.fields:
         return []  # convenience keys map to fields Falco always knows
@@ -336,19 +365,13 @@ def _exception_fields(exc: po.ExceptionInput, view: AdmissionView) -> list[po.Ob
             "output": "probe %proc.name",
             "priority": "DEBUG",
             "exceptions": [
-                {
-                    "name": "admission_probe",
-                    "fields": list(match.fields),
-                    "comps": list(match.comps),
-                    "values": [[list(c) if isinstance(c, tuple) else c for c in row] for row in match.values],
-                }
+                {**entry, "name": "admission_probe"}
             ],
         }
     ]
     text = yaml.safe_dump(probe, sort_keys=False)
-    result = loader.load(
-        [RulesFile(EXCEPTION_PROBE_FILE, text)], engine_version=view.engine_version, plugins=view.plugins
-    )
+    # On the upstream files: a value that names one of their lists means that list, as in Falco.
+    result = loader.load([RulesFile(EXCEPTION_PROBE_FILE, text)], base=view.upstream_cache.prepared(view))
     out: list[po.ObjectDiagnostic] = []
     for d in [*result.errors, *result.warnings]:
         if d.file != EXCEPTION_PROBE_FILE or d.code == "LOAD_NO_EVTTYPE":

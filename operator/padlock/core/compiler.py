@@ -23,7 +23,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
-from padlock.core import limits, versions
+from padlock.core import exception_text, limits, versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
 from padlock.core.condition import ast, walk
 from padlock.core.diagnostics import Diagnostic
@@ -158,6 +158,7 @@ class Env:
         self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
         self.reach_memo: dict[str, frozenset[str]] = {}
         self.macro_lists: dict[str, frozenset[str]] = {}  # lists each parsed macro names
+        self.ex_subst: dict[str, tuple[str, tuple[str, ...]]] = {}  # exception text -> substituted, lists
         self._lists()
         self._macros()
         #: a macro graph with a cycle (only possible next to an undefined-macro error) makes the
@@ -180,6 +181,15 @@ class Env:
             expanded[info.name] = tuple(items)
         self.list_items = {i.name: expanded[i.name] for i in self.lists.values()}
         self.list_names = frozenset(self.lists)
+        #: (name, expanded items) in definition order: Falco substitutes lists textually in this order
+        self.list_pairs: tuple[tuple[str, tuple[str, ...]], ...] = tuple(self.list_items.items())
+
+    def resolve_exception(self, icond: str) -> tuple[str, tuple[str, ...]]:
+        """An exception's built text with lists substituted (memoised: pure in the text and the lists)."""
+        done = self.ex_subst.get(icond)
+        if done is None:
+            done = self.ex_subst[icond] = exception_text.resolve_lists(icond, self.list_pairs)
+        return done
 
     # -- macros --------------------------------------------------------------------------------
     def _macros(self) -> None:
@@ -412,15 +422,29 @@ class _RuleCompiler:
                 self.used_macros.add(ref.name)
         parsed, lists = env.substituted(r.condition, parsed)
         self.used_lists |= lists
-        ex_node = self.exceptions(r)
+        ex_node, whole, ex_failed = self.exceptions(r)
+        if ex_failed:
+            return self.result(parse_failed=True)
         full: ast.Node = parsed if ex_node is None else ast.And((parsed, *ex_node))
-        compiled = cond.render(full) if ex_node else r.condition
+        if whole is not None:
+            full = whole
+        compiled = cond.render(full) if ex_node or whole is not None else r.condition
         unknown: list[Diagnostic] = []
         self.check_tree(parsed, r.source, where, unknown, set())
+        ex_where = _Where("rule", r.name, r.exceptions[0].loc if r.exceptions else r.loc, "", None, self.file_texts)
         if ex_node:
             for n in ex_node:
-                self.check_tree(n, r.source, _Where("rule", r.name, r.exceptions[0].loc if r.exceptions else r.loc,
-                                                    "", None, self.file_texts), unknown, set())
+                self.check_tree(n, r.source, ex_where, unknown, set())
+        elif whole is not None:
+            # The exceptions rewrote the rule's structure: check every part of what Falco compiles.
+            seen = {(d.code, d.message) for d in (*self.diags, *unknown)}
+            extra: list[Diagnostic] = []
+            before = len(self.diags)
+            self.check_tree(whole, r.source, ex_where, extra, set())
+            fresh = self.diags[before:]
+            del self.diags[before:]
+            self.diags.extend(d for d in fresh if (d.code, d.message) not in seen)
+            unknown.extend(d for d in extra if (d.code, d.message) not in seen)
         self.output(r, unknown)
         if unknown:
             if r.skip_if_unknown_filter:
@@ -444,67 +468,68 @@ class _RuleCompiler:
         return self.result(compiled, evt=evt)
 
     # -- exceptions ----------------------------------------------------------------------------
-    def exceptions(self, r: RuleInfo) -> tuple[ast.Node, ...] | None:
-        nodes: list[ast.Node] = []
-        for ex in r.exceptions:
-            node = self.exception(ex, r)
-            if node is not None:
-                nodes.append(ast.Not(node))
-        return tuple(nodes) if nodes else None
+    def exceptions(self, r: RuleInfo) -> tuple[tuple[ast.Node, ...] | None, ast.Node | None, bool]:
+        """The rule's exceptions as Falco compiles them: built as text, lists substituted, parsed.
 
-    def exception(self, ex: ExceptionInfo, r: RuleInfo) -> ast.Node | None:
-        if not ex.values or ex.fields is None:
-            return None
-        field_names = ex.fields if isinstance(ex.fields, list) else [ex.fields]
+        Returns (one ``not (...)`` node per exception, or None), the whole rule's tree when an
+        exception's text only parses together with the rest of the condition (its values changed the
+        rule's structure), and whether the built condition failed to parse (an error is recorded).
+        Each exception's text is parsed on its own first (cached: the same exception appended to
+        many rules is parsed once); when all of them parse alone, the whole text Falco parses is
+        exactly ``(<condition>) and not (<ex1>) and not (<ex2>)...``.
+        """
+        pieces: list[tuple[ExceptionInfo, str, ast.Node | cond.ConditionError]] = []
+        for ex in r.exceptions:
+            if not ex.values or ex.fields is None:
+                continue
+            if not self.exception_fields_ok(ex, r):
+                continue
+            try:
+                icond = exception_text.exception_condition(_exception_spec(ex))
+            except exception_text.ExceptionReadError as err:
+                self.diag(Diagnostic("LOAD_ERR_YAML_VALIDATE", "empty-value", f"Exception '{ex.name}': {err}",
+                                     ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
+                continue
+            except exception_text.ExceptionBuildError as err:
+                self.diag(Diagnostic("LOAD_ERR_VALIDATE", "exception-shape", f"Exception '{ex.name}': {err}",
+                                     ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
+                continue
+            if not icond:
+                continue
+            text, used = self.env.resolve_exception(icond)
+            self.used_lists |= set(used)
+            pieces.append((ex, text, self.env.cache.parse(text[1:-1])))
+        if not pieces:
+            return None, None, False
+        if all(not isinstance(node, cond.ConditionError) for _, _, node in pieces):
+            return tuple(ast.Not(node) for _, _, node in pieces if not isinstance(node, cond.ConditionError)), None, False
+        # Some exception does not parse alone: parse what Falco parses, the whole built text.
+        head, used = exception_text.resolve_lists("(" + r.condition + ")", self.env.list_pairs)
+        self.used_lists |= set(used)
+        whole_text = head + "".join(" and not " + text for _, text, _ in pieces)
+        try:
+            whole = cond.parse(whole_text)
+        except cond.ConditionError as err:
+            ex = next(e for e, _, node in pieces if isinstance(node, cond.ConditionError))
+            self.diag(Diagnostic("LOAD_ERR_COMPILE_CONDITION", "exception-condition-syntax",
+                                 f"{err.message} (in the condition Falco builds from exception '{ex.name}': "
+                                 f"{_excerpt(whole_text, err.offset)})",
+                                 ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
+            return None, None, True
+        return None, whole, False
+
+    def exception_fields_ok(self, ex: ExceptionInfo, r: RuleInfo) -> bool:
+        """Falco's collector check of exception fields, also for arguments a field does not take."""
+        field_names = ex.fields if isinstance(ex.fields, list) else [ex.fields or ""]
         for fname in field_names:
             lhs = _field_from_text(fname)
-            if lhs is None or self.env.catalog.lookup(r.source, lhs.name) is None:
+            info = None if lhs is None else self.env.catalog.lookup(r.source, lhs.name)
+            if lhs is None or info is None or (lhs.arg is not None and info.arg == "none"):
                 self.diag(Diagnostic("LOAD_ERR_VALIDATE", "exception-unknown-field",
                                      f"Exception '{ex.name}': '{fname}' is not a supported filter field",
                                      ex.loc.file, ex.loc.line, ex.loc.column, "rule", r.name))
-                return None
-        if isinstance(ex.fields, str):
-            lhs = _field_from_text(ex.fields)
-            assert lhs is not None
-            comp = (ex.comps if isinstance(ex.comps, str) else "in").split()
-            items = tuple(ast.Str(str(v)) for v in ex.values)
-            items = self.expand_items(items)
-            return ast.Check(lhs, comp[0], ast.ListValue(items), comp[1] if len(comp) > 1 else None)
-        comps = ex.comps if isinstance(ex.comps, list) else ["="] * len(ex.fields)
-        alts: list[ast.Node] = []
-        for tup in ex.values:
-            assert isinstance(tup, list)
-            terms: list[ast.Node] = []
-            for fname, comp_text, value in zip(ex.fields, comps, tup, strict=True):
-                lhs = _field_from_text(fname)
-                assert lhs is not None
-                comp = comp_text.split()
-                op = comp[0]
-                mod = comp[1] if len(comp) > 1 else None
-                v: ast.Value | None
-                if op == "exists":
-                    v = None
-                elif op in _LIST_OPS or mod is not None:
-                    raw = value if isinstance(value, list) else [value]
-                    v = ast.ListValue(self.expand_items(tuple(ast.Str(str(x)) for x in raw)))
-                else:
-                    v = ast.Str(str(value))
-                terms.append(ast.Check(lhs, op, v, mod))
-            alts.append(terms[0] if len(terms) == 1 else ast.And(tuple(terms)))
-        if not alts:
-            return None
-        return alts[0] if len(alts) == 1 else ast.Or(tuple(alts))
-
-    def expand_items(self, items: tuple[ast.Str, ...]) -> tuple[ast.Str, ...]:
-        out: list[ast.Str] = []
-        env = self.env
-        for it in items:
-            if it.value in env.list_names:
-                self.used_lists.add(it.value)
-                out.extend(ast.Str(x) for x in env.list_items[it.value])
-            else:
-                out.append(it)
-        return tuple(out)
+                return False
+        return True
 
     # -- field and operator checks -------------------------------------------------------------
     def check_tree(self, node: ast.Node, source: str, where: _Where, unknown: list[Diagnostic],
@@ -641,13 +666,18 @@ def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
     lists = set(env.substituted(r.condition, parsed)[1])
     for name in reach:
         lists |= env.macro_lists.get(name, frozenset())
-    stack: list[object] = [v for ex in r.exceptions for v in ex.values]
-    while stack:  # every value at every depth, as exception() may turn it into a string
-        v = stack.pop()
-        if str(v) in env.list_names:
-            lists.add(str(v))
-        if isinstance(v, list):
-            stack.extend(v)
+    for ex in r.exceptions:  # the lists Falco's textual substitution finds in the built exception text
+        if not ex.values or ex.fields is None:
+            continue
+        try:
+            icond = exception_text.exception_condition(_exception_spec(ex))
+        except ValueError:
+            continue
+        text, used = env.resolve_exception(icond)
+        lists.update(used)
+        if isinstance(env.cache.parse(text[1:-1]), cond.ConditionError):
+            # compile_rule then parses the whole built text: the condition's own textual substitution counts
+            lists.update(exception_text.resolve_lists("(" + r.condition + ")", env.list_pairs)[1])
     macros = tuple(
         (n, m.condition, m.loc.file, m.loc.line, m.loc.column, m.cond_pos)
         for n in reach
@@ -757,6 +787,28 @@ def _field_from_text(text: str) -> ast.FieldRef | None:
     if isinstance(node, ast.Check) and isinstance(node.lhs, ast.FieldRef):
         return node.lhs
     return None
+
+
+def _exception_spec(ex: ExceptionInfo) -> exception_text.ExceptionSpec:
+    """A collected exception as Falco's builder reads it, with the collector's default comps.
+
+    Raises ``exception_text.ExceptionReadError`` for an empty scalar, as Falco's reader does.
+    """
+    if isinstance(ex.fields, list):
+        fields = exception_text.Entry(True, items=tuple(exception_text.entry_of(f) for f in ex.fields))
+        comps_list = ex.comps if isinstance(ex.comps, list) else ["="] * len(ex.fields)
+        comps = exception_text.Entry(True, items=tuple(exception_text.entry_of(c.strip()) for c in comps_list))
+    else:
+        fields = exception_text.entry_of(ex.fields)
+        comps = exception_text.entry_of((ex.comps if isinstance(ex.comps, str) else "in").strip())
+    return exception_text.ExceptionSpec(ex.name, fields, comps, tuple(exception_text.entry_of(v) for v in ex.values))
+
+
+def _excerpt(text: str, offset: int, width: int = 60) -> str:
+    """The built text around ``offset``, bounded (values may be very long)."""
+    lo = max(0, offset - width)
+    hi = min(len(text), offset + width)
+    return ("..." if lo else "") + text[lo:hi] + ("..." if hi < len(text) else "")
 
 
 def _features(c: ast.Check) -> Iterator[str]:

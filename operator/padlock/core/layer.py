@@ -32,12 +32,13 @@ Who calls it: ``padlock.core.effective.render``. Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from padlock.core.custom_rules import CustomRules
+from padlock.core.exception_text import expand_lists
 from padlock.core.exceptions_render import NAMESPACE_FIELD, RenderedException, is_expired, render_exception
 from padlock.core.model import PRIORITIES, Rule, Ruleset
 from padlock.core.policy_objects import (
@@ -157,30 +158,37 @@ def _append_item(name: str, entry: Mapping[str, Any], old: Mapping[str, Mapping[
     return item
 
 
-def _render_guarded(exc: ExceptionInput, now: datetime, index: int) -> RenderedException:
+def _render_guarded(
+    exc: ExceptionInput, now: datetime, index: int, lists: Mapping[str, Sequence[str]]
+) -> RenderedException:
     """``render_exception``, with any failure on this object's values turned into its own diagnostic:
     one object's input must never abort the render of everyone else's (docs/limits.md)."""
     try:
-        return render_exception(exc, now, index)
+        return render_exception(exc, now, index, lists)
     except Exception as err:  # the object is excluded, with what went wrong
         diag = ObjectDiagnostic(exc.ref, f"{exc.path}.match", f"cannot be rendered: {type(err).__name__}: {err}",
                                 "render-failed")
         return RenderedException(None, (diag,))
 
 
-def scope_expression(scope: Scope) -> str:
-    """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, never quoted."""
+def scope_expression(scope: Scope, lists: Container[str] = ()) -> str:
+    """``k8s.ns.name in (a, b) and not k8s.ns.name in (c)``; namespace names are DNS labels, quoted only
+    when one is also the name of a list in ``lists`` (Falco would replace it by the list's items)."""
+
+    def names(ns: Sequence[str]) -> str:
+        return ", ".join(f'"{n}"' if n in lists else n for n in ns)
+
     parts = []
     if scope.include:
-        parts.append(f"{NAMESPACE_FIELD} in ({', '.join(scope.include)})")
+        parts.append(f"{NAMESPACE_FIELD} in ({names(scope.include)})")
     if scope.exclude:
-        parts.append(f"not {NAMESPACE_FIELD} in ({', '.join(scope.exclude)})")
+        parts.append(f"not {NAMESPACE_FIELD} in ({names(scope.exclude)})")
     return " and ".join(parts)
 
 
-def scoped_condition(condition: str, scopes: Sequence[Scope]) -> str:
+def scoped_condition(condition: str, scopes: Sequence[Scope], lists: Container[str] = ()) -> str:
     """``(<condition>) and (<union of scopes>)``, the only safe way to narrow a Falco condition."""
-    exprs = sorted({scope_expression(s) for s in scopes})
+    exprs = sorted({scope_expression(s, lists) for s in scopes})
     union = exprs[0] if len(exprs) == 1 else " or ".join(f"({e})" for e in exprs)
     return f"({condition.strip()}) and ({union})"
 
@@ -358,7 +366,7 @@ def build_layer(
             scopes = [rp.scope for rp in by]
             if all(not s.is_empty for s in scopes):
                 if rule.source == "syscall":
-                    item["condition"] = scoped_condition(rule.condition, scopes)
+                    item["condition"] = scoped_condition(rule.condition, scopes, upstream.lists)
                     ov["condition"] = "replace"
                 else:
                     for rp in by:
@@ -436,7 +444,7 @@ def build_layer(
             rendered = old.rendered
             previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
         else:
-            rendered = _render_guarded(exc, now, index)
+            rendered = _render_guarded(exc, now, index, list_items)
             previous = {}
         out.extend(rendered.diagnostics)
         if rendered.expired or rendered.entry is None:
@@ -458,6 +466,8 @@ def build_layer(
             items.append(_append_item(name, rendered.entry, previous))
         return rendered, (Section(exc.ref, tuple(items)) if items else None)
 
+    # Falco substitutes lists textually into exceptions: their rendering is proven against them.
+    list_items = expand_lists((n, li.items) for n, li in upstream.lists.items())
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
     order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -468,14 +478,17 @@ def build_layer(
         k in invalid_keys for k in keys
     )
     sources = {n: rules[n].source for n in running}
-    context = (resolved, running, sources, frozenset(all_custom))
+    context = (resolved, running, sources, frozenset(all_custom), upstream.lists)
     # What changed since the previous call: policies that resolve differently (or appeared, vanished)
     # and rules that started or stopped running or changed source. An outcome that names none of
     # those policies and binds to none of those rules is still right. None: reuse nothing.
     changed_policies: set[tuple[str, str]] | None = None
     changed_rules: set[str] = set()
-    if memo is not None and alone and memo.context is not None:
-        old_resolved, old_running, old_sources, old_custom = memo.context
+    # An exception's rendering depends on the upstream lists too (exceptions_render), so none is
+    # reused across a change of them.
+    lists_same = memo is not None and memo.context is not None and _same(memo.context[4], upstream.lists)
+    if memo is not None and alone and memo.context is not None and lists_same:
+        old_resolved, old_running, old_sources, old_custom, _ = memo.context
         changed_policies = {
             (ref.kind, ref.name)
             for ref in resolved.keys() | old_resolved.keys()
@@ -498,7 +511,7 @@ def build_layer(
             continue
         expired_now = is_expired(exc, now)
         # By ref, then the same object or an equal one (the operator parses objects anew each time).
-        hit = memo.outcomes.get(keys[position]) if memo is not None else None
+        hit = memo.outcomes.get(keys[position]) if memo is not None and lists_same else None
         if hit is not None and not (hit.exc is exc or hit.exc == exc):
             hit = None
         if (

@@ -8,12 +8,11 @@ the operator write; values.schema.json refuses nonsense. Runs the real helm bina
 
 from __future__ import annotations
 
-import pytest
-from test_chart_renders_least_privilege import CHART, _helm, _of, render
-
 from pathlib import Path
 
+import pytest
 import yaml
+from test_chart_renders_least_privilege import CHART, _helm, _of, render
 
 from padlock.cli import operator as operator_cli
 from padlock.core import lock

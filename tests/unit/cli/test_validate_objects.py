@@ -110,6 +110,13 @@ NEGATIVE = {
         "OBJECT_ERR_VALIDATE", (2, 1), "PolicyException", "a/escape", "spec.match.values[0][1]: ",
         'k8s.ns.name "b" is another namespace',
     ),
+    "tenant-value-that-would-become-code": (
+        HEAD + "kind: PolicyException\nmetadata: {name: code, namespace: a}\nspec:\n"
+        "  policies: [{kind: ManagedPolicy, name: execution}]\n"
+        "  match: {fields: [proc.name], values: [['x example_shell_binaries y']]}\n  reason: r\n",
+        "OBJECT_ERR_VALIDATE", (2, 1), "PolicyException", "a/code", "spec.match.values[0][0]: ",
+        "Falco would build",
+    ),
     "bad-expires-at": (
         HEAD + "kind: PolicyException\nmetadata: {name: soon, namespace: a}\nspec:\n"
         "  policies: [{kind: ManagedPolicy, name: execution}]\n  match: {images: [nginx]}\n  reason: r\n"

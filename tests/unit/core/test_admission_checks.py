@@ -274,3 +274,35 @@ def test_falco_rules_checked_on_the_prepared_upstream_equal_a_full_load_and_foll
     newer = admission.AdmissionView.build([release], {}, plugins=PLUGINS, cache=cache)
     assert [line for line in lines(uses_macro, newer) if line.startswith("error")] == []
     assert cache.state is not prepared
+
+
+def test_exception_values_are_proven_to_stay_literals_at_admission() -> None:
+    # A list name between delimiters inside a value would be replaced by Falco: refused, with the path.
+    got = lines(exception(match={"fields": ["proc.name"], "values": [["x shell_binaries y"]]}))
+    assert len(got) == 1 and got[0].startswith("error: spec.match.values[0][0]: Falco would build")
+    # Injections that pre-quoting keeps literal are admitted: the render publishes them confined.
+    assert lines(exception(match={"fields": ["proc.name"], "values": [['x" or proc.name exists or proc.name = "y']]})) == []
+    assert lines(exception(match={"processNames": ['"x") or proc.name exists or proc.name in ("y"']})) == []
+
+
+def test_falcos_reader_rules_for_exception_values_fields_and_comps_at_admission() -> None:
+    def first(match: dict[str, Any]) -> str:
+        return lines(exception(match=match))[0]
+
+    assert first({"fields": ["proc.name"], "values": [[""]]}) == "error: spec.match.values[0][0]: Value must be non-empty"
+    assert first({"fields": ["proc.name"], "values": [["a\nb"]]}).startswith(
+        "error: spec.match.values[0][0]: contains the control character U+000A"
+    )
+    assert first({"fields": ["k8s.ns.name[x]"], "values": [["team-a"]]}) == (
+        "error: spec.match.fields[0]: 'k8s.ns.name[x]' is not a supported filter field"
+    )
+    assert "'exists' takes no value" in first(
+        {"fields": ["proc.name", "proc.pname"], "comps": ["=", "exists"], "values": [["a", ")or(proc.name exists"]]}
+    )
+    assert "a list of values needs the comparison in" in first(
+        {"fields": ["proc.name"], "comps": ["="], "values": [[["a", "b"]]]}
+    )
+
+
+def test_a_value_naming_an_upstream_list_under_in_means_that_list_without_a_warning() -> None:
+    assert lines(exception(match={"fields": ["proc.name"], "comps": ["in"], "values": [["shell_binaries"]]})) == []
