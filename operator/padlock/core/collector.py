@@ -32,6 +32,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
 }
 
 #: Falco's override tables (``rule_loader_reader.cpp`` at 0.44.1): kind -> (append keys, replace keys).
+#: The collector uses the table of the engine it collects for (``versions.release_for``); this is the newest.
 OVERRIDE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "list": (frozenset({"items"}), frozenset({"items"})),
     "macro": (frozenset({"condition"}), frozenset({"condition"})),
@@ -127,6 +128,8 @@ class Collection:
     plugins: list[tuple[PluginRequirement, Loc]] = field(default_factory=list)
     counter: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: the engine version collected for: selects the override table and the warnings of that Falco release
+    engine: str = versions.NEWEST_ENGINE_VERSION
 
     def next_id(self) -> int:
         self.counter += 1
@@ -250,8 +253,9 @@ def collect(col: Collection, items: list[RawItem]) -> None:
             if raw.kind == "":
                 it.warn("LOAD_UNKNOWN_ITEM", "unknown-item", "Unknown top level item")
                 continue
+            release = versions.release_for(col.engine)
             for key in raw.body:
-                if key not in ALLOWED_KEYS[raw.kind]:
+                if release.unknown_key_warning and key not in ALLOWED_KEYS[raw.kind]:
                     it.warn(
                         "LOAD_UNKNOWN_KEY", "unknown-key", f"Unknown key '{key}'. The key will be ignored.", key
                     )
@@ -336,7 +340,7 @@ def _override_modes(it: _Item) -> dict[str, str] | None:
     ov = it.raw.body["override"]
     if not isinstance(ov, dict) or not ov:
         raise it.bad("bad-override", "Value is not a map with at least one entry (key 'override')", "override")
-    append_ok, replace_ok = OVERRIDE_KEYS[it.kind]
+    append_ok, replace_ok = versions.release_for(it.col.engine).override_keys[it.kind]
     modes: dict[str, str] = {}
     for key, mode in ov.items():
         key = str(key)
@@ -620,8 +624,9 @@ def _rule(it: _Item) -> None:
         exceptions=_exceptions(it),
         warn_evttypes=it.boolean("warn_evttypes", True),
         skip_if_unknown_filter=it.boolean("skip-if-unknown-filter", False),
-        capture=it.boolean("capture", False),
-        capture_duration=it.integer("capture_duration", 0),
+        # Before Falco 0.42 the reader does not know these keys and ignores them.
+        capture=it.boolean("capture", False) if _knows_capture(col) else False,
+        capture_duration=it.integer("capture_duration", 0) if _knows_capture(col) else 0,
         cond_pos=(it.raw.file, it.raw.keys["condition"]),
         output_loc=it.loc("output"),
     )
@@ -633,6 +638,10 @@ def _rule(it: _Item) -> None:
         raise it.bad("source-redefined", "Rule has been re-defined with a different source", "source",
                      code="LOAD_ERR_VALIDATE")
     _define(col.rules, info, col.next_id())
+
+
+def _knows_capture(col: Collection) -> bool:
+    return "capture" in versions.release_for(col.engine).rule_replace
 
 
 def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> None:
@@ -700,6 +709,14 @@ def _rule_override(it: _Item, name: str, modes: dict[str, str]) -> None:
             new[key] = it.integer(key, 0)
         else:
             new[key] = it.boolean(key, False)
+    release = versions.release_for(col.engine)
+    if modes.get("exceptions") == "replace" and release.exceptions_replace_without_existing_crashes and not prev.exceptions:
+        raise it.bad(
+            "exceptions-replace-crashes-falco",
+            f"'override: {{exceptions: replace}}' on a rule that has no exceptions crashes Falco {release.falco} "
+            f"(engine {release.engine}) with a segmentation fault while loading rules; add the exceptions with "
+            "'override: {exceptions: append}' instead",
+            "override", code="LOAD_ERR_VALIDATE")
     for key, mode in modes.items():
         value = new[key]
         if mode == "append":

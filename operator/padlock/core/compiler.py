@@ -23,11 +23,11 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
-from padlock.core import versions
+from padlock.core import fields, versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
 from padlock.core.condition import ast, walk
 from padlock.core.diagnostics import Diagnostic
-from padlock.core.fields import Catalog
+from padlock.core.fields import Catalog, FieldInfo
 from padlock.core.reader import KeyPos, offset_position
 
 #: libs ``flt_is_comparable``: operators allowed for each kind of field.
@@ -136,6 +136,7 @@ class Env:
         parse_cache: ParseCache | None = None,
     ) -> None:
         self.engine = engine
+        self.release = versions.release_for(engine)
         self.macros = col.macros
         self.lists = col.lists
         self.catalog = catalog
@@ -497,9 +498,13 @@ class _RuleCompiler:
                 self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "field-needs-argument",
                                    f"filter_check called without the argument {fref.name} requires, e.g. {fref.name}[0]",
                                    fref.pos))
-            if info.deprecated:
+            arg_problem = _field_arg_error(info, fref)
+            if arg_problem is not None:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "bad-field-argument", arg_problem, fref.pos))
+            deprecation = env.release.deprecated_fields.get(fref.name)
+            if deprecation is not None:
                 self.diag(where.at("LOAD_DEPRECATED_ITEM", "deprecated-field",
-                                   f"field '{fref.name}' is deprecated", fref.pos))
+                                   f"usage of deprecated field '{fref.name}': {deprecation}", fref.pos))
             infos.append((fref, info))
         if not infos or not isinstance(c.lhs, ast.FieldRef):
             return
@@ -514,6 +519,13 @@ class _RuleCompiler:
                                f"'{c.op} {c.modifier}' operator not supported for {kind} filters", c.pos))
             return
         values = _values(c)
+        for v in _constants(c):
+            problem = (fields.hex_error(v.value) if c.op in ("bcontains", "bstartswith")
+                       else fields.value_error(info.type, v.value))
+            if problem is not None:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "value-type-mismatch",
+                                   f"{problem} (a value of {c.lhs.name}, type {info.type})", v.pos))
+                return
         if c.lhs.name == "evt.type" and c.value is not None and not isinstance(c.value, ast.Transformer):
             for v in values:
                 if v.value not in env.catalog.event_types:
@@ -558,21 +570,112 @@ class _RuleCompiler:
     # -- outputs -------------------------------------------------------------------------------
     def output(self, r: RuleInfo, unknown: list[Diagnostic]) -> None:
         loc = r.output_loc or r.loc
-        for m in _OUTPUT_TOKEN.finditer(r.output):
-            names = [m.group(3)] if m.group(3) else [a.strip().split("[")[0] for a in m.group(2).split(",")]
-            for name in names:
-                if not name or "." not in name:
-                    continue
-                info = self.env.catalog.lookup(r.source, name)
-                if info is None:
-                    unknown.append(Diagnostic("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field",
-                                              f"invalid formatting token {m.group(0)}: filter_check called with "
-                                              f"nonexistent field {name}", loc.file, loc.line, loc.column,
-                                              "rule", r.name))
-                elif info.deprecated:
-                    self.diag(Diagnostic("LOAD_DEPRECATED_ITEM", "deprecated-field",
-                                         f"field '{name}' in output is deprecated", loc.file, loc.line, loc.column,
-                                         "rule", r.name))
+        release = self.env.release
+
+        def at(code: str, id_: str, message: str) -> Diagnostic:
+            return Diagnostic(code, id_, message, loc.file, loc.line, loc.column, "rule", r.name)
+
+        # Falco rewrites %container.info before checking the format: to the container id and name up to
+        # 0.40, to nothing (with a deprecation warning) from 0.41 on.
+        text = r.output.replace("%container.info", "" if "%container.info" in release.deprecated_output_tokens
+                                else "container_id=%container.id container_name=%container.name")
+        for _, problem in output_tokens(self.env.catalog, r.source, text):
+            if problem is not None:
+                # Only an unknown token is skippable with skip-if-unknown-filter (``err_is_unknown_type_or_field``).
+                if problem.startswith("invalid formatting token"):
+                    unknown.append(at("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field", problem))
+                else:
+                    self.diag(at("LOAD_ERR_COMPILE_OUTPUT", "bad-output-format", problem))
+                return
+        # Falco looks for deprecated names anywhere in the output text (``fmt.find``), not only in tokens.
+        for name, why in release.deprecated_fields.items():
+            if name in r.output:
+                self.diag(at("LOAD_DEPRECATED_ITEM", "deprecated-field",
+                             f"usage of deprecated field '{name}' has been detected in the rule output: {why}"))
+        for token, why in release.deprecated_output_tokens.items():
+            if token in r.output:
+                self.diag(at("LOAD_DEPRECATED_ITEM", "deprecated-output-token", why))
+
+
+def output_tokens(catalog: Catalog, source: str, text: str) -> Iterator[tuple[str, str | None]]:
+    """Falco's reading of an output format (libs ``sinsp_evt_formatter::set_format``, 0.20.0 to 0.25.4).
+
+    Yields (field token, None) for each ``%`` token, or ("", Falco's message) at the first one Falco
+    refuses and then stops. A token is the longest known field name the text after ``%`` (an optional
+    width and transformers aside) starts with; what follows is plain text, so ``%proc.ttys`` is
+    ``%proc.tty`` then ``s``. Only a ``%`` followed by no known field is an error.
+    """
+    n = len(text)
+    i = 0
+    while i < n:
+        if text[i] != "%":
+            i += 1
+            continue
+        if i == n - 1:
+            yield "", "invalid formatting syntax: formatting cannot end with a %"
+            return
+        j = i + 1
+        while j < n and text[j].isdigit():
+            if j == n - 1:
+                yield "", "invalid formatting syntax: formatting cannot end with a number"
+                return
+            j += 1
+        opened = 0
+        progressed = True
+        while progressed:
+            progressed = False
+            for tr in _OUTPUT_TRANSFORMERS:
+                if text.startswith(tr + "(", j) and j + len(tr) + 1 < n:
+                    j += len(tr) + 1
+                    opened += 1
+                    progressed = True
+        rest = text[j:]
+        size = _field_prefix(catalog, source, rest)
+        if size is None:
+            yield "", f"invalid formatting token {rest}"
+            return
+        if size < 0:
+            yield "", f"the field '{rest[:-size]}' requires an argument but ']' is not found"
+            return
+        j += size
+        for _ in range(opened):
+            if j >= n or text[j] != ")":
+                yield "", f"missing closing transformer parenthesis: {text[j - 1:]}"
+                return
+            j += 1
+        yield rest[:size], None
+        i = j
+
+
+#: Transformers an output token may start with (libs ``parser::supported_field_transformers``).
+_OUTPUT_TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.]+")
+
+
+def _field_prefix(catalog: Catalog, source: str, rest: str) -> int | None:
+    """Length of the field token ``rest`` starts with (longest known name, then ``[arg]`` or ``.suffix``).
+
+    None when no known field starts it; ``-len(name)`` when the name needs a closing ``]`` that is missing.
+    """
+    fields_ = catalog.sources.get(source, {})
+    m = _NAME_CHARS.match(rest)
+    if m is None:
+        return None
+    word = m.group(0)
+    for end in range(len(word), 0, -1):
+        info = fields_.get(word[:end])
+        if info is None:
+            continue
+        size = end
+        if info.arg != "none" and size < len(rest) and rest[size] == "[":
+            close = rest.find("]", size)
+            if close < 0:
+                return -size
+            size = close + 1
+        elif info.suffix and size < len(word) and word[size] == ".":
+            size = len(word)
+        return size
+    return None
 
 
 def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
@@ -705,6 +808,28 @@ def _features(c: ast.Check) -> Iterator[str]:
         if isinstance(x, ast.Transformer):
             yield x.name
             stack.extend(x.args)
+
+
+def _constants(c: ast.Check) -> tuple[ast.Str, ...]:
+    """The constants Falco parses against the field's type: strings, list items and numbers."""
+    v = c.value
+    if isinstance(v, ast.Num):
+        return (ast.Str(v.text, v.pos),)
+    return _values(c)
+
+
+#: Fields whose ``[arg]`` is an ancestor index read with ``sinsp_numparser::parsed32`` (libs
+#: ``sinsp_filter_check_thread::extract_arg``): ``proc.aname[x]`` is refused.
+_INDEX_ARG_FIELDS = frozenset({"proc.apid", "proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline"})
+
+
+def _field_arg_error(info: FieldInfo, fref: ast.FieldRef) -> str | None:
+    if fref.arg is None:
+        return None
+    if info.name in _INDEX_ARG_FIELDS and fref.name == info.name:
+        err = fields.value_error("INT32", fref.arg)
+        return None if err is None else err
+    return None
 
 
 def _values(c: ast.Check) -> tuple[ast.Str, ...]:

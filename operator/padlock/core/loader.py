@@ -106,7 +106,7 @@ def _scratch(
 ) -> tuple[LoadResult, collector.Collection, list[Diagnostic], dict[str, str]]:
     engine = engine_version or versions.NEWEST_ENGINE_VERSION
     plugin_map = dict(plugins or {})
-    col = collector.Collection()
+    col = collector.Collection(engine=engine)
     read_diags: list[Diagnostic] = []
     texts: dict[str, str] = {}
     for f in files:
