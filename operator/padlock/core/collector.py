@@ -486,8 +486,17 @@ def _exceptions(it: _Item) -> list[ExceptionInfo]:
             values = []
         if not isinstance(values, list):
             raise it.bad("not-a-sequence", f"Value is not a sequence (key 'values' of exception '{ex_name}')", where)
+        if _has_empty_scalar(values):
+            # yaml-cpp's reader: "Value must be non-empty" for an empty scalar at any depth of values.
+            raise it.bad("empty-value", f"Value must be non-empty (values of exception '{ex_name}')", where)
         out.append(ExceptionInfo(ex_name, fields, comps, values, it.loc(where)))
     return out
+
+
+def _has_empty_scalar(values: object) -> bool:
+    if isinstance(values, list):
+        return any(_has_empty_scalar(v) for v in values)
+    return values == ""
 
 
 def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -> list[str] | str | None:
@@ -499,10 +508,16 @@ def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -
         for v in value:
             if v is None or isinstance(v, (list, dict)):
                 raise it.bad("not-a-scalar", f"Value is not a scalar value (an entry of exception '{key}')", where)
+            if v == "":
+                raise it.bad("empty-value", f"Value must be non-empty (an entry of exception '{key}')", where)
             out.append(str(v))
         return out
     if isinstance(value, dict):
-        raise it.bad("not-a-scalar", f"Value is not a scalar value (exception key '{key}')", where)
+        # Falco's reader decodes a map as nothing (neither scalar nor sequence): ``fields`` becomes the
+        # empty field name (LOAD_ERR_VALIDATE "'' is not a supported filter field"), ``comps`` the default.
+        return "" if key == "fields" else None
+    if value == "":
+        raise it.bad("empty-value", f"Value must be non-empty (exception key '{key}')", where)
     return str(value)
 
 
@@ -515,7 +530,10 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
                               ex.loc.column, it_kind, it_name))
 
     if ex.fields is None:
-        err("exception-no-fields", "Rule exception item must have fields property with a list of fields")
+        # Falco's reader requires ``fields`` unless appending (``decode_exception_fields``): a shape error.
+        out.append(Diagnostic("LOAD_ERR_YAML_VALIDATE", "exception-no-fields",
+                              f"Item has no mapping for key 'fields' (exception '{ex.name}')", ex.loc.file,
+                              ex.loc.line, ex.loc.column, it_kind, it_name))
         return out
     if isinstance(ex.fields, list):
         comps = ex.comps if ex.comps is not None else ["="] * len(ex.fields)
@@ -586,7 +604,8 @@ def _rule(it: _Item) -> None:
         cond = it.string("condition", required=False)
         exc = _exceptions(it)
         if cond is None and not exc:
-            raise it.bad("append-nothing", "Appended rule must have exceptions or condition property")
+            raise it.bad("append-nothing", "Appended rule must have exceptions or condition property",
+                         code="LOAD_ERR_VALIDATE")  # the collector's check in Falco, not the reader's
         if cond is not None:
             prev.condition = f"{prev.condition} {cond}"
             prev.cond_pos = None

@@ -177,6 +177,47 @@ class Env:
             expanded[info.name] = tuple(items)
         self.list_items = {i.name: expanded[i.name] for i in self.lists.values()}
         self.list_names = frozenset(self.lists)
+        self.paste_order = tuple((i.name, expanded[i.name]) for i in infos)
+        # What a condition gets for a list: Falco pastes lists into the text one after the other in
+        # definition order, so an item naming a list defined later is pasted over again by that list.
+        rank = {i.name: n for n, i in enumerate(infos)}
+        cond_items: dict[str, tuple[str, ...]] = {}
+        for info in reversed(infos):
+            out: list[str] = []
+            for item in expanded[info.name]:
+                later = rank.get(item)
+                out.extend(cond_items[item] if later is not None and later > rank[info.name] else (item,))
+            cond_items[info.name] = tuple(out)
+        self.cond_items = cond_items
+        self.paste_memo: dict[str, tuple[str, int] | None] = {}
+        self.paste_text_memo: dict[str, tuple[str, frozenset[str]]] = {}
+
+    def pasted(self, text: str) -> tuple[str, frozenset[str]]:
+        """``cond.paste_lists`` for this env's lists, memoised: (pasted text, lists it pasted)."""
+        done = self.paste_text_memo.get(text)
+        if done is None:
+            done = self.paste_text_memo[text] = cond.paste_lists(text, self.paste_order)
+        return done
+
+    def paste_error(self, text: str) -> tuple[str, int] | None:
+        """What Falco refuses once it pasted the lists into ``text`` as text (``proc.name = my_list``).
+
+        Padlock substitutes lists on the parsed tree; Falco pastes them into the text first
+        (``cond.paste_lists``). When only the pasted text fails to parse, returns (message, offset of
+        the first pasted list name in ``text``); memoised by text.
+        """
+        if text in self.paste_memo:
+            return self.paste_memo[text]
+        pasted, used = self.pasted(text)
+        found: tuple[str, int] | None = None
+        if used and pasted != text:
+            parsed = self.cache.parse(pasted)
+            if isinstance(parsed, cond.ConditionError):
+                name, at = min(((n, _bounded_find(text, n)) for n in used), key=lambda x: (x[1] < 0, x[1]))
+                found = (f"{parsed.message} (once Falco pastes the items of list '{name}' into the condition "
+                         f"text: {pasted.strip()[:200]!r})", max(at, 0))
+        self.paste_memo[text] = found
+        return found
 
     # -- macros --------------------------------------------------------------------------------
     def _macros(self) -> None:
@@ -188,6 +229,12 @@ class Env:
                 self.diagnostics.append(
                     where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset)
                 )
+                continue
+            self.used_lists |= self.pasted(m.condition)[1]
+            pasted = self.paste_error(m.condition)
+            if pasted is not None:
+                self.parse_failed = True
+                self.diagnostics.append(where.at("LOAD_ERR_COMPILE_CONDITION", "list-paste-syntax", *pasted))
                 continue
             node, lists = self.substituted(m.condition, parsed)
             self.used_lists |= lists
@@ -219,7 +266,7 @@ class Env:
     def substituted(self, text: str, node: ast.Node) -> tuple[ast.Node, frozenset[str]]:
         done = self.subst_cache.get(text)
         if done is None:
-            done = (cond.substitute_lists(node, self.list_items), self.lists_named(node))
+            done = (cond.substitute_lists(node, self.cond_items), self.lists_named(node))
             self.subst_cache[text] = done
         return done
 
@@ -357,6 +404,11 @@ class _RuleCompiler:
         parsed = env.cache.parse(r.condition)
         if isinstance(parsed, cond.ConditionError):
             self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
+            return self.result(parse_failed=True)
+        self.used_lists |= env.pasted(r.condition)[1]  # Falco counts a list used wherever it pastes it
+        pasted = env.paste_error(r.condition)
+        if pasted is not None:
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "list-paste-syntax", *pasted))
             return self.result(parse_failed=True)
         for ref in cond.macro_refs(parsed):
             if ref.name not in env.macros:
@@ -690,7 +742,7 @@ def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
     if isinstance(parsed, cond.ConditionError):
         return ()
     reach = sorted(env.reach(parsed))
-    lists = set(env.substituted(r.condition, parsed)[1])
+    lists = set(env.substituted(r.condition, parsed)[1]) | env.pasted(r.condition)[1]
     for name in reach:
         lists |= env.macro_lists.get(name, frozenset())
     stack: list[object] = [v for ex in r.exceptions for v in ex.values]
@@ -808,6 +860,18 @@ def _features(c: ast.Check) -> Iterator[str]:
         if isinstance(x, ast.Transformer):
             yield x.name
             stack.extend(x.args)
+
+
+def _bounded_find(text: str, name: str) -> int:
+    """Where ``name`` first occurs bounded as Falco's list substitution wants it, or -1."""
+    delims = " \t\n\r(),="
+    start = text.find(name)
+    while start != -1:
+        end = start + len(name)
+        if (start == 0 or text[start - 1] in delims) and (end >= len(text) or text[end] in delims):
+            return start
+        start = text.find(name, start + 1)
+    return -1
 
 
 def _constants(c: ast.Check) -> tuple[ast.Str, ...]:

@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from padlock.core import versions
+
 
 @dataclass(frozen=True)
 class FieldInfo:
@@ -57,8 +59,8 @@ class Catalog:
 
 
 @cache
-def _raw() -> dict[str, Any]:
-    text = resources.files("padlock.core").joinpath("data/fields.json").read_text(encoding="utf-8")
+def _raw(file: str = "fields.json") -> dict[str, Any]:
+    text = resources.files("padlock.core").joinpath(f"data/{file}").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -69,16 +71,16 @@ def provenance() -> dict[str, Any]:
     return prov
 
 
-def _kinds() -> dict[str, str]:
+def _kinds(file: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for kind, types in _raw()["types"].items():
+    for kind, types in _raw(file)["types"].items():
         for t in types:
             out[t] = kind
     return out
 
 
-def _infos(table: Mapping[str, Mapping[str, Any]]) -> dict[str, FieldInfo]:
-    kinds = _kinds()
+def _infos(table: Mapping[str, Mapping[str, Any]], file: str = "fields.json") -> dict[str, FieldInfo]:
+    kinds = _kinds(file)
     return {
         name: FieldInfo(
             name,
@@ -94,15 +96,17 @@ def _infos(table: Mapping[str, Mapping[str, Any]]) -> dict[str, FieldInfo]:
 
 
 @cache
-def _catalog(plugins: tuple[str, ...], container_in_core: bool) -> Catalog:
-    raw = _raw()
+def _catalog(plugins: tuple[str, ...], file: str, container_in_core: bool) -> Catalog:
+    raw = _raw(file)
     sources: dict[str, dict[str, FieldInfo]] = {}
     for src, body in raw["sources"].items():
-        sources[src] = _infos(body["fields"])
-    if container_in_core:
-        sources["syscall"].update(_infos(raw["plugins"]["container"]["sources"]["syscall"]))
+        sources[src] = _infos(body["fields"], file)
+    if container_in_core and "container.id" not in sources["syscall"]:
+        sources["syscall"].update(_infos(_raw()["plugins"]["container"]["sources"]["syscall"]))
     for plugin in plugins:
-        spec = raw["plugins"].get(plugin)
+        if container_in_core and plugin == "container":
+            continue  # the fields are libsinsp's own in that release
+        spec = raw.get("plugins", {}).get(plugin) or _raw()["plugins"].get(plugin)
         if spec is None:
             continue
         for src, table in spec["sources"].items():
@@ -117,10 +121,15 @@ CONTAINER_PLUGIN_SINCE = (0, 50, 0)
 def catalog(plugins: Iterable[str] = (), engine: tuple[int, int, int] | None = None) -> Catalog:
     """The catalog for a set of loaded plugin names and an engine version (unknown plugins add nothing).
 
-    Before engine 0.50.0 the container fields were part of libsinsp and need no plugin.
+    The engine version picks the Falco release's catalog (``versions.release_for``): Falco 0.40's was
+    listed by that Falco itself (``data/fields-0.40.json``), with the container fields built in; from
+    0.41 on they come with the container plugin.
     """
-    in_core = engine is not None and engine < CONTAINER_PLUGIN_SINCE
-    return _catalog(tuple(sorted(set(plugins))), in_core)
+    if engine is None:
+        release = versions.releases()[-1]
+    else:
+        release = versions.release_for(".".join(str(x) for x in engine))
+    return _catalog(tuple(sorted(set(plugins))), release.fields, release.container_fields_in_core)
 
 
 # -- Values against field types (a port of libsinsp's ``sinsp_filter_value_parser::string_to_rawval``) -----

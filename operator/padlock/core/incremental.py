@@ -381,6 +381,8 @@ class _Load:
         memo = self.memo
         rules: dict[str, Rule] = {}
         for name, r in col.rules.items():
+            if name in compiled.dropped_rules:  # Falco drops it while compiling: it does not run
+                continue
             condition = compiled.compiled_conditions.get(name, r.condition)
             if r.loc.file in self.where:
                 file, line = self.located(r.loc.file, r.loc.line)

@@ -20,7 +20,7 @@ from padlock.core.condition.ast import (
     Str,
     Transformer,
 )
-from padlock.core.condition.expand import expand_macros, substitute_lists
+from padlock.core.condition.expand import expand_macros, paste_lists, substitute_lists
 from padlock.core.condition.parser import ConditionError, parse
 from padlock.core.condition.render import quote, render
 from padlock.core.condition.walk import fields, iter_field_refs, iter_nodes, macro_refs
@@ -45,6 +45,7 @@ __all__ = [
     "iter_nodes",
     "macro_refs",
     "parse",
+    "paste_lists",
     "quote",
     "render",
     "substitute_lists",

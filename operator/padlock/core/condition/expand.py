@@ -78,3 +78,40 @@ def substitute_lists(node: ast.Node, lists: Mapping[str, Sequence[str]]) -> ast.
     if isinstance(node, ast.Not):
         return ast.Not(substitute_lists(node.child, lists), node.pos)
     return node
+
+
+_BLANKS = " \t\n\r"
+_DELIMS = _BLANKS + "(),="
+
+
+def paste_lists(text: str, lists: Sequence[tuple[str, Sequence[str]]]) -> tuple[str, frozenset[str]]:
+    """Falco's own list substitution: the condition text with every list name pasted over, as text.
+
+    A port of falcosecurity/falco ``rule_loader_compiler.cpp`` ``resolve_list`` (0.40.0 to 0.44.1), applied
+    for each list in definition order: every occurrence of a list's name bounded by the start, the end
+    or one of `` \\t\\n\\r(),=`` (inside quoted strings too) becomes its items joined by ``", "``, an item
+    with a space double-quoted unless it starts with a quote; an empty list also takes an adjacent comma.
+    So ``proc.name = my_list`` becomes ``proc.name = a, b``, which does not parse. Returns the text and
+    the names of the lists it pasted. The compiler parses this text to find what Falco refuses.
+    """
+    used: set[str] = set()
+    for name, items in lists:
+        start = text.find(name)
+        while start != -1:
+            end = start + len(name)
+            if (start == 0 or text[start - 1] in _DELIMS) and (end >= len(text) or text[end] in _DELIMS):
+                while start > 0 and text[start - 1] in _BLANKS:
+                    start -= 1
+                while end < len(text) and text[end] in _BLANKS:
+                    end += 1
+                sub = ", ".join(f'"{i}"' if " " in i and i[:1] not in ("\"", "'") else i for i in items)
+                if not sub:
+                    if start > 0 and text[start - 1] == ",":
+                        start -= 1
+                    elif end < len(text) and text[end] == ",":
+                        end += 1
+                text = (text[:start] + " " if start > 0 else "") + sub + " " + text[end:]
+                start += len(sub) + 1
+                used.add(name)
+            start = text.find(name, start + 1)
+    return text, frozenset(used)
