@@ -8,9 +8,9 @@ libs and plugin versions it describes (``provenance``).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -168,18 +168,25 @@ def value_error(ftype: str, value: str) -> str | None:
     return None
 
 
-def _inet(family: int, text: str) -> bool:
+def _inet(version: int, text: str) -> bool:
+    """Whether glibc's ``inet_pton`` reads ``text`` as an address of that IP version (strict dotted quad,
+    no leading zeros, no IPv6 zone)."""
+    if "%" in text:
+        return False
     try:
-        socket.inet_pton(family, text)
-    except (OSError, ValueError):
+        if version == 4:
+            ipaddress.IPv4Address(text)
+        else:
+            ipaddress.IPv6Address(text)
+    except ValueError:
         return False
     return True
 
 
 def _ip_error(value: str, ftype: str) -> str | None:
     if ftype == "IPV4ADDR" or (ftype == "IPADDR" and "." in value):
-        return None if _inet(socket.AF_INET, value) else f"unrecognized IPv4 address {value}"
-    return None if _inet(socket.AF_INET6, value) else f"unrecognized IPv6 address {value}"
+        return None if _inet(4, value) else f"unrecognized IPv4 address {value}"
+    return None if _inet(6, value) else f"unrecognized IPv6 address {value}"
 
 
 def _parseu8(text: str) -> int | None:
@@ -194,7 +201,7 @@ def _net_error(value: str) -> str | None:
         if "/" not in value:
             return f"unrecognized IP network {value}"
         ip, mask = value.split("/", 1)
-        if not _inet(socket.AF_INET, ip):
+        if not _inet(4, ip):
             return f"unrecognized IP address {value}"
         bits = _parseu8(mask)
         if bits is None:
@@ -203,7 +210,7 @@ def _net_error(value: str) -> str | None:
     if "/" not in value:
         return f"invalid v6 netmask: {value}"
     ip, mask = value.split("/", 1)
-    if not _inet(socket.AF_INET6, ip):
+    if not _inet(6, ip):
         return f"unrecognized IPv6 address {value}"
     bits = _parseu8(mask)
     if bits is None:

@@ -11,8 +11,8 @@ from the vendored upstream releases (``tests/data/upstream-rules``) and from sma
 
     falco -c <config> -o json_output=true -V f1.yaml -V f2.yaml ...
 
-and, when that succeeds, listed with ``-L`` to record which rules run (and, for exception cases, the
-condition Falco compiled). The verdict stored per case is Falco's: valid or not, each file's errors and
+with ``-L`` added, so that when it succeeds Falco also lists which rules run (and, for exception cases,
+the condition it compiled). The verdict stored per case is Falco's: valid or not, each file's errors and
 warnings (code, message, item), the rules that run with their ``enabled`` flag.
 
 Falco is not needed to use the goldens: ``tests/unit/core/test_falco_golden.py`` checks Padlock against
@@ -23,6 +23,7 @@ Falco; ``tests/data/falco-golden/README.md`` says how the oracle binary was buil
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -538,7 +539,7 @@ def judge(falco: str, config: str, case: dict[str, Any], workdir: Path) -> dict[
         p = workdir / f"{i:02d}-{name}"
         p.write_text(text)
         paths.append(str(p))
-    rc, out, err = _run(falco, config, paths, [])
+    rc, out, err = _run(falco, config, paths, ["-L"])
     doc = _json_doc(out, "falco_load_results")
     verdict: dict[str, Any] = {"exit_status": rc}
     if doc is None:
@@ -550,17 +551,15 @@ def judge(falco: str, config: str, case: dict[str, Any], workdir: Path) -> dict[
         errors += _items(res.get("errors", []))
         warnings += _items(res.get("warnings", []))
     verdict.update({"valid": rc == 0 and not errors, "errors": errors, "warnings": warnings})
-    if verdict["valid"]:
-        _, out2, _ = _run(falco, config, paths, ["-L"])
-        listed = _json_doc(out2, "rules")
-        if listed is not None:
-            rules = {}
-            for r in listed.get("rules", []):
-                info = r.get("info", {})
-                rules[info.get("name")] = {"enabled": info.get("enabled")}
-                if case["group"] == "exception":
-                    rules[info.get("name")]["condition_compiled"] = r.get("details", {}).get("condition_compiled")
-            verdict["rules"] = rules
+    listed = doc.get("falco_describe_results")
+    if verdict["valid"] and isinstance(listed, dict):
+        rules = {}
+        for r in listed.get("rules", []):
+            info = r.get("info", {})
+            rules[info.get("name")] = {"enabled": info.get("enabled")}
+            if case["group"] == "exception":
+                rules[info.get("name")]["condition_compiled"] = r.get("details", {}).get("condition_compiled")
+        verdict["rules"] = rules
     return verdict
 
 
@@ -576,24 +575,28 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("falco", help="path to a falco binary")
     ap.add_argument("--config", default="/dev/null", help="Falco configuration (default: none, /dev/null)")
+    ap.add_argument("--jobs", type=int, default=2, help="Falco processes at a time (default 2)")
     ap.add_argument("--only", help="regex: regenerate only the cases whose name matches (for debugging)")
     args = ap.parse_args(argv)
     version, engine = falco_version(args.falco)
     todo = cases()
     if args.only:
         todo = [c for c in todo if re.search(args.only, c["name"])]
-    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n, case in enumerate(todo):
+        def one(n: int) -> dict[str, Any]:
             work = Path(tmp) / f"{n:04d}"
             work.mkdir()
-            results.append({**case, "falco": judge(args.falco, args.config, case, work)})
-            print(f"[{n + 1}/{len(todo)}] {case['name']}: "
-                  f"{'valid' if results[-1]['falco']['valid'] else 'invalid'}", file=sys.stderr)
+            verdict = judge(args.falco, args.config, todo[n], work)
+            print(f"[{n + 1}/{len(todo)}] {todo[n]['name']}: {'valid' if verdict['valid'] else 'invalid'}",
+                  file=sys.stderr)
+            return {**todo[n], "falco": verdict}
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(one, range(len(todo))))
     out_dir = HERE / version
     out_dir.mkdir(exist_ok=True)
-    doc = {"falco_version": version, "engine_version": engine, "command": "falco -c /dev/null -o json_output=true "
-           "-V <files in order>; then -L when valid", "cases": results}
+    doc = {"falco_version": version, "engine_version": engine,
+           "command": "falco -c /dev/null -o json_output=true -V <file> ... -L", "cases": results}
     if args.only:
         print(json.dumps(doc, indent=1))
         return 0
