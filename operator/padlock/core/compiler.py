@@ -689,6 +689,13 @@ def output_tokens(catalog: Catalog, source: str, text: str) -> Iterator[tuple[st
         if size < 0:
             yield "", f"the field '{rest[:-size]}' requires an argument but ']' is not found"
             return
+        token = rest[:size]
+        if "[" in token and token[:token.index("[")] in _INDEX_ARG_FIELDS:
+            # The ancestor index is parsed in outputs too (``extract_arg``): %proc.aname[x] is refused.
+            problem = fields.value_error("INT32", token[token.index("[") + 1:-1])
+            if problem is not None:
+                yield "", problem
+                return
         j += size
         for _ in range(opened):
             if j >= n or text[j] != ")":

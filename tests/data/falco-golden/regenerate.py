@@ -330,7 +330,7 @@ def exception_value_cases() -> list[dict[str, Any]]:
         ("{a: proc.name}", None, "[[bash]]", "fields as a map"),
         ("[proc.name]", None, "bash", "values not a sequence"),
         ("[proc.name]", None, "[bash]", "value tuple not a list"),
-        ("[proc.aname[2]]", None, "[[bash]]", "field with an argument"),
+        ("[\"proc.aname[2]\"]", None, "[[bash]]", "field with an argument"),
         ("[proc.name]", "[icontains]", "[[\"BASH\"]]", "icontains"),
         ("[proc.name]", "[glob]", "[[\"ba*\"]]", "glob"),
         ("[proc.name]", "[regex]", "[[\"ba.*\"]]", "regex"),

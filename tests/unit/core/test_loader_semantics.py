@@ -182,3 +182,29 @@ def test_arbitrary_files_give_diagnostics_never_exceptions(text: str) -> None:
     for d in res.errors + res.warnings:
         assert d.message and d.code.startswith("LOAD_")
     assert res.valid == (not res.errors)
+
+
+def test_rules_falco_drops_are_not_in_the_ruleset_that_runs() -> None:
+    res = load(
+        """
+- rule: audit
+  desc: d
+  condition: ka.verb = create
+  output: o
+  priority: INFO
+  source: k8s_audit
+- rule: skipped
+  desc: d
+  condition: evt.type = execve and proc.nmae = x
+  output: o
+  priority: INFO
+  skip-if-unknown-filter: true
+- rule: kept
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: INFO
+""",
+    )
+    assert res.valid, res.errors
+    assert list(res.ruleset.rules) == ["kept"]  # as falco -L lists them
