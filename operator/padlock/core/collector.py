@@ -521,9 +521,15 @@ def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -
     return str(value)
 
 
-def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Diagnostic]:
-    """Shape checks of ``validate_exception_info`` (Falco reports them as LOAD_ERR_VALIDATE)."""
+def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str,
+                       engine: str = versions.NEWEST_ENGINE_VERSION) -> list[Diagnostic]:
+    """Shape checks of ``validate_exception_info`` (Falco reports them as LOAD_ERR_VALIDATE).
+
+    Up to Falco 0.43 a comp is taken as written (``' = '`` is not an operator) and has no modifier;
+    Falco 0.44 (engine 0.62.0) trims comps and accepts ``startswith oneof`` and the like.
+    """
     out: list[Diagnostic] = []
+    modern = versions.compatible(engine, versions.FEATURES["oneof"][0])
 
     def err(id_: str, msg: str) -> None:
         out.append(Diagnostic("LOAD_ERR_VALIDATE", id_, f"Exception '{ex.name}': {msg}", ex.loc.file, ex.loc.line,
@@ -544,8 +550,8 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
             err("exception-shape", "Fields and comps lists must have equal length")
             return out
         for c in comps:
-            if not _comp_ok(c):
-                err("exception-bad-comp", f"'{c.strip()}' is not a supported comparison operator")
+            if not _comp_ok(c, modern):
+                err("exception-bad-comp", f"'{c.strip() if modern else c}' is not a supported comparison operator")
                 return out
         for v in ex.values:
             if not isinstance(v, list):
@@ -559,8 +565,11 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
         if isinstance(comp, list):
             err("exception-shape", "When fields is a single value, comps must be a single value too")
             return out
-        c = comp.strip()
-        if not _comp_ok(c):
+        c = comp.strip() if modern else comp
+        if not modern and c not in LIST_COMPS:
+            err("exception-bad-comp", "When fields is a single value, comps must be one of (in, pmatch, intersects)")
+            return out
+        if not _comp_ok(c, modern):
             err("exception-bad-comp", f"'{c}' is not a supported comparison operator")
             return out
         if c not in LIST_COMPS and len(c.split()) != 2:
@@ -574,7 +583,9 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
     return out
 
 
-def _comp_ok(comp: str) -> bool:
+def _comp_ok(comp: str, modern: bool = True) -> bool:
+    if not modern:
+        return comp in EXCEPTION_COMPS
     parts = comp.split()
     if len(parts) == 1:
         return parts[0] in EXCEPTION_COMPS
@@ -650,7 +661,7 @@ def _rule(it: _Item) -> None:
         output_loc=it.loc("output"),
     )
     for ex in info.exceptions:
-        for d in validate_exception(ex, "rule", name):
+        for d in validate_exception(ex, "rule", name, col.engine):
             raise _Bad(d)
     prev = col.rules.get(name)
     if prev is not None and info.source_explicit and prev.source != info.source:
@@ -681,7 +692,7 @@ def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> N
                                       "Can not append exception comps to existing exception, only values",
                                       ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
             probe = ExceptionInfo(prev.name, prev.fields, prev.comps, ex.values, ex.loc)
-            for d in validate_exception(probe, "rule", rule.name):
+            for d in validate_exception(probe, "rule", rule.name, it.col.engine):
                 raise _Bad(d)
             prev.values = list(prev.values) + list(ex.values)
         else:
@@ -689,7 +700,7 @@ def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> N
                 raise _Bad(Diagnostic("LOAD_ERR_VALIDATE", "exception-no-fields",
                                       f"Exception '{ex.name}': Rule exception item must have fields property with a list of fields",
                                       ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
-            for d in validate_exception(ex, "rule", rule.name):
+            for d in validate_exception(ex, "rule", rule.name, it.col.engine):
                 raise _Bad(d)
             rule.exceptions.append(ex)
             by_name[ex.name] = ex
@@ -753,7 +764,7 @@ def _rule_override(it: _Item, name: str, modes: dict[str, str]) -> None:
         else:
             if key == "exceptions":
                 for ex in value:  # type: ignore[attr-defined]
-                    for d in validate_exception(ex, "rule", name):
+                    for d in validate_exception(ex, "rule", name, col.engine):
                         raise _Bad(d)
                 prev.exceptions = list(value)  # type: ignore[call-overload]
             elif key == "condition":

@@ -523,12 +523,14 @@ def _items(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in entries:
         locs = e.get("context", {}).get("locations", [])
         first = locs[0] if locs else {}
+        # The first location is the file ("rules content"); the item is the first named one after it.
+        item = next((loc for loc in locs[1:] if loc.get("item_name")), locs[1] if len(locs) > 1 else {})
         out.append({
             "code": e["code"],
             "message": e["message"],
             "file": Path(first.get("position", {}).get("name", "")).name,
-            "item_type": first.get("item_type", ""),
-            "item_name": first.get("item_name", ""),
+            "item_type": item.get("item_type", ""),
+            "item_name": item.get("item_name", ""),
         })
     return out
 

@@ -39,7 +39,26 @@ PLUGINS: dict[str, dict[str, str]] = {"0.40.0": {}, "0.44.1": {"container": "0.7
 MIRRORED_WARNINGS = frozenset({"LOAD_DEPRECATED_ITEM", "LOAD_UNKNOWN_KEY", "LOAD_UNKNOWN_SOURCE", "LOAD_UNKNOWN_FILTER"})
 
 #: case-name pattern -> why Padlock's verdict differs from Falco's there (intended, or owned elsewhere).
-KNOWN_DIFFERENCES: dict[str, str] = {}
+KNOWN_DIFFERENCES: dict[str, str] = {
+    # YAML reading (duplicate keys resolved first-wins as yaml-cpp does, YAML 1.1 booleans and what
+    # yaml-cpp makes of an undecodable `enabled`) is the reader's part of issue 13, on another branch:
+    # these goldens check it once merged.
+    r"enabled: (no|off|False|maybe)$|priority twice, bad then good|duplicate condition key|enabled quoted no"
+    r"|yaml: enabled y$": "YAML reading as yaml-cpp does it: owned by the reader work of issue 13",
+    # Exceptions are pasted into the condition as text by Falco; rebuilding exception conditions exactly as
+    # Falco does is the compiler-exceptions part of issue 13, on another branch.
+    r"^exception: (value with an apostrophe|value with a double quote|value with an open parenthesis"
+    r"|value with a close parenthesis|value in parentheses|value with a comma|value starting with ="
+    r"|value with =|list name as a value with =|exists with a value|exists first with a value"
+    r"|contains with an apostrophe)$": "exception conditions built as text: owned by the exception work of issue 13",
+    # Falco compiles after every file; a broken macro that a later file redefines (the sandbox file
+    # redefines incubating's) still fails there. Padlock compiles the whole ordered set once.
+    r"^all-3\.x incubating: (field typo fd\.nmae|dangling operator|unbalanced parenthesis|unknown event type)$":
+        "Falco compiles after each file; Padlock compiles the loaded set once (errors in definitions a later "
+        "file replaces are not seen)",
+    # A port given by service name is looked up in /etc/services of the host Falco runs on.
+    r"^value: port unknown name$": "service names depend on the Falco host's /etc/services; Padlock accepts any name",
+}
 
 
 def _regenerate() -> Any:
