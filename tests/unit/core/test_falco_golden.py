@@ -7,8 +7,9 @@ Falco is needed here. For each case, Padlock's ``loader.load`` at Falco's engine
 
 - the same verdict (valid or not; a case that crashed Falco must be refused);
 - when Falco refused it, Falco's error code among Padlock's errors;
-- when Falco accepted it, every warning code Falco gave, and no deprecation, unknown-key,
-  unknown-source or unknown-filter warning Falco did not give;
+- when Falco accepted it, every warning code Falco gave, and none of Falco's own warnings (deprecation,
+  unknown key, source or filter, unused macro or list, no event type, duplicate exception name) that
+  Falco did not give; only Padlock's extra checks (``LOAD_COMPILE_CONDITION`` hints) may add warnings;
 - when Falco accepted it, exactly the rules Falco lists with ``-L`` (dropped rules absent), with the
   same ``enabled`` flag.
 
@@ -35,8 +36,9 @@ GOLDEN = Path(__file__).resolve().parents[2] / "data" / "falco-golden"
 #: plugins each recorded Falco had loaded (name -> version), by Falco version
 PLUGINS: dict[str, dict[str, str]] = {"0.40.0": {}, "0.44.1": {"container": "0.7.1"}}
 
-#: Warnings that are Falco's alone: Padlock must not add them where Falco gives none.
-MIRRORED_WARNINGS = frozenset({"LOAD_DEPRECATED_ITEM", "LOAD_UNKNOWN_KEY", "LOAD_UNKNOWN_SOURCE", "LOAD_UNKNOWN_FILTER"})
+#: Warnings that are Falco's alone: Padlock must give them exactly where Falco does.
+MIRRORED_WARNINGS = frozenset({"LOAD_DEPRECATED_ITEM", "LOAD_UNKNOWN_KEY", "LOAD_UNKNOWN_SOURCE", "LOAD_UNKNOWN_FILTER",
+                               "LOAD_UNUSED_MACRO", "LOAD_UNUSED_LIST", "LOAD_NO_EVTTYPE", "LOAD_EXCEPTION_NAME_NOT_UNIQUE"})
 
 #: case-name pattern -> why Padlock's verdict differs from Falco's there (intended, or owned elsewhere).
 KNOWN_DIFFERENCES: dict[str, str] = {
