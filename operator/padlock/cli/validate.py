@@ -15,6 +15,8 @@ validator by file content, and prints. ``VALIDATORS`` maps a file kind to its va
 Output: text (per file Ok/Invalid, one line per diagnostic) or ``-o json``
 (``{"valid", "errors", "warnings"}``, the same diagnostic shape for both kinds of file).
 Exit codes: 0 valid (warnings allowed), 1 invalid, 2 usage error (bad option, unreadable --source).
+Only what Falco itself refuses is an error; Padlock's own extra checks are warnings, so they never fail a
+load Falco accepts. ``--strict`` makes any warning fail (exit 1) for CI users who want that.
 """
 
 from __future__ import annotations
@@ -183,9 +185,11 @@ def to_text(outcome: Outcome) -> str:
 @click.option("--object-namespace", default="default", show_default=True,
               help="Namespace of PolicyExceptions that name none (as kubectl apply would use).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, default=False,
+              help="Fail (exit 1) on warnings too, for CI. Without it only what Falco refuses fails.")
 @click.argument("files", nargs=-1, required=True)
 def command(engine_version: str, plugins: tuple[str, ...], sources: tuple[str, ...], object_namespace: str,
-            output: str, files: tuple[str, ...]) -> None:
+            output: str, strict: bool, files: tuple[str, ...]) -> None:
     """Validate Falco rules FILES (loaded in the order given, like falco -V) and padlock objects.
 
     FILES may be directories (their .yaml/.yml files). Padlock objects are checked against the CRD
@@ -201,4 +205,6 @@ def command(engine_version: str, plugins: tuple[str, ...], sources: tuple[str, .
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
     click.echo(to_json(outcome) if output == "json" else to_text(outcome))
-    raise SystemExit(EXIT_VALID if outcome.valid else EXIT_INVALID)
+    if strict and outcome.warnings and outcome.valid:
+        click.echo(f"strict: {len(outcome.warnings)} warning(s) fail the validation", err=True)
+    raise SystemExit(EXIT_VALID if outcome.valid and not (strict and outcome.warnings) else EXIT_INVALID)

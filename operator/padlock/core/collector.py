@@ -32,6 +32,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
 }
 
 #: Falco's override tables (``rule_loader_reader.cpp`` at 0.44.1): kind -> (append keys, replace keys).
+#: The collector uses the table of the engine it collects for (``versions.release_for``); this is the newest.
 OVERRIDE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "list": (frozenset({"items"}), frozenset({"items"})),
     "macro": (frozenset({"condition"}), frozenset({"condition"})),
@@ -133,6 +134,8 @@ class Collection:
     plugins: list[tuple[PluginRequirement, Loc]] = field(default_factory=list)
     counter: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: the engine version collected for: selects the override table and the warnings of that Falco release
+    engine: str = versions.NEWEST_ENGINE_VERSION
 
     def next_id(self) -> int:
         self.counter += 1
@@ -264,8 +267,9 @@ def collect(col: Collection, items: list[RawItem]) -> None:
             if raw.kind == "":
                 it.warn("LOAD_UNKNOWN_ITEM", "unknown-item", "Unknown top level item")
                 continue
+            release = versions.release_for(col.engine)
             for key in raw.body:
-                if key not in ALLOWED_KEYS[raw.kind]:
+                if release.unknown_key_warning and key not in ALLOWED_KEYS[raw.kind]:
                     it.warn(
                         "LOAD_UNKNOWN_KEY", "unknown-key", f"Unknown key '{key}'. The key will be ignored.", key
                     )
@@ -350,7 +354,7 @@ def _override_modes(it: _Item) -> dict[str, str] | None:
     ov = it.raw.body["override"]
     if not isinstance(ov, dict) or not ov:
         raise it.bad("bad-override", "Value is not a map with at least one entry (key 'override')", "override")
-    append_ok, replace_ok = OVERRIDE_KEYS[it.kind]
+    append_ok, replace_ok = versions.release_for(it.col.engine).override_keys[it.kind]
     modes: dict[str, str] = {}
     for key, mode in ov.items():
         key = str(key)
@@ -496,8 +500,17 @@ def _exceptions(it: _Item) -> list[ExceptionInfo]:
             values = []
         if not isinstance(values, list):
             raise it.bad("not-a-sequence", f"Value is not a sequence (key 'values' of exception '{ex_name}')", where)
+        if _has_empty_scalar(values):
+            # yaml-cpp's reader: "Value must be non-empty" for an empty scalar at any depth of values.
+            raise it.bad("empty-value", f"Value must be non-empty (values of exception '{ex_name}')", where)
         out.append(ExceptionInfo(ex_name, fields, comps, values, it.loc(where)))
     return out
+
+
+def _has_empty_scalar(values: object) -> bool:
+    if isinstance(values, list):
+        return any(_has_empty_scalar(v) for v in values)
+    return values == ""
 
 
 def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -> list[str] | str | None:
@@ -509,23 +522,38 @@ def _str_or_list(it: _Item, entry: dict[object, object], key: str, where: str) -
         for v in value:
             if v is None or isinstance(v, (list, dict)):
                 raise it.bad("not-a-scalar", f"Value is not a scalar value (an entry of exception '{key}')", where)
+            if v == "":
+                raise it.bad("empty-value", f"Value must be non-empty (an entry of exception '{key}')", where)
             out.append(str(v))
         return out
     if isinstance(value, dict):
-        raise it.bad("not-a-scalar", f"Value is not a scalar value (exception key '{key}')", where)
+        # Falco's reader decodes a map as nothing (neither scalar nor sequence): ``fields`` becomes the
+        # empty field name (LOAD_ERR_VALIDATE "'' is not a supported filter field"), ``comps`` the default.
+        return "" if key == "fields" else None
+    if value == "":
+        raise it.bad("empty-value", f"Value must be non-empty (exception key '{key}')", where)
     return str(value)
 
 
-def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Diagnostic]:
-    """Shape checks of ``validate_exception_info`` (Falco reports them as LOAD_ERR_VALIDATE)."""
+def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str,
+                       engine: str = versions.NEWEST_ENGINE_VERSION) -> list[Diagnostic]:
+    """Shape checks of ``validate_exception_info`` (Falco reports them as LOAD_ERR_VALIDATE).
+
+    Up to Falco 0.43 a comp is taken as written (``' = '`` is not an operator) and has no modifier;
+    Falco 0.44 (engine 0.62.0) trims comps and accepts ``startswith oneof`` and the like.
+    """
     out: list[Diagnostic] = []
+    modern = versions.compatible(engine, versions.FEATURES["oneof"][0])
 
     def err(id_: str, msg: str) -> None:
         out.append(Diagnostic("LOAD_ERR_VALIDATE", id_, f"Exception '{ex.name}': {msg}", ex.loc.file, ex.loc.line,
                               ex.loc.column, it_kind, it_name))
 
     if ex.fields is None:
-        err("exception-no-fields", "Rule exception item must have fields property with a list of fields")
+        # Falco's reader requires ``fields`` unless appending (``decode_exception_fields``): a shape error.
+        out.append(Diagnostic("LOAD_ERR_YAML_VALIDATE", "exception-no-fields",
+                              f"Item has no mapping for key 'fields' (exception '{ex.name}')", ex.loc.file,
+                              ex.loc.line, ex.loc.column, it_kind, it_name))
         return out
     if isinstance(ex.fields, list):
         comps = ex.comps if ex.comps is not None else ["="] * len(ex.fields)
@@ -536,8 +564,8 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
             err("exception-shape", "Fields and comps lists must have equal length")
             return out
         for c in comps:
-            if not _comp_ok(c):
-                err("exception-bad-comp", f"'{c.strip()}' is not a supported comparison operator")
+            if not _comp_ok(c, modern):
+                err("exception-bad-comp", f"'{c.strip() if modern else c}' is not a supported comparison operator")
                 return out
         for v in ex.values:
             if not isinstance(v, list):
@@ -551,8 +579,11 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
         if isinstance(comp, list):
             err("exception-shape", "When fields is a single value, comps must be a single value too")
             return out
-        c = comp.strip()
-        if not _comp_ok(c):
+        c = comp.strip() if modern else comp
+        if not modern and c not in LIST_COMPS:
+            err("exception-bad-comp", "When fields is a single value, comps must be one of (in, pmatch, intersects)")
+            return out
+        if not _comp_ok(c, modern):
             err("exception-bad-comp", f"'{c}' is not a supported comparison operator")
             return out
         if c not in LIST_COMPS and len(c.split()) != 2:
@@ -566,7 +597,9 @@ def validate_exception(ex: ExceptionInfo, it_kind: str, it_name: str) -> list[Di
     return out
 
 
-def _comp_ok(comp: str) -> bool:
+def _comp_ok(comp: str, modern: bool = True) -> bool:
+    if not modern:
+        return comp in EXCEPTION_COMPS
     parts = comp.split()
     if len(parts) == 1:
         return parts[0] in EXCEPTION_COMPS
@@ -596,7 +629,8 @@ def _rule(it: _Item) -> None:
         cond = it.string("condition", required=False)
         exc = _exceptions(it)
         if cond is None and not exc:
-            raise it.bad("append-nothing", "Appended rule must have exceptions or condition property")
+            raise it.bad("append-nothing", "Appended rule must have exceptions or condition property",
+                         code="LOAD_ERR_VALIDATE")  # the collector's check in Falco, not the reader's
         if cond is not None:
             prev.condition = f"{prev.condition} {cond}"
             prev.cond_pos = None
@@ -634,19 +668,24 @@ def _rule(it: _Item) -> None:
         exceptions=_exceptions(it),
         warn_evttypes=it.boolean("warn_evttypes", True),
         skip_if_unknown_filter=it.boolean("skip-if-unknown-filter", False),
-        capture=it.boolean("capture", False),
-        capture_duration=it.integer("capture_duration", 0),
+        # Before Falco 0.42 the reader does not know these keys and ignores them.
+        capture=it.boolean("capture", False) if _knows_capture(col) else False,
+        capture_duration=it.integer("capture_duration", 0) if _knows_capture(col) else 0,
         cond_pos=(it.raw.file, it.raw.keys["condition"]),
         output_loc=it.loc("output"),
     )
     for ex in info.exceptions:
-        for d in validate_exception(ex, "rule", name):
+        for d in validate_exception(ex, "rule", name, col.engine):
             raise _Bad(d)
     prev = col.rules.get(name)
     if prev is not None and info.source_explicit and prev.source != info.source:
         raise it.bad("source-redefined", "Rule has been re-defined with a different source", "source",
                      code="LOAD_ERR_VALIDATE")
     _define(col.rules, info, col.next_id())
+
+
+def _knows_capture(col: Collection) -> bool:
+    return "capture" in versions.release_for(col.engine).rule_replace
 
 
 def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> None:
@@ -667,7 +706,7 @@ def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> N
                                       "Can not append exception comps to existing exception, only values",
                                       ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
             probe = ExceptionInfo(prev.name, prev.fields, prev.comps, ex.values, ex.loc)
-            for d in validate_exception(probe, "rule", rule.name):
+            for d in validate_exception(probe, "rule", rule.name, it.col.engine):
                 raise _Bad(d)
             prev.values = list(prev.values) + list(ex.values)
         else:
@@ -675,7 +714,7 @@ def _append_exceptions(it: _Item, rule: RuleInfo, exc: list[ExceptionInfo]) -> N
                 raise _Bad(Diagnostic("LOAD_ERR_VALIDATE", "exception-no-fields",
                                       f"Exception '{ex.name}': Rule exception item must have fields property with a list of fields",
                                       ex.loc.file, ex.loc.line, ex.loc.column, "rule", rule.name))
-            for d in validate_exception(ex, "rule", rule.name):
+            for d in validate_exception(ex, "rule", rule.name, it.col.engine):
                 raise _Bad(d)
             rule.exceptions.append(ex)
             by_name[ex.name] = ex
@@ -714,6 +753,14 @@ def _rule_override(it: _Item, name: str, modes: dict[str, str]) -> None:
             new[key] = it.integer(key, 0)
         else:
             new[key] = it.boolean(key, False)
+    release = versions.release_for(col.engine)
+    if modes.get("exceptions") == "replace" and release.exceptions_replace_without_existing_crashes and not prev.exceptions:
+        raise it.bad(
+            "exceptions-replace-crashes-falco",
+            f"'override: {{exceptions: replace}}' on a rule that has no exceptions crashes Falco {release.falco} "
+            f"(engine {release.engine}) with a segmentation fault while loading rules; add the exceptions with "
+            "'override: {exceptions: append}' instead",
+            "override", code="LOAD_ERR_VALIDATE")
     for key, mode in modes.items():
         value = new[key]
         if mode == "append":
@@ -731,7 +778,7 @@ def _rule_override(it: _Item, name: str, modes: dict[str, str]) -> None:
         else:
             if key == "exceptions":
                 for ex in value:  # type: ignore[attr-defined]
-                    for d in validate_exception(ex, "rule", name):
+                    for d in validate_exception(ex, "rule", name, col.engine):
                         raise _Bad(d)
                 prev.exceptions = list(value)  # type: ignore[call-overload]
             elif key == "condition":

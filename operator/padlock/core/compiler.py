@@ -23,11 +23,11 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from padlock.core import condition as cond
-from padlock.core import exception_text, limits, versions
+from padlock.core import exception_text, fields, limits, versions
 from padlock.core.collector import Collection, ExceptionInfo, Loc, MacroInfo, RuleInfo
 from padlock.core.condition import ast, walk
 from padlock.core.diagnostics import Diagnostic
-from padlock.core.fields import Catalog
+from padlock.core.fields import Catalog, FieldInfo
 from padlock.core.reader import KeyPos, offset_position
 
 #: libs ``flt_is_comparable``: operators allowed for each kind of field.
@@ -56,7 +56,6 @@ _LIST_SUFFIXES = (
     "_ports", "_hosts", "_domains", "_users", "_paths", "_containers", "_networks", "_ipaddrs", "_programs",
     "_repositories", "_cmdlines", "_syscalls", "_processes", "_commands", "_keys",
 )
-_REGEX_META = re.compile(r"[.^$*+?()\[\]{}|\\]")
 #: More event types than this means "no restriction" for LOAD_NO_EVTTYPE (Falco's threshold).
 _EVTTYPE_LIMIT = 100
 
@@ -140,6 +139,7 @@ class Env:
         parse_cache: ParseCache | None = None,
     ) -> None:
         self.engine = engine
+        self.release = versions.release_for(engine)
         self.macros = col.macros
         self.lists = col.lists
         self.catalog = catalog
@@ -182,7 +182,21 @@ class Env:
         self.list_items = {i.name: expanded[i.name] for i in self.lists.values()}
         self.list_names = frozenset(self.lists)
         #: (name, expanded items) in definition order: Falco substitutes lists textually in this order
-        self.list_pairs: tuple[tuple[str, tuple[str, ...]], ...] = tuple(self.list_items.items())
+        self.list_pairs: tuple[tuple[str, tuple[str, ...]], ...] = tuple((i.name, expanded[i.name]) for i in infos)
+
+        # What a condition gets for a list: Falco pastes lists into the text one after the other in
+        # definition order, so an item naming a list defined later is pasted over again by that list.
+        rank = {i.name: n for n, i in enumerate(infos)}
+        cond_items: dict[str, tuple[str, ...]] = {}
+        for info in reversed(infos):
+            out: list[str] = []
+            for item in expanded[info.name]:
+                later = rank.get(item)
+                out.extend(cond_items[item] if later is not None and later > rank[info.name] else (item,))
+            cond_items[info.name] = tuple(out)
+        self.cond_items = cond_items
+        self.paste_memo: dict[str, tuple[str, int] | None] = {}
+        self.paste_text_memo: dict[str, tuple[str, frozenset[str]]] = {}
 
     def resolve_exception(self, icond: str) -> tuple[str, tuple[str, ...]]:
         """An exception's built text with lists substituted (memoised: pure in the text and the lists)."""
@@ -190,6 +204,35 @@ class Env:
         if done is None:
             done = self.ex_subst[icond] = exception_text.resolve_lists(icond, self.list_pairs)
         return done
+
+    def pasted(self, text: str) -> tuple[str, frozenset[str]]:
+        """Falco's textual list substitution (``exception_text.resolve_lists``) of a condition for this
+        env's lists, memoised: (pasted text, lists it pasted)."""
+        done = self.paste_text_memo.get(text)
+        if done is None:
+            pasted, used = exception_text.resolve_lists(text, self.list_pairs)
+            done = self.paste_text_memo[text] = (pasted, frozenset(used))
+        return done
+
+    def paste_error(self, text: str) -> tuple[str, int] | None:
+        """What Falco refuses once it pasted the lists into ``text`` as text (``proc.name = my_list``).
+
+        Padlock substitutes lists on the parsed tree; Falco pastes them into the text first
+        (``exception_text.resolve_lists``). When only the pasted text fails to parse, returns (message, offset of
+        the first pasted list name in ``text``); memoised by text.
+        """
+        if text in self.paste_memo:
+            return self.paste_memo[text]
+        pasted, used = self.pasted(text)
+        found: tuple[str, int] | None = None
+        if used and pasted != text:
+            parsed = self.cache.parse(pasted)
+            if isinstance(parsed, cond.ConditionError):
+                name, at = min(((n, _bounded_find(text, n)) for n in used), key=lambda x: (x[1] < 0, x[1]))
+                found = (f"{parsed.message} (once Falco pastes the items of list '{name}' into the condition "
+                         f"text: {pasted.strip()[:200]!r})", max(at, 0))
+        self.paste_memo[text] = found
+        return found
 
     # -- macros --------------------------------------------------------------------------------
     def _macros(self) -> None:
@@ -201,6 +244,12 @@ class Env:
                 self.diagnostics.append(
                     where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset)
                 )
+                continue
+            self.used_lists |= self.pasted(m.condition)[1]
+            pasted = self.paste_error(m.condition)
+            if pasted is not None:
+                self.parse_failed = True
+                self.diagnostics.append(where.at("LOAD_ERR_COMPILE_CONDITION", "list-paste-syntax", *pasted))
                 continue
             node, lists = self.substituted(m.condition, parsed)
             self.used_lists |= lists
@@ -276,7 +325,7 @@ class Env:
     def substituted(self, text: str, node: ast.Node) -> tuple[ast.Node, frozenset[str]]:
         done = self.subst_cache.get(text)
         if done is None:
-            done = (cond.substitute_lists(node, self.list_items), self.lists_named(node))
+            done = (cond.substitute_lists(node, self.cond_items), self.lists_named(node))
             self.subst_cache[text] = done
         return done
 
@@ -414,6 +463,11 @@ class _RuleCompiler:
         parsed = env.cache.parse(r.condition)
         if isinstance(parsed, cond.ConditionError):
             self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "condition-syntax", parsed.message, parsed.offset))
+            return self.result(parse_failed=True)
+        self.used_lists |= env.pasted(r.condition)[1]  # Falco counts a list used wherever it pastes it
+        pasted = env.paste_error(r.condition)
+        if pasted is not None:
+            self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "list-paste-syntax", *pasted))
             return self.result(parse_failed=True)
         for ref in cond.macro_refs(parsed):
             if ref.name not in env.macros:
@@ -570,9 +624,19 @@ class _RuleCompiler:
                 self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "field-needs-argument",
                                    f"filter_check called without the argument {fref.name} requires, e.g. {fref.name}[0]",
                                    fref.pos))
-            if info.deprecated:
+            if fref.arg is not None and info.arg == "none" and fref.name == info.name:
+                # libsinsp finds no field named "proc.name[1]" (observed with Falco 0.40.0).
+                unknown.append(where.at("LOAD_ERR_COMPILE_CONDITION", "unknown-field",
+                                        f"filter_check called with nonexistent field {fref.name}[{fref.arg}]",
+                                        fref.pos))
+                return
+            arg_problem = _field_arg_error(info, fref)
+            if arg_problem is not None:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "bad-field-argument", arg_problem, fref.pos))
+            deprecation = env.release.deprecated_fields.get(fref.name)
+            if deprecation is not None:
                 self.diag(where.at("LOAD_DEPRECATED_ITEM", "deprecated-field",
-                                   f"field '{fref.name}' is deprecated", fref.pos))
+                                   f"usage of deprecated field '{fref.name}': {deprecation}", fref.pos))
             infos.append((fref, info))
         if not infos or not isinstance(c.lhs, ast.FieldRef):
             return
@@ -587,6 +651,13 @@ class _RuleCompiler:
                                f"'{c.op} {c.modifier}' operator not supported for {kind} filters", c.pos))
             return
         values = _values(c)
+        for v in _constants(c):
+            problem = (fields.hex_error(v.value) if c.op in ("bcontains", "bstartswith")
+                       else fields.value_error(info.type, v.value))
+            if problem is not None:
+                self.diag(where.at("LOAD_ERR_COMPILE_CONDITION", "value-type-mismatch",
+                                   f"{problem} (a value of {c.lhs.name}, type {info.type})", v.pos))
+                return
         if c.lhs.name == "evt.type" and c.value is not None and not isinstance(c.value, ast.Transformer):
             # One error per check, naming the first unknown type (Falco stops at the first): a list
             # of a million unknown types costs one diagnostic, not a million.
@@ -603,10 +674,10 @@ class _RuleCompiler:
                                        f"Condition compares '{c.lhs.name}' with <NA>: it can match unrelated events "
                                        "where the field is missing", v.pos))
                     break
-        if c.op == "regex" and isinstance(c.value, ast.Str) and not _REGEX_META.search(c.value.value):
+        if c.op == "regex" and isinstance(c.value, ast.Str) and _regex_is_simple(c.value.value):
             self.diag(where.at("LOAD_COMPILE_CONDITION", "regex-plain-string",
-                               "regex operator used with a plain string; '=', 'contains', 'startswith' or "
-                               "'endswith' is faster", c.pos))
+                               f"regex check with '{c.value.value}' may be optimized with simpler operators such "
+                               "as '=', 'contains', 'startswith', 'endswith'", c.pos))
         if isinstance(c.value, ast.ListValue):
             self.suspicious_list_items(c.value, where)
         elif isinstance(c.value, ast.ListRef) and c.value.name not in env.list_names:
@@ -634,21 +705,108 @@ class _RuleCompiler:
     # -- outputs -------------------------------------------------------------------------------
     def output(self, r: RuleInfo, unknown: list[Diagnostic]) -> None:
         loc = r.output_loc or r.loc
-        for m in _OUTPUT_TOKEN.finditer(r.output):
-            names = [m.group(3)] if m.group(3) else [a.strip().split("[")[0] for a in m.group(2).split(",")]
-            for name in names:
-                if not name or "." not in name:
-                    continue
-                info = self.env.catalog.lookup(r.source, name)
-                if info is None:
-                    unknown.append(Diagnostic("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field",
-                                              f"invalid formatting token {m.group(0)}: filter_check called with "
-                                              f"nonexistent field {name}", loc.file, loc.line, loc.column,
-                                              "rule", r.name))
-                elif info.deprecated:
-                    self.diag(Diagnostic("LOAD_DEPRECATED_ITEM", "deprecated-field",
-                                         f"field '{name}' in output is deprecated", loc.file, loc.line, loc.column,
-                                         "rule", r.name))
+        release = self.env.release
+
+        def at(code: str, id_: str, message: str) -> Diagnostic:
+            return Diagnostic(code, id_, message, loc.file, loc.line, loc.column, "rule", r.name)
+
+        # Falco rewrites %container.info before checking the format: to the container id and name up to
+        # 0.40, to nothing (with a deprecation warning) from 0.41 on.
+        text = r.output.replace("%container.info", "" if "%container.info" in release.deprecated_output_tokens
+                                else "container_id=%container.id container_name=%container.name")
+        for _, problem in output_tokens(self.env.catalog, r.source, text):
+            if problem is not None:
+                # Only an unknown token is skippable with skip-if-unknown-filter (``err_is_unknown_type_or_field``).
+                if problem.startswith("invalid formatting token"):
+                    unknown.append(at("LOAD_ERR_COMPILE_OUTPUT", "unknown-output-field", problem))
+                else:
+                    self.diag(at("LOAD_ERR_COMPILE_OUTPUT", "bad-output-format", problem))
+                return
+        # Falco looks for deprecated names anywhere in the output text (``fmt.find``), not only in tokens.
+        for name, why in release.deprecated_fields.items():
+            if name in r.output:
+                self.diag(at("LOAD_DEPRECATED_ITEM", "deprecated-field",
+                             f"usage of deprecated field '{name}' has been detected in the rule output: {why}"))
+        for token, why in release.deprecated_output_tokens.items():
+            if token in r.output:
+                self.diag(at("LOAD_DEPRECATED_ITEM", "deprecated-output-token", why))
+
+
+def output_tokens(catalog: Catalog, source: str, text: str) -> Iterator[tuple[str, str | None]]:
+    """Falco's reading of an output format (libs ``sinsp_evt_formatter::set_format``, 0.20.0 to 0.25.4).
+
+    Yields (field token, None) for each ``%`` token, or ("", Falco's message) at the first one Falco
+    refuses and then stops. A token is the longest known field name the text after ``%`` (an optional
+    width and transformers aside) starts with; what follows is plain text, so ``%proc.ttys`` is
+    ``%proc.tty`` then ``s``. Only a ``%`` followed by no known field is an error.
+    """
+    n = len(text)
+    i = 0
+    while i < n:
+        if text[i] != "%":
+            i += 1
+            continue
+        if i == n - 1:
+            yield "", "invalid formatting syntax: formatting cannot end with a %"
+            return
+        j = i + 1
+        while j < n and text[j].isdigit():
+            if j == n - 1:
+                yield "", "invalid formatting syntax: formatting cannot end with a number"
+                return
+            j += 1
+        opened = 0
+        progressed = True
+        while progressed:
+            progressed = False
+            for tr in _OUTPUT_TRANSFORMERS:
+                if text.startswith(tr + "(", j) and j + len(tr) + 1 < n:
+                    j += len(tr) + 1
+                    opened += 1
+                    progressed = True
+        rest = text[j:]
+        size = _field_prefix(catalog, source, rest)
+        if size is None:
+            yield "", f"invalid formatting token {rest}"
+            return
+        j += size
+        for _ in range(opened):
+            if j >= n or text[j] != ")":
+                yield "", f"missing closing transformer parenthesis: {text[j - 1:]}"
+                return
+            j += 1
+        yield rest[:size], None
+        i = j
+
+
+#: Transformers an output token may start with (libs ``parser::supported_field_transformers``).
+_OUTPUT_TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_.]+")
+
+
+def _field_prefix(catalog: Catalog, source: str, rest: str) -> int | None:
+    """Length of the field token ``rest`` starts with (longest known name, then ``[arg]`` or ``.suffix``).
+
+    None when no known field starts it. Falco 0.40 reads ``%proc.aname[x]`` and an unclosed ``[`` without
+    complaint in outputs (observed), so the argument is not checked here.
+    """
+    fields_ = catalog.sources.get(source, {})
+    m = _NAME_CHARS.match(rest)
+    if m is None:
+        return None
+    word = m.group(0)
+    for end in range(len(word), 0, -1):
+        info = fields_.get(word[:end])
+        if info is None:
+            continue
+        size = end
+        if info.arg != "none" and size < len(rest) and rest[size] == "[":
+            close = rest.find("]", size)
+            size = close + 1 if close >= 0 else size
+        elif info.suffix and size < len(word) and word[size] == ".":
+            size = len(word)
+        return size
+    return None
 
 
 def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
@@ -663,7 +821,7 @@ def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
     if isinstance(parsed, cond.ConditionError):
         return ()
     reach = sorted(env.reach(parsed))
-    lists = set(env.substituted(r.condition, parsed)[1])
+    lists = set(env.substituted(r.condition, parsed)[1]) | env.pasted(r.condition)[1]
     for name in reach:
         lists |= env.macro_lists.get(name, frozenset())
     for ex in r.exceptions:  # the lists Falco's textual substitution finds in the built exception text
@@ -822,6 +980,59 @@ def _features(c: ast.Check) -> Iterator[str]:
         if isinstance(x, ast.Transformer):
             yield x.name
             stack.extend(x.args)
+
+
+def _regex_is_simple(v: str) -> bool:
+    """libs ``check_warnings_regex_value``: no special character apart from anchors at the ends and a
+    leading or trailing ``.*``/``.+``/``.?``, so ``=``, ``contains``, ``startswith`` or ``endswith`` would do."""
+    special, occurrence = ".+*?^$()[]{}|\\", "+*?"
+    n = len(v)
+    i = 0
+    while i < n:
+        if (i == 0 and v[i] == "^") or (i == n - 1 and v[i] == "$"):
+            i += 1
+            continue
+        if ((i == 0 and n > 1) or i == n - 2) and v[i] == "." and i + 1 < n and v[i + 1] in occurrence:
+            i += 2
+            continue
+        if v[i] in special:
+            return False
+        i += 1
+    return True
+
+
+def _bounded_find(text: str, name: str) -> int:
+    """Where ``name`` first occurs bounded as Falco's list substitution wants it, or -1."""
+    delims = " \t\n\r(),="
+    start = text.find(name)
+    while start != -1:
+        end = start + len(name)
+        if (start == 0 or text[start - 1] in delims) and (end >= len(text) or text[end] in delims):
+            return start
+        start = text.find(name, start + 1)
+    return -1
+
+
+def _constants(c: ast.Check) -> tuple[ast.Str, ...]:
+    """The constants Falco parses against the field's type: strings, list items and numbers."""
+    v = c.value
+    if isinstance(v, ast.Num):
+        return (ast.Str(v.text, v.pos),)
+    return _values(c)
+
+
+#: Fields whose ``[arg]`` is an ancestor index read with ``sinsp_numparser::parsed32`` (libs
+#: ``sinsp_filter_check_thread::extract_arg``): ``proc.aname[x]`` is refused.
+_INDEX_ARG_FIELDS = frozenset({"proc.apid", "proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline"})
+
+
+def _field_arg_error(info: FieldInfo, fref: ast.FieldRef) -> str | None:
+    if fref.arg is None:
+        return None
+    if info.name in _INDEX_ARG_FIELDS and fref.name == info.name:
+        err = fields.value_error("INT32", fref.arg)
+        return None if err is None else err
+    return None
 
 
 def _values(c: ast.Check) -> tuple[ast.Str, ...]:

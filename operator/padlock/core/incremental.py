@@ -239,7 +239,7 @@ class _Load:
                 offset += p.lines
         col = collector.Collection(
             lists=b.lists, macros=b.macros, rules=dict(b.rules), engine_versions=list(b.engine_versions),
-            plugins=list(b.plugins), counter=b.counter,
+            plugins=list(b.plugins), counter=b.counter, engine=b.engine,
         )
         collect_diags: list[tuple[int, Diagnostic]] = []
         overlay: _Overlay | None = None
@@ -265,7 +265,7 @@ class _Load:
                     if serial not in reread:
                         reread[serial] = by_serial[serial].read_items()
                     chain_items.append(reread[serial][i])
-                c = memo.chains[ckey] = _fold(name, b.rules.get(name), chain_items)
+                c = memo.chains[ckey] = _fold(name, b.rules.get(name), chain_items, b.engine)
             collect_diags.extend((chain[pos][0], d) for pos, d in c.diagnostics)
             if c.info is None:
                 continue
@@ -311,7 +311,7 @@ class _Load:
         b = self.base.collection
         col = collector.Collection(
             lists=b.lists, macros=b.macros, engine_versions=list(b.engine_versions), plugins=list(b.plugins),
-            counter=b.counter,
+            counter=b.counter, engine=b.engine,
         )
         if any(item.kind in ("list", "macro") for _, item, _ in general):
             col.lists = {n: replace(i, items=list(i.items)) for n, i in b.lists.items()}
@@ -381,6 +381,8 @@ class _Load:
         memo = self.memo
         rules: dict[str, Rule] = {}
         for name, r in col.rules.items():
+            if name in compiled.dropped_rules:  # Falco drops it while compiling: it does not run
+                continue
             condition = compiled.compiled_conditions.get(name, r.condition)
             if r.loc.file in self.where:
                 file, line = self.located(r.loc.file, r.loc.line)
@@ -411,9 +413,9 @@ class _Load:
         return Ruleset(rules, macros, lists, required, tuple(plugins))
 
 
-def _fold(name: str, prev: collector.RuleInfo | None, items: list[reader.RawItem]) -> _Chain:
+def _fold(name: str, prev: collector.RuleInfo | None, items: list[reader.RawItem], engine: str) -> _Chain:
     """Apply one rule's items, in order, to a copy of its base state."""
-    scratch = collector.Collection()
+    scratch = collector.Collection(engine=engine)
     if prev is not None:
         scratch.rules[name] = replace(prev, tags=list(prev.tags), exceptions=[replace(e) for e in prev.exceptions])
     diags: list[tuple[int, Diagnostic]] = []

@@ -106,7 +106,7 @@ def _scratch(
 ) -> tuple[LoadResult, collector.Collection, list[Diagnostic], dict[str, str]]:
     engine = engine_version or versions.NEWEST_ENGINE_VERSION
     plugin_map = dict(plugins or {})
-    col = collector.Collection()
+    col = collector.Collection(engine=engine)
     read_diags: list[Diagnostic] = []
     texts: dict[str, str] = {}
     for f in files:
@@ -239,7 +239,13 @@ def _ruleset(col: collector.Collection, compiled: compiler.Compiled, required: s
         name: Macro(name, info.condition, info.loc.file, info.loc.line, info.loc.column)
         for name, info in col.macros.items()
     }
-    rules = {name: rule_object(r, compiled.compiled_conditions.get(name, r.condition)) for name, r in col.rules.items()}
+    # What runs, as Falco's ``-L`` lists it: a rule Falco drops while compiling (an unknown source, or an
+    # unknown field with skip-if-unknown-filter) is not in the ruleset.
+    rules = {
+        name: rule_object(r, compiled.compiled_conditions.get(name, r.condition))
+        for name, r in col.rules.items()
+        if name not in compiled.dropped_rules
+    }
     plugins: list[PluginRequirement] = []
     for req, _ in col.plugins:
         if req not in plugins:

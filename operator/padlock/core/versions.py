@@ -1,13 +1,21 @@
 """Engine and plugin versions: parse and compare Falco's version strings.
 
-Used by the loader to check ``required_engine_version`` and ``required_plugin_versions``. Falco reads an
+Used by the loader to check ``required_engine_version`` and ``required_plugin_versions``, and by the
+collector, compiler and field catalog to pick the tables of the Falco release being validated for
+(``release_for``: override keys, deprecations, which catalog; data in ``data/falco_versions.json``). Falco reads an
 integer engine version ``N`` as ``0.N.0`` and treats a requirement as met when the major versions are
 equal and the running version is at least the required one (``sinsp_version::compatible_with``).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
@@ -71,3 +79,84 @@ def missing_feature(feature: str, engine: str) -> str | None:
     if spec is None or compatible(engine, spec[0]):
         return None
     return f"'{feature}' requires engine version {spec[0]} ({spec[1]}), but engine version is {engine}"
+
+
+# -- What each Falco release changes (data/falco_versions.json) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """One Falco release as a validator sees it: its engine, tables and catalog (``data/falco_versions.json``)."""
+
+    falco: str
+    engine: str
+    libs: str
+    container_plugin: str | None
+    container_fields_in_core: bool
+    fields: str
+    rule_keys_added: frozenset[str]
+    rule_append: frozenset[str]
+    rule_replace: frozenset[str]
+    deprecated_fields: Mapping[str, str]
+    deprecated_output_tokens: Mapping[str, str]
+    unknown_key_warning: bool
+    exceptions_replace_without_existing_crashes: bool
+    changes: tuple[str, ...]
+
+    @property
+    def override_keys(self) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+        """Item kind -> (keys that may be appended, keys that may be replaced), as this release's reader has them."""
+        return {
+            "list": (frozenset({"items"}), frozenset({"items"})),
+            "macro": (frozenset({"condition"}), frozenset({"condition"})),
+            "rule": (self.rule_append, self.rule_replace),
+        }
+
+
+@cache
+def releases() -> tuple[Release, ...]:
+    """Every supported Falco release, oldest first."""
+    text = resources.files("padlock.core").joinpath("data/falco_versions.json").read_text(encoding="utf-8")
+    raw: dict[str, Any] = json.loads(text)
+    out = []
+    for r in raw["releases"]:
+        out.append(Release(
+            falco=r["falco"], engine=r["engine"], libs=r["libs"], container_plugin=r["container_plugin"],
+            container_fields_in_core=bool(r["container_fields_in_core"]), fields=r["fields"],
+            rule_keys_added=frozenset(r["rule_keys_added"]),
+            rule_append=frozenset(r["override"]["rule_append"]), rule_replace=frozenset(r["override"]["rule_replace"]),
+            deprecated_fields=dict(r["deprecated_fields"]), deprecated_output_tokens=dict(r["deprecated_output_tokens"]),
+            unknown_key_warning=bool(r["unknown_key_warning"]),
+            exceptions_replace_without_existing_crashes=bool(r["exceptions_replace_without_existing_crashes"]),
+            changes=tuple(r["changes"]),
+        ))
+    return tuple(sorted(out, key=lambda r: parse(r.engine) or (0, 0, 0)))
+
+
+def release_provenance() -> dict[str, Any]:
+    text = resources.files("padlock.core").joinpath("data/falco_versions.json").read_text(encoding="utf-8")
+    prov: dict[str, Any] = json.loads(text)["provenance"]
+    return prov
+
+
+def supported_engine_versions() -> tuple[str, ...]:
+    """The engine versions of the supported Falco releases, oldest first."""
+    return tuple(r.engine for r in releases())
+
+
+@cache
+def release_for(engine: str) -> Release:
+    """The Falco release whose tables apply to ``engine``: the newest one at or below it.
+
+    An engine older than the oldest supported release gets the oldest one's tables (Padlock supports
+    Falco 0.40 and later; ``docs/falco-versions.md``); a newer engine gets the newest release's.
+    """
+    wanted = parse(engine)
+    chosen = releases()[0]
+    if wanted is None:
+        return releases()[-1]
+    for r in releases():
+        v = parse(r.engine)
+        if v is not None and v <= wanted:
+            chosen = r
+    return chosen

@@ -71,6 +71,41 @@ def test_warnings_alone_keep_exit_0(tmp_path: Path) -> None:
     assert doc["valid"] is True and [w["code"] for w in doc["warnings"]] == ["LOAD_UNUSED_MACRO"]
 
 
+def test_strict_makes_warnings_fail_and_the_default_does_not(tmp_path: Path) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(GOOD + "- macro: idle\n  condition: evt.type = open\n")
+    code, _ = run(str(f))
+    assert code == 0
+    code, out = run("--strict", str(f))
+    assert code == 1
+    assert "strict: 1 warning(s) fail the validation" in out
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    assert run("--strict", str(good))[0] == 0
+
+
+def test_padlock_own_checks_never_fail_what_falco_loads(tmp_path: Path) -> None:
+    # A misspelt list name looks like a typo to Padlock, but Falco loads it (as a literal): a warning.
+    f = tmp_path / "typo.yaml"
+    f.write_text("- list: shell_binaries\n  items: [bash]\n" + GOOD.replace(
+        "evt.type = execve", "evt.type = execve and proc.name in (shell_binarie)"))
+    code, out = run("-o", "json", str(f))
+    assert code == 0, out
+    assert sorted(w["code"] for w in json.loads(out)["warnings"]) == ["LOAD_COMPILE_CONDITION", "LOAD_UNUSED_LIST"]
+    assert run("--strict", str(f))[0] == 1
+
+
+def test_engine_version_selects_the_deprecations_of_that_falco(tmp_path: Path) -> None:
+    f = tmp_path / "dir.yaml"
+    f.write_text(GOOD.replace("evt.type = execve", "evt.type = execve and evt.dir = <"))
+    code, out = run("--engine-version", "0.46.0", "-o", "json", str(f))
+    assert code == 0 and json.loads(out)["warnings"] == [], out
+    code, out = run("--engine-version", "0.62.0", "-o", "json", str(f))
+    assert code == 0
+    assert [w["code"] for w in json.loads(out)["warnings"]] == ["LOAD_DEPRECATED_ITEM"]
+    assert "evt.dir" in json.loads(out)["warnings"][0]["message"]
+
+
 def test_text_output_reads_like_falco_validate(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text(GOOD)

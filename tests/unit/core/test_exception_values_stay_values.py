@@ -228,7 +228,7 @@ def test_reader_and_collector_rules_on_exception_fields_and_values() -> None:
     ]
     empty = _raw([["", "team-a"]])
     assert [(d.code, d.message) for d in empty.errors] == [
-        ("LOAD_ERR_YAML_VALIDATE", "Exception 'e': Value must be non-empty")
+        ("LOAD_ERR_YAML_VALIDATE", "Value must be non-empty (values of exception 'e')")
     ]
 
 

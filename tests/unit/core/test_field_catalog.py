@@ -54,7 +54,26 @@ def test_every_field_used_upstream_is_in_the_catalog() -> None:
             if item.get("condition"):
                 used.update(condition.fields(condition.parse(str(item["condition"]))))
             if item.get("output"):
-                used.update(_OUTPUT_FIELD.findall(str(item["output"])))
+                # Falco rewrites %container.info before reading the format: it is not a field.
+                used.update(_OUTPUT_FIELD.findall(str(item["output"]).replace("%container.info", "")))
     assert len(used) > 70
     missing = sorted(f for f in used if cat.lookup("syscall", f) is None)
     assert missing == []
+
+
+def test_container_plugin_catalog_covers_the_charts_plugin_0_7_1() -> None:
+    # The official chart 9.1.0 runs Falco 0.44.1 with container plugin 0.7.1: its 61 fields, including
+    # the deprecated k8s.* metadata fields kept for compatibility; container.info is not one of them.
+    cat = fields.catalog(["container"])
+    for name in ("container.id", "container.label", "container.mount.dest", "k8s.ns.name", "k8s.pod.uid",
+                 "k8s.deployment.name", "k8s.rs.label", "proc.is_container_healthcheck"):
+        assert cat.lookup("syscall", name) is not None, name
+    assert cat.lookup("syscall", "container.info") is None
+    assert fields.provenance()["plugins"]["container"] == "0.7.1"
+
+
+def test_engine_version_selects_the_catalog_of_that_falco() -> None:
+    # Falco 0.40 (engine 0.46.0) has the container fields built in; from 0.41 they need the plugin.
+    assert fields.catalog([], (0, 46, 0)).lookup("syscall", "container.id") is not None
+    assert fields.catalog([], (0, 50, 0)).lookup("syscall", "container.id") is None
+    assert fields.catalog(["container"], (0, 50, 0)).lookup("syscall", "container.id") is not None

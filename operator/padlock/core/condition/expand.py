@@ -8,9 +8,14 @@ keeps its grouping; a bare list name inside ``( ... )`` is replaced by the list'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from padlock.core.condition import ast
+from padlock.core.condition.parser import ConditionError, unescape
+
+#: libsinsp's QuotedStr (parser.h), to recognise an item that is one whole quoted string
+_QUOTED = re.compile(r"\"(?:\\\"|[^\"])*?\"|'(?:\\'|[^'])*?'", re.DOTALL)
 
 
 def expand_macros(node: ast.Node, macros: Mapping[str, ast.Node]) -> ast.Node:
@@ -36,6 +41,20 @@ def _expand(node: ast.Node, macros: Mapping[str, ast.Node], stack: frozenset[str
     return node
 
 
+def pasted_item(text: str, pos: int) -> ast.Str:
+    """A list item as Falco reads it after pasting it into the condition text (``resolve_list``).
+
+    An item that is one whole quoted string (upstream writes ``'"10.0.0.0/8"'``) is read as that quoted
+    string, so its value is the text between the quotes; any other item is its text.
+    """
+    if len(text) >= 2 and text[0] in "\"'" and _QUOTED.fullmatch(text):
+        try:
+            return ast.Str(unescape(text, 0), pos, True)
+        except ConditionError:
+            pass
+    return ast.Str(text, pos)
+
+
 def substitute_lists(node: ast.Node, lists: Mapping[str, Sequence[str]]) -> ast.Node:
     """Replace bare (unquoted) list names inside ``( ... )`` by the lists' items."""
     if isinstance(node, ast.Check):
@@ -44,12 +63,12 @@ def substitute_lists(node: ast.Node, lists: Mapping[str, Sequence[str]]) -> ast.
             items: list[ast.Str] = []
             for i in v.items:
                 if not i.quoted and i.value in lists:
-                    items.extend(ast.Str(x, i.pos) for x in lists[i.value])
+                    items.extend(pasted_item(x, i.pos) for x in lists[i.value])
                 else:
                     items.append(i)
             return ast.Check(node.lhs, node.op, ast.ListValue(tuple(items), v.pos), node.modifier, node.pos)
         if isinstance(v, ast.ListRef) and v.name in lists and len(lists[v.name]) == 1:
-            item = ast.Str(lists[v.name][0], v.pos)
+            item = pasted_item(lists[v.name][0], v.pos)
             return ast.Check(node.lhs, node.op, ast.ListValue((item,), v.pos), node.modifier, node.pos)
         return node
     if isinstance(node, ast.And):
