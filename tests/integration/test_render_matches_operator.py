@@ -151,7 +151,7 @@ def _assert_same(published: dict[str, dict[str, Any]], rendered: dict[str, dict[
 def test_render_of_the_fetched_objects_equals_the_published_configmaps_at_v1(cluster: dict[str, Any]) -> None:
     kubectl = cluster["kubectl"]
     published = _settled(kubectl, "1.0.0")
-    layer = published[CONFIGMAP]["data"]["99-padlock-policies.yaml"]
+    layer = published[CONFIGMAP]["data"]["padlock-policies.yaml"]
     # The inputs are not trivial: every kind of choice reached the published layer.
     for fragment in ("Shell from web server", "padlock_pe_", "padlock_cpe_backup-agent", "padlock_cp_web-tier_0",
                      "kube-system", "CRITICAL"):

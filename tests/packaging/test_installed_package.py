@@ -77,7 +77,7 @@ def test_installed_render_uses_the_shipped_policy_catalog(installed: Path, tmp_p
     )
     assert result.returncode == 0, result.stdout + result.stderr
     generated = sorted(p.name for p in out.rglob("*.yaml"))
-    assert "99-padlock-policies.yaml" in generated, generated
-    layer = (out / "99-padlock-policies.yaml").read_text()
+    assert "padlock-policies.yaml" in generated, generated
+    layer = (out / "padlock-policies.yaml").read_text()
     assert "rule: Terminal shell in container" in layer, layer
     assert "enabled: false" in layer, layer

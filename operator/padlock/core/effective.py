@@ -4,13 +4,14 @@
 the same bytes the cluster gets. Steps:
 
 1. upstream files of every RuleSource, verbatim, keyed ``<loadOrder:02>-<source>-<file>`` (sorted
-   keys are Falco's load order in ``rules.d``), loaded once and checked (an upstream failure means
-   nothing is publishable);
+   keys are Falco's load order in ``rules.d``, ``padlock.core.readorder``), loaded once and checked
+   (an upstream failure means nothing is publishable);
 2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one is
    excluded and reported, the rest still publishes;
 3. the policy layer (``padlock.core.layer``) emitted through a YAML library into
-   ``99-padlock-policies.yaml`` (split into ``99-padlock-policies_002.yaml``, ... only when it would
-   not fit one ConfigMap; ``_`` sorts after ``.`` so the parts load in order);
+   ``padlock-policies.yaml`` (split into ``padlock-policies_002.yaml``, ... only when it would
+   not fit one ConfigMap), keys that Falco reads after every upstream file (``padlock.core.readorder``);
+   a set whose validation order is not Falco's read order is never published;
 4. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
    file is traced to the object that produced the item, that object is excluded, and the layer is
    rebuilt; anything untraceable makes the outcome unpublishable;
@@ -37,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from padlock.core import loader, sharding
+from padlock.core import loader, readorder, sharding
 from padlock.core.custom_rules import CustomRules, parse_custom_rules
 from padlock.core.layer import Layer, LayerMemo, build_layer
 from padlock.core.model import Ruleset, RulesFile
@@ -50,7 +51,7 @@ from padlock.core.policy_objects import (
     SourceInput,
 )
 
-GENERATED_KEY = "99-padlock-policies.yaml"
+GENERATED_KEY = readorder.LAYER_KEY
 CONTENT_HASH = "padlock.dev/content-hash"
 SOURCE_VERSIONS = "padlock.dev/source-versions"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "padlock"}
@@ -112,6 +113,10 @@ class RenderOutcome:
     #: frozen sets to record in CustomPolicy ``status.frozenRules``: a tuple captured by this render
     #: (which already used it), or None to drop the stored set; absent: keep it (``layer.Layer``)
     frozen_capture: Mapping[ObjectRef, tuple[str, ...] | None] = field(default_factory=dict)
+    #: the keys in the order they were validated (equal to Falco's read order of the mounted shards)
+    validated_order: tuple[str, ...] = ()
+    #: rules each policy includes (ref -> names), whether or not they run (``layer.ResolvedPolicy``)
+    policy_included: Mapping[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
 
     def by_object(self) -> dict[ObjectRef, list[ObjectDiagnostic]]:
         out: dict[ObjectRef, list[ObjectDiagnostic]] = {}
@@ -142,7 +147,7 @@ class RenderCache:
 
 
 def source_key(source: SourceInput, fname: str) -> str:
-    return f"{source.load_order:02d}-{source.name}-{fname.rsplit('/', 1)[-1]}"
+    return readorder.upstream_key(source.load_order, source.name, fname)
 
 
 def content_hash(files: Mapping[str, str]) -> str:
@@ -229,7 +234,7 @@ def _emit(layer: Layer, limit: int, cache: RenderCache) -> tuple[dict[str, str],
 
 
 def _part_key(index: int) -> str:
-    return GENERATED_KEY if index == 0 else f"99-padlock-policies_{index + 1:03d}.yaml"
+    return readorder.layer_key(index)
 
 
 def _owner(spans: _Spans, file: str, line: int) -> tuple[bool, ObjectRef | None]:
@@ -265,7 +270,9 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
                 continue
             key_owner[key] = ref
             upstream_files.append(RulesFile(key, text))
-    upstream_files.sort(key=lambda f: f.name)
+    # Validated in the order Falco reads the mounted directory.
+    order = {k: i for i, k in enumerate(readorder.read_order(f.name for f in upstream_files))}
+    upstream_files.sort(key=lambda f: order[f.name])
 
     def unpublishable(extra: Sequence[ObjectDiagnostic] = ()) -> RenderOutcome:
         all_diags = tuple([*diags, *extra])
@@ -369,6 +376,13 @@ def _outcome(
 ) -> RenderOutcome:
     files = {f.name: f.text for f in upstream_files}
     files.update(generated)
+    validated = (*(f.name for f in upstream_files), *generated)
+    if list(validated) != readorder.read_order(files):
+        # The whole set was validated in another order than Falco reads it: never publish that.
+        all_diags = [*diags, *layer.diagnostics, ObjectDiagnostic(
+            RENDER_REF, "", "the keys do not sort in the order they were validated; Falco would load "
+            f"them as {readorder.read_order(files)}", "load-order")]
+        return RenderOutcome(False, {}, tuple(all_diags), (), (), "", versions, ())
     files = {k: files[k] for k in sorted(files)}
     all_diags = [*diags, *layer.diagnostics]
     excluded_all = excluded | set(layer.invalid)
@@ -406,4 +420,6 @@ def _outcome(
         configmaps=configmaps,
         policy_rules={ref: rp.runs if rp.enabled else () for ref, rp in layer.policies.items()},
         frozen_capture=layer.frozen_capture,
+        validated_order=validated,
+        policy_included={ref: rp.included for ref, rp in layer.policies.items()},
     )

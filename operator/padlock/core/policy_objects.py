@@ -98,9 +98,11 @@ class PolicyRule:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     source: str = "syscall"
+    #: MITRE tactic tags of the rule other than the one its policy selects it by (``otherTactics``)
+    other_tactics: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "desc": self.desc,
             "condition": self.condition,
@@ -110,6 +112,9 @@ class PolicyRule:
             "enabled": self.enabled,
             "source": self.source,
         }
+        if self.other_tactics:
+            out["otherTactics"] = list(self.other_tactics)
+        return out
 
 
 @dataclass(frozen=True)
@@ -403,6 +408,7 @@ def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
                 tags=tuple(str(t) for t in r.get("tags") or ()),
                 enabled=bool(r.get("enabled", True)),
                 source=str(r.get("source", "syscall")),
+                other_tactics=tuple(str(t) for t in r.get("otherTactics") or ()),
             )
         )
     return tuple(out)
