@@ -112,6 +112,7 @@ class FakeCluster:
     statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     applied: list[ManagedDraft] = field(default_factory=list)
     recreated: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     events: list[tuple[str, str, bool]] = field(default_factory=list)
     publishes: list[Rendered] = field(default_factory=list)
 
@@ -122,6 +123,9 @@ class FakeCluster:
     def recreate_managed(self, draft: ManagedDraft, choices: dict[str, Any]) -> dict[str, Any]:
         self.recreated.append((draft.name, choices))
         return {}
+
+    def delete_managed(self, name: str) -> None:
+        self.deleted.append(name)
 
     def write_status(self, kind: str, name: str, status: dict[str, Any], *, namespace: str | None = None) -> bool:
         self.statuses[(kind, name)] = status
