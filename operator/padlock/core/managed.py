@@ -95,9 +95,9 @@ def build_managed(
             )
     order = list(rulesets_by_source)
     members: dict[str, list[tuple[str, PolicyRule]]] = {p.name: [] for p in catalog.policies}
-    for src, rule in rules.values():
-        for policy in catalog.assign(rule.tags, src):
-            members[policy.name].append((src, _with_other_tactics(rule, policy)))
+    for src, carried in rules.values():
+        for owner in catalog.assign(carried.tags, src):
+            members[owner.name].append((src, _with_other_tactics(carried, owner)))
     out: list[ManagedPolicyContent] = []
     for policy in catalog.policies:
         chosen = sorted(members[policy.name], key=lambda item: item[1].name)
