@@ -85,7 +85,7 @@ def cluster(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_ins
         running.serving("execution")
         for name, choice in (("credential-access", {"disabledRules": ["Read cloud credentials file"]}),
                              ("execution", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
-                             ("stable-threat-detection", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
+                             ("stable-other", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
                              ("persistence", {"enabled": False})):
             kubectl("patch", "managedpolicy", name, "--type=merge", "-p", json.dumps({"spec": choice}))
         for obj in _user_objects(ns):
