@@ -76,7 +76,7 @@ class FakeCore:
 
     def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
                        load_orders: Mapping[str, int] | None = None) -> list[ManagedDraft]:
-        rules = [{"name": f.name, "condition": f.text} for b in bundles.values() for f in b.files]
+        rules = [{"name": f.name, "condition": f.text, "priority": "WARNING"} for b in bundles.values() for f in b.files]
         version = next(iter(bundles.values())).version if bundles else ""
         return [ManagedDraft("creds", {"rules": rules, "source": {"ruleSource": "src", "version": version},
                                        "defaultEnabled": True}, {"app.kubernetes.io/managed-by": "padlock"})]

@@ -20,7 +20,7 @@ def state_with_policy(choices=None):
     state.bundles["src"] = V1
     state.upsert({"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy",
                   "metadata": {"name": "creds", "generation": 3},
-                  "spec": {"rules": [{"name": "a", "condition": "x"}], **(choices or {})}})
+                  "spec": {"rules": [{"name": "a", "condition": "x", "priority": "WARNING"}], **(choices or {})}})
     return state
 
 
@@ -91,7 +91,7 @@ def test_invalid_exception_gets_a_condition_and_one_event():
 def _catalog_policy(name, spec_extra=None):
     return {"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": {"name": name, "uid": "u"},
             "spec": {"catalog": {"name": "padlock-builtin", "version": "1.0.0", "policy": name},
-                     "rules": [{"name": "a", "condition": "x"}], **(spec_extra or {})}}
+                     "rules": [{"name": "a", "condition": "x", "priority": "WARNING"}], **(spec_extra or {})}}
 
 
 def test_policy_whose_catalog_entry_is_gone_is_deleted_with_an_event_recording_the_choices():
