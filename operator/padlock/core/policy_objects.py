@@ -15,7 +15,6 @@ Who calls it: the operator (``padlock.flows.corebridge``), the webhook (``padloc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
