@@ -6,19 +6,24 @@ webhook and the operator: ``spec.policies[0].kind: is required``, ``spec.match: 
 operator per field`` (a CEL rule's message, placed at the field the API server reports it against),
 ``spec.interval: must be a duration such as 1h, 30m or 90s (got "soon")``.
 
+``validate`` is the one validation of a body: its kind's model over the body's JSON form with strict
+types, as the API server's structural schema judges JSON.
+
 Who calls it: ``padlock.core.policy_objects`` (the one parse of objects into the core's inputs) and
 ``padlock.cli.object_validation``. Pure.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 import pydantic
 
+from padlock.api import kinds
 from padlock.api.common import DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION, SEMVER, PadlockModel
 
 #: What the CRD patterns mean, so an error says "a duration such as 1h" instead of a regex.
@@ -33,6 +38,21 @@ PATTERN_TEXT: Final = {
 
 #: Field (last path segment) -> what to say when it is missing or empty.
 REQUIRED_TEXT: Final = {"reason": "is required: say why these events are expected"}
+
+
+def _json_value(value: Any) -> Any:
+    # YAML reads unquoted timestamps as datetimes; kubectl sends them as the text they were.
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def validate(body: Mapping[str, Any]) -> PadlockModel:
+    """``body`` validated by its kind's model as the API server judges it: from its JSON form, with
+    strict types (``"yes"`` is not a boolean, ``1`` is not a string). Raises KeyError for a kind that
+    is not Padlock's, ``pydantic.ValidationError`` for an invalid object."""
+    model = kinds.model_for(str(body.get("kind", "")))
+    return model.model_validate_json(json.dumps(body, default=_json_value), strict=True)
 
 
 @functools.cache

@@ -229,7 +229,7 @@ def _schema(doc: objects.Document, object_namespace: str) -> tuple[_Object | Non
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
                                     f'metadata.namespace: "{namespace}" {_PATTERN_TEXT[DNS1123_LABEL]}'))
     try:
-        kinds.model_for(kind_text).model_validate(body)
+        api_errors.validate(body)
     except pydantic.ValidationError as exc:
         problems.extend(obj.finding("OBJECT_ERR_SCHEMA", "schema", text) for text in _schema_messages(exc))
     return obj, problems

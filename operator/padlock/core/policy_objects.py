@@ -269,7 +269,7 @@ def validate_model(body: Mapping[str, Any]) -> tuple[Any, list[ObjectDiagnostic]
     per problem, naming the field path)."""
     ref = ref_of(body)
     try:
-        return kinds.model_for(ref.kind).model_validate(dict(body)), []
+        return api_errors.validate(body), []
     except KeyError as exc:
         return None, [ObjectDiagnostic(ref, "kind", str(exc.args[0]), "invalid-field")]
     except pydantic.ValidationError as exc:
