@@ -352,7 +352,7 @@ def world_options(f: Any) -> Any:
         click.option("--configmap", default="padlock-rules", show_default=True, help="Name of the published ruleset."),
         click.option("--engine-version", help="Falco engine version (X.Y.Z) for loading the published files."),
         click.option("--plugin", "plugins", multiple=True, metavar="NAME=VER",
-                     help="Plugins Falco loads (default: every plugin the field catalog knows)."),
+                     help="Plugins Falco loads (default: those the Falco chart's defaults load)."),
         click.option("--object-namespace", default="default", show_default=True,
                      help="Offline: namespace of PolicyExceptions that name none."),
         click.option("-o", "--output", type=click.Choice(["text", "json", "yaml"]), default="text",
@@ -366,17 +366,10 @@ def load_world(paths: Sequence[Path], sources: Sequence[str], kubeconfig: str | 
                namespace: str, configmap: str, engine_version: str | None, plugins: Sequence[str],
                object_namespace: str, command: str) -> World:
     """The World from the cluster, or offline when ``--source`` is given; exits 2 on bad input."""
+    from padlock.cli import defaults
     from padlock.cli.objects import InputError
-    from padlock.core import fields
 
-    plugin_map: dict[str, str] = {}
-    for value in plugins:
-        pname, sep, ver = value.partition("=")
-        if not sep or not pname or not ver:
-            raise click.BadParameter(f'"{value}": expected NAME=X.Y.Z', param_hint="--plugin")
-        plugin_map[pname] = ver
-    if not plugins:
-        plugin_map = dict(fields.provenance()["plugins"])
+    plugin_map = defaults.plugins(plugins)
     try:
         if sources:
             return offline(paths, sources, engine_version, plugin_map, object_namespace, dt.datetime.now(dt.UTC))
