@@ -36,7 +36,7 @@ def test_default_plugins_are_the_ones_the_falco_charts_default_values_load():
     collectors = values["collectors"]
     assert collectors["enabled"] and collectors["containerEngine"]["enabled"]
     ref = collectors["containerEngine"]["pluginRef"]
-    assert defaults.CHART_PLUGINS == {"container": ref.rsplit(":", 1)[1]}
+    assert {"container": ref.rsplit(":", 1)[1]} == defaults.CHART_PLUGINS
     others = [k for k, v in collectors.items() if isinstance(v, dict) and v.get("enabled") and k != "containerEngine"]
     assert others == [], others
 
