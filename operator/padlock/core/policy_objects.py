@@ -15,6 +15,7 @@ Who calls it: the operator (``padlock.flows.corebridge``), the webhook (``padloc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -369,24 +370,42 @@ def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
     return tuple(out)
 
 
-def parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, list[ObjectDiagnostic]]:
-    """A ManagedPolicy body (operator-owned spec plus user choices) as a ManagedPolicyInput."""
+#: (parser, body as JSON) -> its outcome: an unchanged body is not validated again on the next render
+#: (inputs are frozen, so sharing them is safe; the diagnostics list is copied for each caller).
+_MEMO: dict[tuple[str, str], tuple[Any, tuple[ObjectDiagnostic, ...]]] = {}
+_MEMO_LIMIT = 50_000
+
+
+def _memo(parser: str, body: Mapping[str, Any], parse: Any) -> tuple[Any, list[ObjectDiagnostic]]:
+    try:
+        key = (parser, json.dumps(body, sort_keys=True, default=repr))
+    except (TypeError, ValueError):  # not JSON-shaped: parse without the memo
+        got, diags = parse(body)
+        return got, list(diags)
+    hit = _MEMO.get(key)
+    if hit is None:
+        got, diags = parse(body)
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        hit = _MEMO[key] = (got, tuple(diags))
+    return hit[0], list(hit[1])
+
+
+def _parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, list[ObjectDiagnostic]]:
     model, diags = validate_model(body)
     if model is None:
         return None, diags
     return managed_input(ref_of(body).name, model.spec), []
 
 
-def parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, list[ObjectDiagnostic]]:
-    """A CustomPolicy body as a CustomPolicyInput (``status.frozenRules`` included when present)."""
+def _parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, list[ObjectDiagnostic]]:
     model, diags = validate_model(body)
     if model is None:
         return None, diags
     return custom_input(ref_of(body).name, model), []
 
 
-def parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, list[ObjectDiagnostic]]:
-    """A PolicyException or ClusterPolicyException body as an ExceptionInput."""
+def _parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, list[ObjectDiagnostic]]:
     ref = ref_of(body)
     model, diags = validate_model(body)
     if ref.kind == "PolicyException" and not ref.namespace:
@@ -395,6 +414,21 @@ def parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, lis
     if model is None or diags:
         return None, diags
     return exception_input(ref, model.spec), []
+
+
+def parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, list[ObjectDiagnostic]]:
+    """A ManagedPolicy body (operator-owned spec plus user choices) as a ManagedPolicyInput."""
+    return _memo("managed", body, _parse_managed)
+
+
+def parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, list[ObjectDiagnostic]]:
+    """A CustomPolicy body as a CustomPolicyInput (``status.frozenRules`` included when present)."""
+    return _memo("custom", body, _parse_custom)
+
+
+def parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, list[ObjectDiagnostic]]:
+    """A PolicyException or ClusterPolicyException body as an ExceptionInput."""
+    return _memo("exception", body, _parse_exception)
 
 
 def parse_objects(bodies: Sequence[Mapping[str, Any]]) -> ParsedObjects:
