@@ -4,7 +4,8 @@ Covers (property test over random RuleSource names, load orders, file names and 
 order ``effective.render`` validated equals Falco's read order of every key of every shard mounted
 through one projected volume (byte order of the full path), and every generated layer part comes after
 every upstream file, in part order; the issue's case (``loadOrder: 99`` named ``vendor``) explicitly;
-``padlock validate`` on a directory reads files in the byte order of the full path.
+``padlock validate`` on a directory reads files in the byte order of the full path; the webhook's view
+holds the upstream files in that order too.
 """
 
 from __future__ import annotations
@@ -78,3 +79,23 @@ def test_validate_reads_a_directory_in_byte_order_of_the_full_path(tmp_path):
         (tmp_path / rel).write_text("[]\n")
     got = [p.relative_to(tmp_path).as_posix() for p in objects.yaml_files(tmp_path)]
     assert got == ["B.yaml", "a-c.yaml", "a.yaml", "a/b.yaml"]
+
+
+def test_the_webhook_view_holds_upstream_files_in_falcos_read_order():
+    from dataclasses import dataclass
+
+    from padlock.core.model import RulesFile
+    from padlock.flows.state import OperatorState
+    from padlock.webhook.views import build_view
+
+    @dataclass(frozen=True)
+    class Bundle:
+        files: tuple[RulesFile, ...]
+
+    state = OperatorState()
+    for name, order, fname in (("a", 50, "x.yaml"), ("a-b", 50, "c.yaml"), ("vendor", 99, "v.yaml")):
+        state.upsert({"kind": "RuleSource", "metadata": {"name": name}, "spec": {"loadOrder": order}})
+        state.bundles[name] = Bundle((RulesFile(fname, "[]\n"),))
+        state.synced.add(name)
+    names = [f.name for f in build_view(state).upstream_files]
+    assert names == readorder.read_order(names) == ["50-a-b-c.yaml", "50-a-x.yaml", "99-vendor-v.yaml"]
