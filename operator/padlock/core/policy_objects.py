@@ -378,7 +378,7 @@ _MEMO_LIMIT = 50_000
 
 def _memo(parser: str, body: Mapping[str, Any], parse: Any) -> tuple[Any, list[ObjectDiagnostic]]:
     try:
-        key = (parser, json.dumps(body, sort_keys=True, default=repr))
+        key = (parser, json.dumps(body, default=repr))  # key order as given: a different order only misses
     except (TypeError, ValueError):  # not JSON-shaped: parse without the memo
         got, diags = parse(body)
         return got, list(diags)
