@@ -88,13 +88,18 @@ def managed_runs(obj: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]
     return included, (included - set(spec.get("disabledRules") or []) if on else frozenset())
 
 
-def custom_runs(obj: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
-    """(included, run) rules of a CustomPolicy body, from the status the operator wrote."""
+def custom_runs(obj: Mapping[str, Any], managed: Mapping[str, frozenset[str]] | None = None,
+                ) -> tuple[frozenset[str], frozenset[str]]:
+    """(included, run) rules of a CustomPolicy body, from the status the operator wrote (and, for a
+    policy following a managed one, that policy's rules: ``managed`` maps names to included rules)."""
     status = _status(obj)
     running = set(status.get("runningRules") or [])
     by_others = {str(s.get("rule")) for s in status.get("stillRunning") or [] if isinstance(s, Mapping)}
     spec = _spec(obj)
     included = running | by_others | set(spec.get("rules") or []) | set(status.get("frozenRules") or [])
+    based = spec.get("basedOn") or {}
+    if isinstance(based, Mapping) and based.get("followUpdates", True) and managed is not None:
+        included |= managed.get(str(based.get("managedPolicy")), frozenset())
     runs = running - by_others if spec.get("enabled", True) else set()
     return frozenset(included), frozenset(runs)
 
@@ -122,10 +127,14 @@ def from_cluster(kubeconfig: str | None, context: str | None, namespace: str, co
         files.update(cm.get("data") or {})
     runs: dict[str, frozenset[str]] = {}
     includes: dict[str, frozenset[str]] = {}
-    for kind, objs, how in (("ManagedPolicy", managed, managed_runs), ("CustomPolicy", custom, custom_runs)):
-        for obj in objs:
-            key = ref_text(policy_objects.ObjectRef(kind, str(obj["metadata"]["name"])))
-            includes[key], runs[key] = how(obj)
+    by_name: dict[str, frozenset[str]] = {}
+    for obj in managed:
+        name = str(obj["metadata"]["name"])
+        includes[f"managedpolicy/{name}"], runs[f"managedpolicy/{name}"] = managed_runs(obj)
+        by_name[name] = includes[f"managedpolicy/{name}"]
+    for obj in custom:
+        name = str(obj["metadata"]["name"])
+        includes[f"custompolicy/{name}"], runs[f"custompolicy/{name}"] = custom_runs(obj, by_name)
     return World(tuple(managed), tuple(custom), tuple(exceptions), files, runs, includes, dict(plugins))
 
 

@@ -143,3 +143,15 @@ def test_every_mitre_id_the_upstream_rules_use_has_a_name():
             missing |= {tid for tid, name in found.techniques if not name}
             missing |= {t for t in tags if re.match(r"^T\d", t) and not re.match(r"^T\d{4}(\.\d{3})?$", t)}
     assert not missing, sorted(missing)
+
+
+def test_from_cluster_statuses_a_following_copy_includes_its_managed_policys_rules():
+    copy = {"metadata": {"name": "mine"}, "spec": {"basedOn": {"managedPolicy": "credential-access"},
+                                                   "disabledRules": [CLOUD]},
+            "status": {"runningRules": [GPG, CLOUD], "stillRunning": [{"rule": CLOUD,
+                                                                      "runBy": ["managedpolicy/credential-access"]}]}}
+    included, runs = explain.custom_runs(copy, {"credential-access": frozenset({GPG, CLOUD, "Other"})})
+    assert included == {GPG, CLOUD, "Other"} and runs == {GPG}
+    frozen = {**copy, "spec": {**copy["spec"], "basedOn": {"managedPolicy": "credential-access",
+                                                           "followUpdates": False}}}
+    assert explain.custom_runs(frozen, {"credential-access": frozenset({"Other"})})[0] == {GPG, CLOUD}
