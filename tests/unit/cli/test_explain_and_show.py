@@ -5,7 +5,8 @@ source and version, the policies including it and whether each runs it, the exce
 their namespace, and the condition as published with the exception appended; a rule disabled in its
 ManagedPolicy but run by a CustomPolicy says so by name; the recorded changes make a rule "new in
 1.1.0" and another "updated"; show badges those rules and flags a switched-off rule still run
-elsewhere; -o json and -o yaml give the same data; an unknown rule or policy exits 1 naming it; every
+elsewhere; read from the cluster, a CustomPolicy following a managed one includes that policy's
+rules; -o json and -o yaml give the same data; an unknown rule or policy exits 1 naming it; every
 MITRE id the vendored upstream rules use has a name in the shipped table.
 """
 
