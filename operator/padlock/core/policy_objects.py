@@ -373,7 +373,10 @@ def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
 #: (parser, body as JSON) -> its outcome: an unchanged body is not validated again on the next render
 #: (inputs are frozen, so sharing them is safe; the diagnostics list is copied for each caller).
 _MEMO: dict[tuple[str, str], tuple[Any, tuple[ObjectDiagnostic, ...]]] = {}
-_MEMO_LIMIT = 50_000
+#: bound on the memo's keys, in characters: a stored body changes with every write (resourceVersion),
+#: so old keys pile up; past the bound the memo starts again (as cold as the first render)
+_MEMO_LIMIT = 64 * 1024 * 1024
+_memo_size = 0
 
 
 def _memo(parser: str, body: Mapping[str, Any], parse: Any) -> tuple[Any, list[ObjectDiagnostic]]:
@@ -384,10 +387,13 @@ def _memo(parser: str, body: Mapping[str, Any], parse: Any) -> tuple[Any, list[O
         return got, list(diags)
     hit = _MEMO.get(key)
     if hit is None:
+        global _memo_size
         got, diags = parse(body)
-        if len(_MEMO) >= _MEMO_LIMIT:
+        if _memo_size + len(key[1]) > _MEMO_LIMIT:
             _MEMO.clear()
+            _memo_size = 0
         hit = _MEMO[key] = (got, tuple(diags))
+        _memo_size += len(key[1])
     return hit[0], list(hit[1])
 
 
