@@ -36,17 +36,17 @@ RULES = REPO / "examples" / "rules"
 CHART = REPO / "charts" / "padlock"
 FALCO_NS = "falco"
 CONFIGMAP = "padlock-rules"
-LAYER = "99-padlock-policies.yaml"
+LAYER = "padlock-policies.yaml"
 """The key of the generated policy layer in the published ConfigMap."""
 PLUGIN = "container=0.4.0"
 OPERATOR_FLAGS = ["--plugin", PLUGIN, "--tick", "0.2", "--drift-interval", "1", "--debounce", "0.2"]
 """Short tick, drift interval and debounce, so stories settle in seconds."""
 
-# What examples/rules hold (every rule there is maturity_stable, so each credential rule is carried by
-# two managed policies: a rule runs while any enabled policy includes it and does not disable it).
+# What examples/rules hold (every rule there is maturity_stable; the built-in catalog gives each rule one
+# owner policy, so the credential rules are carried by credential-access alone).
 POLICY = "credential-access"
-CARRIERS = ("credential-access", "stable-threat-detection")
-"""The managed policies that carry the credential rules."""
+CARRIERS = ("credential-access",)
+"""The managed policy that carries the credential rules (one owner per rule)."""
 GPG_RULE = "Search GPG Private Keys"
 """The rule v2 adds to credential-access."""
 KEYS_RULE = "Search Private Keys or Passwords"

@@ -167,7 +167,7 @@ def generated_configmap(name: str, namespace: str = "falco") -> dict[str, Any]:
             "labels": {"app.kubernetes.io/managed-by": "padlock"},
             "annotations": {"padlock.dev/content-hash": "sha256:0"},
         },
-        "data": {"99-padlock-policies.yaml": "[]\n"},
+        "data": {"padlock-policies.yaml": "[]\n"},
     }
 
 

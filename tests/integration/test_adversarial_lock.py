@@ -207,7 +207,7 @@ CONFIGMAP_ATTACKS: dict[str, tuple[str, ...]] = {
     "padlock.dev annotation added": ("annotate", "configmap", "padlock-rules", "padlock.dev/content-hash=sha256:f",
                                      "--overwrite"),
     "data edited": ("patch", "configmap", "padlock-rules", "--type=strategic",
-                    "-p", '{"data":{"99-padlock-policies.yaml":"- rule: x\\n"}}'),
+                    "-p", '{"data":{"padlock-policies.yaml":"- rule: x\\n"}}'),
     "deleted": ("delete", "configmap", "padlock-rules", "--wait=false"),
 }
 
@@ -227,7 +227,7 @@ def test_server_side_apply_with_force_cannot_take_the_data_over(
     kubectl: Runner, mode: str, published: dict[str, Any], who: str
 ) -> None:
     body = generated_configmap("padlock-rules", FALCO)
-    body["data"] = {"99-padlock-policies.yaml": "- macro: x\n  condition: never_true\n"}
+    body["data"] = {"padlock-policies.yaml": "- macro: x\n  condition: never_true\n"}
     result = run(kubectl, who, "apply", "--server-side", "--force-conflicts", f"--field-manager=attacker-{who}",
                  "-f", "-", input=json.dumps(body), check=False)
     refused(result, mode)

@@ -153,7 +153,7 @@ def test_admitted_attacks_are_published_pinned_and_literal_and_the_ruleset_valid
 
     def published() -> dict[str, Any] | None:
         files = _published_files(kubectl, story["workdir"] / "published")
-        layer = "".join(files[k] for k in sorted(files) if k.startswith("99-padlock-policies"))
+        layer = "".join(files[k] for k in sorted(files) if k.startswith("padlock-policies"))
         entries = {e["name"]: e for item in yaml.safe_load(layer) or [] for e in item.get("exceptions") or []}
         return entries if names <= set(entries) else None
 
@@ -207,11 +207,11 @@ def test_without_the_webhook_the_render_excludes_the_attack_reports_it_and_publi
 
     def published() -> bool:
         files.update(_published_files(kubectl, story["workdir"] / "published-without-webhook"))
-        layer = "".join(files[k] for k in sorted(files) if k.startswith("99-padlock-policies"))
+        layer = "".join(files[k] for k in sorted(files) if k.startswith("padlock-policies"))
         return good_name in layer
 
     wait_for("the valid exception published", published, timeout=120)
-    layer = "".join(files[k] for k in sorted(files) if k.startswith("99-padlock-policies"))
+    layer = "".join(files[k] for k in sorted(files) if k.startswith("padlock-policies"))
     assert f"padlock_pe_{ns}_attack" not in layer and f"padlock_pe_{ns}_exists" not in layer
     done = subprocess.run(
         [sys.executable, "-m", "padlock", "validate",

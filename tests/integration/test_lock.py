@@ -263,10 +263,10 @@ def test_admin_edits_and_deletes_of_generated_configmaps_are_denied(
     kubectl: Runner, webhook: WebhookProcess, configmap: str
 ) -> None:
     merge = patch(
-        kubectl, "configmap", configmap, {"data": {"99-padlock-policies.yaml": "- rule: x\n"}},
+        kubectl, "configmap", configmap, {"data": {"padlock-policies.yaml": "- rule: x\n"}},
         namespace="falco", check=False,
     )
-    _cm_denied(merge, webhook, configmap, 'data["99-padlock-policies.yaml"] (changed)')
+    _cm_denied(merge, webhook, configmap, 'data["padlock-policies.yaml"] (changed)')
     strategic = patch(
         kubectl, "configmap", configmap, {"data": {"extra.yaml": "[]"}}, type="strategic", namespace="falco",
         check=False,
@@ -280,7 +280,7 @@ def test_admin_edits_and_deletes_of_generated_configmaps_are_denied(
     delete = kubectl("delete", "configmap", configmap, "-n", "falco", "--wait=false", check=False)
     _cm_denied(delete, webhook, configmap, "cannot be deleted by hand")
     data = json.loads(kubectl("get", "configmap", configmap, "-n", "falco", "-o", "json").stdout)["data"]
-    assert data == {"99-padlock-policies.yaml": "[]\n"}
+    assert data == {"padlock-policies.yaml": "[]\n"}
 
 
 def test_admin_cannot_create_a_configmap_posing_as_generated(
@@ -295,7 +295,7 @@ def test_the_operator_updates_generated_configmaps_and_other_configmaps_are_unto
     kubectl: Runner, webhook: WebhookProcess, configmap: str, namespace: str
 ) -> None:
     patch(
-        kubectl, "configmap", configmap, {"data": {"99-padlock-policies.yaml": "- list: x\n  items: []\n"}},
+        kubectl, "configmap", configmap, {"data": {"padlock-policies.yaml": "- list: x\n  items: []\n"}},
         namespace="falco", identity=OPERATOR_IDENTITY,
     )
     kubectl("create", "configmap", "app-settings", "-n", namespace, "--from-literal=a=1")

@@ -85,7 +85,7 @@ def cluster(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_ins
         running.serving("execution")
         for name, choice in (("credential-access", {"disabledRules": ["Read cloud credentials file"]}),
                              ("execution", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
-                             ("stable-threat-detection", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
+                             ("stable-other", {"scope": {"namespaces": {"exclude": ["kube-system"]}}}),
                              ("persistence", {"enabled": False})):
             kubectl("patch", "managedpolicy", name, "--type=merge", "-p", json.dumps({"spec": choice}))
         for obj in _user_objects(ns):
@@ -151,7 +151,7 @@ def _assert_same(published: dict[str, dict[str, Any]], rendered: dict[str, dict[
 def test_render_of_the_fetched_objects_equals_the_published_configmaps_at_v1(cluster: dict[str, Any]) -> None:
     kubectl = cluster["kubectl"]
     published = _settled(kubectl, "1.0.0")
-    layer = published[CONFIGMAP]["data"]["99-padlock-policies.yaml"]
+    layer = published[CONFIGMAP]["data"]["padlock-policies.yaml"]
     # The inputs are not trivial: every kind of choice reached the published layer.
     for fragment in ("Shell from web server", "padlock_pe_", "padlock_cpe_backup-agent", "padlock_cp_web-tier_0",
                      "kube-system", "CRITICAL"):

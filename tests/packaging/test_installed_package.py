@@ -60,13 +60,13 @@ def test_installed_validate_uses_the_shipped_field_catalog(installed: Path, tmp_
 def test_installed_render_uses_the_shipped_policy_catalog(installed: Path, tmp_path: Path) -> None:
     objects = tmp_path / "objects"
     objects.mkdir()
-    # The shipped catalog puts "Terminal shell in container" into these two managed policies;
-    # switching it off in both must disable it in the generated layer.
+    # The shipped catalog puts "Terminal shell in container" into one managed policy (its one owner);
+    # switching it off there must disable it in the generated layer.
     (objects / "choices.yaml").write_text(
         "".join(
             f"---\napiVersion: padlock.dev/v1alpha1\nkind: ManagedPolicy\nmetadata:\n  name: {name}\n"
             "spec:\n  disabledRules: [Terminal shell in container]\n"
-            for name in ("execution", "stable-threat-detection")
+            for name in ("execution",)
         )
     )
     out = tmp_path / "out"
@@ -77,7 +77,7 @@ def test_installed_render_uses_the_shipped_policy_catalog(installed: Path, tmp_p
     )
     assert result.returncode == 0, result.stdout + result.stderr
     generated = sorted(p.name for p in out.rglob("*.yaml"))
-    assert "99-padlock-policies.yaml" in generated, generated
-    layer = (out / "99-padlock-policies.yaml").read_text()
+    assert "padlock-policies.yaml" in generated, generated
+    layer = (out / "padlock-policies.yaml").read_text()
     assert "rule: Terminal shell in container" in layer, layer
     assert "enabled: false" in layer, layer

@@ -23,6 +23,7 @@ from padlock.api.common import (
     name_list,
 )
 from padlock.api.exception import ExceptionMatch
+from padlock.api.managedpolicy import StillRunning
 
 
 class BasedOn(PadlockModel):
@@ -87,6 +88,13 @@ class CustomPolicyStatus(StatusBase):
     """With basedOn.followUpdates false: the managed policy's rule set captured at copy time."""
     rule_count: int | None = Field(default=None, ge=0)
     """Number of rules in the policy."""
+    running_rules: list[RuleName] | None = Field(default=None, max_length=4096)
+    """The policy's rules that actually run in the published ruleset (by this policy or another)."""
+    running_rule_count: int | None = Field(default=None, ge=0)
+    """Number of the policy's rules that actually run in the published ruleset."""
+    still_running: list[StillRunning] | None = Field(default=None, max_length=4096)
+    """Rules this policy does not run (disabled here, or the policy is off) that another enabled policy
+    still runs, with who runs them."""
 
 
 class CustomPolicy(PadlockModel):

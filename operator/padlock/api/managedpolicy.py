@@ -70,6 +70,9 @@ class ManagedRule(PadlockModel):
     """Whether upstream enables the rule (`enabled:` in Falco)."""
     source: str = Field(default="syscall", min_length=1, max_length=128)
     """Event source, e.g. `syscall`, `k8s_audit`."""
+    other_tactics: list[str] | None = Field(default=None, max_length=32, json_schema_extra=list_type("atomic"))
+    """MITRE ATT&CK tactic tags of the rule (`mitre_*`) other than the one this policy selects it by:
+    each rule has one owner policy, and its other tactics are listed here so nothing is hidden."""
 
 
 class ManagedPolicySpec(PadlockModel):
@@ -117,6 +120,15 @@ class PolicyChange(PadlockModel):
     """Rules whose text changed."""
 
 
+class StillRunning(PadlockModel):
+    """A rule this policy does not run (disabled here, or the policy is off) that runs all the same."""
+
+    rule: RuleName
+    """The rule's name."""
+    run_by: list[str] = Field(min_length=1, max_length=256, json_schema_extra=list_type("atomic"))
+    """The policies that still run it, as `<kind>/<name>`, e.g. `custompolicy/my-credential-access`."""
+
+
 class ManagedPolicyStatus(StatusBase):
     """What runs and when it last changed."""
 
@@ -130,6 +142,13 @@ class ManagedPolicyStatus(StatusBase):
     """Number of rules in the policy."""
     enabled_rule_count: int | None = Field(default=None, ge=0)
     """Number of rules that run (0 when the policy is disabled)."""
+    running_rules: list[RuleName] | None = Field(default=None, max_length=2048)
+    """The policy's rules that actually run in the published ruleset (by this policy or another)."""
+    running_rule_count: int | None = Field(default=None, ge=0)
+    """Number of the policy's rules that actually run in the published ruleset."""
+    still_running: list[StillRunning] | None = Field(default=None, max_length=2048)
+    """Rules this policy does not run (disabled here, or the policy is off) that another enabled policy
+    still runs, with who runs them: disabling a rule here does not stop those."""
     missing_disabled_rules: list[RuleName] | None = Field(default=None, max_length=1024)
     """Names in spec.disabledRules that are no longer in the policy (renamed or removed upstream)."""
     changes: list[PolicyChange] | None = Field(default=None, max_length=20)

@@ -134,9 +134,9 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
         _say("Step 2: the user's own choices, an exception, a refused edit, a copy")
         kubeconfig = str(cp.kubeconfig("admin"))
         choice = json.dumps({"spec": {"disabledRules": [DISABLED_RULE]}})
-        for policy in (POLICY, "stable-threat-detection"):  # a rule runs while any enabled policy has it
-            done = kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", choice)
-            _show(f"kubectl patch managedpolicy {policy} --type=merge -p '{choice}'", done.stdout)
+        # Each upstream rule has one owner policy in the built-in catalog: one disable is enough.
+        done = kubectl("patch", "managedpolicy", POLICY, "--type=merge", "-p", choice)
+        _show(f"kubectl patch managedpolicy {POLICY} --type=merge -p '{choice}'", done.stdout)
         cp.create_namespace("shop")
         exception = {"apiVersion": "padlock.dev/v1alpha1", "kind": "PolicyException",
                      "metadata": {"name": "nginx-shell", "namespace": "shop"},
@@ -163,6 +163,10 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
         _wait("the copy in force", lambda: any(c.get("reason") == "Rendered" for c in _status(
             kubectl, "custompolicy", f"my-{POLICY}").get("conditions") or []))
         _show("kubectl get custompolicies", kubectl("get", "custompolicies").stdout)
+        # The copy carried the disabled rule over, so the switch holds everywhere: the status says so.
+        _wait("the disabled rule off in status", lambda: DISABLED_RULE not in _status(
+            kubectl, "managedpolicy", POLICY).get("runningRules", [DISABLED_RULE]))
+        _show("padlock policies", padlock("policies", "--kubeconfig", kubeconfig))
 
         _say("Step 3: v2 adds a rule searching for GPG private keys (tagged mitre_credential_access)")
         before = _status(kubectl, "managedpolicy", POLICY).get("lastUpdated")
@@ -178,10 +182,16 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
               json.dumps(status.get("changes", [{}])[0], indent=2))
         cm = _wait("ConfigMap with v2", lambda: (c := _get(kubectl, "configmap", "padlock-rules", "falco"))
                    and "falco-rules=1.1.0" in c["metadata"]["annotations"].get("padlock.dev/source-versions", "") and c)
-        layer = cm["data"].get("99-padlock-policies.yaml", "")
+        layer = cm["data"].get("padlock-policies.yaml", "")
         click.echo(f'in the published ConfigMap: GPG rule present: {any(GPG_RULE in v for v in cm["data"].values())}; '
                    f'"{DISABLED_RULE}" disabled: {_disabled(layer, DISABLED_RULE)}; nginx exception present: '
                    f'{"nginx" in layer}')
+
+        _wait("the change recorded", lambda: (_status(kubectl, "managedpolicy", POLICY).get("changes") or [{}])[0]
+              .get("added") == [GPG_RULE])
+        _show(f"padlock show managedpolicy/{POLICY}",
+              padlock("show", f"managedpolicy/{POLICY}", "--kubeconfig", kubeconfig))
+        _show(f'padlock explain rule "{GPG_RULE}"', padlock("explain", "rule", GPG_RULE, "--kubeconfig", kubeconfig))
 
         _say("Step 4: v3 is broken (a condition that does not compile): not adopted, v2 stays")
         rv = cm["metadata"]["resourceVersion"]

@@ -9,15 +9,14 @@ Exit codes: 0 compared (changes or not), 1 a set does not load, 2 usage error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from padlock.cli import objects
-from padlock.core import differ, fields, loader, versions
+from padlock.cli import defaults, objects
+from padlock.core import differ, loader, versions
 from padlock.core.model import Ruleset, RulesFile
 
 EXIT_OK = 0
@@ -120,11 +119,11 @@ def changelog(result: differ.RulesetDiff, old: Ruleset, new: Ruleset) -> str:
 
 
 @click.command(name="diff", cls=_SplitOnDashes)
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(defaults.OUTPUTS), default="text", show_default=True)
 @click.option("--engine-version", default=versions.NEWEST_ENGINE_VERSION, show_default=True,
               help="Falco engine version both sets are loaded for.")
 @click.option("--plugin", "plugins", multiple=True, metavar="NAME=VERSION",
-              help="Plugins loaded (default: every plugin the field catalog knows, at its catalog version).")
+              help="Plugins loaded (default: those the Falco chart's default values load, e.g. container=0.7.1).")
 @click.argument("old", nargs=-1, required=True)
 @click.pass_context
 def command(ctx: click.Context, output: str, engine_version: str, plugins: tuple[str, ...],
@@ -147,16 +146,16 @@ def command(ctx: click.Context, output: str, engine_version: str, plugins: tuple
         if not sep or not name or versions.parse(ver) is None:
             raise click.BadParameter(f"'{p}' is not NAME=VERSION (e.g. container=0.4.0)", param_hint="--plugin")
         plugin_map[name] = ver
-    if not plugins:
-        plugin_map = dict(fields.provenance()["plugins"])
+    if not plugins:  # the plugins the Falco chart's defaults load, as validate and render use
+        plugin_map = defaults.plugins(())
     old_rs = _load("OLD", _read(old_paths), engine, plugin_map)
     new_rs = _load("NEW", _read(new_paths), engine, plugin_map)
     if old_rs is None or new_rs is None:
         raise SystemExit(EXIT_LOAD_FAILED)
     result = differ.diff(old_rs, new_rs)
-    if output == "json":
+    if output in ("json", "yaml"):
         doc: dict[str, Any] = result.to_json()
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        click.echo(defaults.dump(doc, output))
     else:
         click.echo(changelog(result, old_rs, new_rs))
     raise SystemExit(EXIT_OK)

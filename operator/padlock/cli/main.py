@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policies": ("padlock.cli.policies", "command", "List managed and custom policies in the cluster."),
     "operator": ("padlock.cli.operator", "command", "Run the Padlock operator."),
     "demo": ("padlock.cli.demo", "command", "Run the end-to-end story on a local control plane."),
+    "explain": ("padlock.cli.explain", "command", "Explain a rule: text, MITRE names, history, who runs it and why."),
+    "show": ("padlock.cli.show", "command", "Show a managed policy's rules with new/updated badges."),
 }
 
 

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import pydantic
 
+from padlock.api import errors as api_errors
 from padlock.api import kinds
 from padlock.api.common import (
     API_VERSION,
@@ -40,7 +41,6 @@ from padlock.api.common import (
     DURATION,
     GROUP,
     SEMVER,
-    PadlockModel,
 )
 from padlock.cli import objects
 from padlock.core import admission, catalog, changes, managed
@@ -229,55 +229,15 @@ def _schema(doc: objects.Document, object_namespace: str) -> tuple[_Object | Non
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
                                     f'metadata.namespace: "{namespace}" {_PATTERN_TEXT[DNS1123_LABEL]}'))
     try:
-        kinds.model_for(kind_text).model_validate(body)
+        api_errors.validate(body)
     except pydantic.ValidationError as exc:
         problems.extend(obj.finding("OBJECT_ERR_SCHEMA", "schema", text) for text in _schema_messages(exc))
     return obj, problems
 
 
-def _cel_field_paths() -> dict[str, str]:
-    """CEL rule message -> the field it is reported against (``.comps``), over every model."""
-    out: dict[str, str] = {}
-    todo: list[type[PadlockModel]] = [PadlockModel]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        for rule in cls.cel_rules:
-            if rule.field_path:
-                out[rule.message] = rule.field_path
-    return out
-
-
-def _path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "[" not in part and "(" not in part:  # skip pydantic's union/validator tags
-            out += f".{part}" if out else part
-    return out
-
-
 def _schema_messages(exc: pydantic.ValidationError) -> list[str]:
-    cel_paths = _cel_field_paths()
-    out: list[str] = []
-    for err in exc.errors(include_url=False):
-        path, kind, message, value = _path(err["loc"]), err["type"], err["msg"], err.get("input")
-        if kind == "value_error":
-            message = message.removeprefix("Value error, ")
-            path += cel_paths.get(message, "")
-        elif kind == "missing":
-            message = "is required"
-        elif kind == "extra_forbidden":
-            message = "is not a field of this kind (misspelt, or from another version?)"
-        elif kind == "string_pattern_mismatch":
-            pattern = str((err.get("ctx") or {}).get("pattern", ""))
-            message = _PATTERN_TEXT.get(pattern, message)
-        if kind not in ("missing", "extra_forbidden", "value_error") and isinstance(value, str | int | float | bool):
-            shown = json.dumps(value)
-            message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
-        out.append(f"{path}: {message}" if path else message)
-    return out
+    # One wording for every entry point: the API models' own error text (``padlock.api.errors``).
+    return api_errors.messages(exc)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from padlock.core import catalog, limits, loader, managed, policy_objects, safe_yaml
+from padlock.core import catalog, limits, loader, managed, policy_objects, readorder, safe_yaml
 from padlock.core.model import RulesFile
 
 _SOURCE = re.compile(r"^(?:(?P<name>[a-z0-9][-a-z0-9.]*)(?:@(?P<version>[^=]+))?=)?(?P<path>.+)$")
@@ -62,7 +62,9 @@ class YamlProblem:
 def yaml_files(path: Path) -> list[Path]:
     """``path`` itself, or every ``.yaml``/``.yml`` file under a directory, sorted (deterministic order)."""
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        # Byte order of the full path, as Falco sorts a rules directory (padlock.core.readorder).
+        found = (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        return sorted(found, key=lambda p: readorder.path_key(str(p)))
     return [path]
 
 

@@ -1,7 +1,10 @@
 """``padlock policies``: a table of managed (🔒) and custom policies in the cluster.
 
-Columns: the padlock mark for managed policies, NAME, ENABLED, RULES (enabled/total), SOURCE VERSION,
-UPDATED ("14 days ago"). ``-o json`` prints the same rows as a JSON list for programs. Reads with the
+Columns: the padlock mark for managed policies, NAME, ENABLED, RUNNING (rules of the policy that
+actually run in the published ruleset / its rules), SOURCE VERSION, UPDATED ("14 days ago"), and
+STILL RUN: how many rules the policy switches off (disabled there, or the whole policy is off) that
+another policy still runs; each such rule is then named under the table with who runs it
+(``status.stillRunning``, ``padlock.core.running``). ``-o json`` prints the same rows as a JSON list. Reads with the
 operator's REST client (``--kubeconfig``/``--context``, else in-cluster or the default kubeconfig);
 the rows and the age text are built by pure functions (``rows``, ``ago``) that the unit tests call.
 """
@@ -50,6 +53,8 @@ def rows(managed: Sequence[dict[str, Any]], custom: Sequence[dict[str, Any]], no
         out.append({
             "kind": "ManagedPolicy", "managed": True, "name": obj["metadata"]["name"], "enabled": bool(enabled),
             "enabledRules": status.get("enabledRuleCount", 0), "rules": total,
+            "runningRules": status.get("runningRuleCount", status.get("enabledRuleCount", 0)),
+            "stillRunning": _still_running(status),
             "sourceVersion": status.get("sourceVersion") or (spec.get("source") or {}).get("version"),
             "lastUpdated": status.get("lastUpdated"), "updated": ago(status.get("lastUpdated"), now),
         })
@@ -61,26 +66,44 @@ def rows(managed: Sequence[dict[str, Any]], custom: Sequence[dict[str, Any]], no
             "kind": "CustomPolicy", "managed": False, "name": obj["metadata"]["name"],
             "enabled": bool(spec.get("enabled", True)),
             "enabledRules": total if spec.get("enabled", True) else 0, "rules": total,
+            "runningRules": status.get("runningRuleCount", total if spec.get("enabled", True) else 0),
+            "stillRunning": _still_running(status),
             "sourceVersion": None, "lastUpdated": stamp, "updated": ago(stamp, now),
         })
     return out
 
 
+def _still_running(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """``status.stillRunning`` entries (rule, runBy) that are well formed."""
+    out = []
+    for entry in status.get("stillRunning") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("rule"), str):
+            out.append({"rule": entry["rule"], "runBy": [str(b) for b in entry.get("runBy") or []]})
+    return out
+
+
 def table(items: Sequence[dict[str, Any]]) -> str:
-    header = ["", "NAME", "ENABLED", "RULES", "SOURCE VERSION", "UPDATED"]
+    header = ["", "NAME", "ENABLED", "RUNNING", "SOURCE VERSION", "UPDATED", "STILL RUN"]
     lines = [header]
+    notes = []
     for r in items:
-        count = "-" if r["rules"] is None else f"{r['enabledRules']}/{r['rules']}"
+        count = "-" if r["rules"] is None else f"{r.get('runningRules', r['enabledRules'])}/{r['rules']}"
+        still = r.get("stillRunning") or []
         lines.append([LOCK if r["managed"] else "", r["name"], "true" if r["enabled"] else "false", count,
-                      r["sourceVersion"] or "-", r["updated"]])
+                      r["sourceVersion"] or "-", r["updated"], f"{len(still)} !" if still else ""])
+        kind = "managedpolicy" if r["managed"] else "custompolicy"
+        for entry in still:
+            notes.append(f'! {kind}/{r["name"]}: "{entry["rule"]}" is switched off here but still runs, '
+                         f'run by {", ".join(entry["runBy"])}')
     # The lock is one character wide but two columns on a terminal; pad by display width.
     def width(text: str) -> int:
         return len(text) + text.count(LOCK)
 
     widths = [max(width(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
+    text = "\n".join(
         "  ".join(cell + " " * (widths[i] - width(cell)) for i, cell in enumerate(line)).rstrip() for line in lines
     )
+    return "\n".join([text, "", *notes]) if notes else text
 
 
 @click.command(name="policies")
@@ -88,7 +111,8 @@ def table(items: Sequence[dict[str, Any]]) -> str:
 @click.option("--context", "context_", help="Kubeconfig context.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def command(kubeconfig: str | None, context_: str | None, output: str) -> None:
-    """List managed (padlock mark) and custom policies with rule counts and when they last changed."""
+    """List managed (padlock mark) and custom policies: rules running/total, when they last changed, and
+    rules switched off in a policy that another policy still runs."""
     from padlock.adapters.kube.client import KubeClient, load_connection
     from padlock.adapters.kube.resources import CUSTOM_POLICY, MANAGED_POLICY
 

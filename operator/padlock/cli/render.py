@@ -9,7 +9,8 @@ choices found among the objects. It then calls ``padlock.core.effective.render``
 the operator calls, so the bytes are the same.
 
 Output: ``-o DIR`` writes the files (``--format files``) or one YAML per ConfigMap (``--format
-configmaps``); ``-o json`` prints a JSON summary; with no ``-o`` the ConfigMaps are printed as YAML.
+configmaps``); ``-o json|yaml|text`` prints a summary; with no ``-o`` the ConfigMaps are printed as
+YAML. Without ``--plugin`` the plugins the Falco chart's defaults load are assumed (``cli.defaults``).
 Diagnostics go to stderr, one line each. Exit codes: 0 published (warnings allowed), 1 nothing
 publishable or objects excluded, 2 usage or unreadable input.
 
@@ -29,6 +30,7 @@ from typing import Any
 import click
 import yaml
 
+from padlock.cli import defaults
 from padlock.cli.objects import InputError, check_unique_names, managed_inputs, read_objects, read_source
 from padlock.core import effective, lock, policy_objects
 
@@ -66,7 +68,8 @@ def _plugins(values: tuple[str, ...]) -> dict[str, str]:
     metavar="NAME=VER",
     help="A plugin Falco loads (e.g. container=0.4.0).",
 )
-@click.option("-o", "--output", "output", help="DIR to write into, or 'json' for a summary on stdout.")
+@click.option("-o", "--output", "output",
+              help="DIR to write into, or json|yaml|text for a summary on stdout.")
 @click.option(
     "--format",
     "fmt",
@@ -112,7 +115,8 @@ def command(
     """Render padlock objects in PATHS and rules sources to the files and ConfigMaps the operator publishes."""
     if engine_version is not None and not _VERSION.match(engine_version):
         raise click.BadParameter(f'"{engine_version}": expected X.Y.Z', param_hint="--engine-version")
-    plugin_map = _plugins(plugins)
+    # No --plugin: the plugins the Falco chart's defaults load, as validate and diff use (cli.defaults).
+    plugin_map = _plugins(plugins) if plugins else defaults.plugins(())
     now = datetime.now(UTC)
     if now_text:
         parsed_now = policy_objects.parse_time(now_text)
@@ -158,6 +162,15 @@ def command(
     code = EXIT_OK if outcome.publishable and not excluded else EXIT_INVALID
     if output == "json":
         click.echo(json.dumps(_summary(outcome, diagnostics, excluded), indent=2, sort_keys=True))
+    elif output == "yaml":
+        click.echo(defaults.dump(_summary(outcome, diagnostics, excluded), "yaml"))
+    elif output == "text":
+        summary = _summary(outcome, diagnostics, excluded)
+        click.echo(f"publishable: {str(summary['publishable']).lower()}; content hash {summary['contentHash'] or '-'}")
+        for key, info in summary["files"].items():
+            click.echo(f"  {key} ({info['bytes']} bytes)")
+        for ref in summary["excluded"]:
+            click.echo(f"  excluded: {ref['kind']} {'/'.join(p for p in (ref['namespace'], ref['name']) if p)}")
     elif not outcome.publishable:
         click.echo("error: the effective ruleset does not validate; nothing to publish", err=True)
     elif output:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import click
 
-from padlock.cli import object_validation, objects
+from padlock.cli import defaults, object_validation, objects
 from padlock.core import diagnostics, loader, versions
 from padlock.core.diagnostics import Diagnostic
 from padlock.core.model import RulesFile
@@ -184,7 +184,7 @@ def to_text(outcome: Outcome) -> str:
                    "padlock render (repeatable). Without one, padlock objects get schema checks only.")
 @click.option("--object-namespace", default="default", show_default=True,
               help="Namespace of PolicyExceptions that name none (as kubectl apply would use).")
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Choice(defaults.OUTPUTS), default="text", show_default=True)
 @click.option("--strict", is_flag=True, default=False,
               help="Fail (exit 1) on warnings too, for CI. Without it only what Falco refuses fails.")
 @click.argument("files", nargs=-1, required=True)
@@ -198,13 +198,17 @@ def command(engine_version: str, plugins: tuple[str, ...], sources: tuple[str, .
     engine = versions.normalise_engine_version(engine_version)
     if engine is None:
         raise click.BadParameter(f"'{engine_version}' is not a version (X.Y.Z)", param_hint="--engine-version")
-    opts = Options(engine, _parse_plugins(plugins), sources, object_namespace)
+    # No --plugin: the plugins the Falco chart's defaults load, as diff and render use (cli.defaults).
+    opts = Options(engine, _parse_plugins(plugins) if plugins else defaults.plugins(()), sources, object_namespace)
     try:
         outcome = run(files, opts)
     except objects.InputError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_USAGE) from None
-    click.echo(to_json(outcome) if output == "json" else to_text(outcome))
+    if output == "yaml":
+        click.echo(defaults.dump(json.loads(to_json(outcome)), "yaml"))
+    else:
+        click.echo(to_json(outcome) if output == "json" else to_text(outcome))
     if strict and outcome.warnings and outcome.valid:
         click.echo(f"strict: {len(outcome.warnings)} warning(s) fail the validation", err=True)
     raise SystemExit(EXIT_VALID if outcome.valid and not (strict and outcome.warnings) else EXIT_INVALID)

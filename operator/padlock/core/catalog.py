@@ -5,6 +5,8 @@ Format (``apiVersion: padlock.dev/catalog/v1``; documented for users in docs/cat
     apiVersion: padlock.dev/catalog/v1
     name: padlock-builtin            # catalog name, recorded in each ManagedPolicy's spec.catalog
     version: 1.0.0                   # catalog version, recorded likewise
+    assignment: firstMatch           # firstMatch: a rule joins the first policy (in this order) that
+                                     # selects it; all: every policy that selects it (default: all)
     policies:
       - name: credential-access      # the ManagedPolicy object name (DNS-1123 subdomain)
         displayName: Credential access
@@ -18,7 +20,7 @@ Format (``apiVersion: padlock.dev/catalog/v1``; documented for users in docs/cat
 
 The built-in catalog ships as ``padlock/core/data/catalog.yaml``. A rules artifact may carry its own
 ``padlock-catalog.yaml``; ``merge`` lays it over the built-in one: a policy with a known name replaces
-that definition, a new name adds a policy. Parsing never raises: problems come back as diagnostics
+that definition, a new name adds a policy; the built-in catalog's assignment mode stays in force. Parsing never raises: problems come back as diagnostics
 naming the catalog file, the field path and the problem.
 
 Who calls it: ``padlock.core.managed.build_managed`` (selection), the operator flows and
@@ -40,6 +42,10 @@ from padlock.core import safe_yaml
 API_VERSION = "padlock.dev/catalog/v1"
 ARTIFACT_FILE = "padlock-catalog.yaml"
 MATURITIES = ("stable", "incubating", "sandbox", "deprecated")
+FIRST_MATCH = "firstMatch"
+ALL = "all"
+ASSIGNMENTS = (FIRST_MATCH, ALL)
+TACTIC_PREFIX = "mitre_"
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _POLICY_KEYS = {"name", "displayName", "description", "defaultEnabled", "select"}
@@ -84,6 +90,24 @@ class Catalog:
     name: str
     version: str
     policies: tuple[CatalogPolicy, ...]
+    #: ``firstMatch``: each rule belongs to the first policy (in catalog order) that selects it, so no
+    #: rule has two owners; ``all``: every selecting policy includes it (policies may overlap)
+    assignment: str = ALL
+
+    def assign(self, tags: Sequence[str], rule_source: str) -> tuple[CatalogPolicy, ...]:
+        """The policies that include a rule with these tags from this RuleSource, in catalog order."""
+        chosen = []
+        for policy in self.policies:
+            if policy.select.matches(tags, rule_source):
+                if self.assignment == FIRST_MATCH:
+                    return (policy,)
+                chosen.append(policy)
+        return tuple(chosen)
+
+
+def tactics_of(tags: Sequence[str]) -> tuple[str, ...]:
+    """The MITRE ATT&CK tactic tags (``mitre_<tactic>``) of a rule, in tag order."""
+    return tuple(t for t in tags if t.startswith(TACTIC_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -141,8 +165,13 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
     for key, value in (("name", name), ("version", version)):
         if not isinstance(value, str) or not value:
             problems.append(CatalogProblem(origin, key, "is required (a non-empty string)"))
-    for key in sorted(set(doc) - {"apiVersion", "name", "version", "policies"}):
+    for key in sorted(set(doc) - {"apiVersion", "name", "version", "assignment", "policies"}):
         problems.append(CatalogProblem(origin, str(key), "unknown key"))
+    assignment = doc.get("assignment", ALL)
+    if assignment not in ASSIGNMENTS:
+        problems.append(
+            CatalogProblem(origin, "assignment", f'must be one of {", ".join(ASSIGNMENTS)}, got {assignment!r}')
+        )
     raw_policies = doc.get("policies")
     if not isinstance(raw_policies, list):
         problems.append(CatalogProblem(origin, "policies", "must be a list"))
@@ -214,7 +243,7 @@ def parse(text: str, origin: str) -> tuple[Catalog | None, list[CatalogProblem]]
             )
     if problems:
         return None, problems
-    return Catalog(str(name), str(version), tuple(policies)), []
+    return Catalog(str(name), str(version), tuple(policies), str(assignment)), []
 
 
 def merge(base: Catalog, overlay: Catalog) -> Catalog:
@@ -222,7 +251,9 @@ def merge(base: Catalog, overlay: Catalog) -> Catalog:
     by_name = {p.name: p for p in overlay.policies}
     merged = [by_name.pop(p.name, p) for p in base.policies]
     merged.extend(p for p in overlay.policies if p.name in by_name)
-    return Catalog(base.name, f"{base.version}+{overlay.name}.{overlay.version}", tuple(merged))
+    return Catalog(
+        base.name, f"{base.version}+{overlay.name}.{overlay.version}", tuple(merged), base.assignment
+    )
 
 
 def from_bundle(

@@ -4,8 +4,8 @@
 the same bytes the cluster gets. Steps:
 
 1. upstream files of every RuleSource, verbatim, keyed ``<loadOrder:02>-<source>-<file>`` (sorted
-   keys are Falco's load order in ``rules.d``), loaded once and checked (an upstream failure means
-   nothing is publishable);
+   keys are Falco's load order in ``rules.d``, ``padlock.core.readorder``), loaded once and checked
+   (an upstream failure means nothing is publishable);
 2. each CustomPolicy's inline ``falcoRules`` parsed in the context of upstream; a bad one (or one
    whose reading fails outright, e.g. too deep) is excluded and reported, the rest still publishes;
 3. the policy layer (``padlock.core.layer``): every item carries the object it comes from;
@@ -13,9 +13,10 @@ the same bytes the cluster gets. Steps:
    per namespace, and the number of ConfigMaps the Falco mount declares (``max_shards``; the
    layer's own items, then admins' objects, then tenants' PolicyExceptions oldest first); what
    does not fit is excluded and reported, never a ConfigMap beyond the mount;
-5. the items emitted through a YAML library into ``99-padlock-policies.yaml``, continued in
-   ``99-padlock-policies_002.yaml``, ... where the ConfigMap in hand is full (``_`` sorts after
-   ``.`` so the parts load in order);
+5. the items emitted through a YAML library into ``padlock-policies.yaml``, continued in
+   ``padlock-policies_002.yaml``, ... where the ConfigMap in hand is full: keys that Falco reads
+   after every upstream file (``padlock.core.readorder``); a set whose validation order is not
+   Falco's read order is never published;
 6. the whole ordered set validated with ``padlock.core.loader.load``; an error inside the generated
    file is traced to the object that produced the item, that object is excluded, and the layer is
    rebuilt (a bounded number of rounds); a check that raises is traced by checking each object's
@@ -44,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from padlock.core import loader, sharding
+from padlock.core import loader, readorder, sharding
 from padlock.core.custom_rules import CustomRules, parse_custom_rules
 from padlock.core.layer import Layer, LayerMemo, build_layer
 from padlock.core.model import Ruleset, RulesFile
@@ -60,7 +61,7 @@ from padlock.core.policy_objects import (
     ref_of,
 )
 
-GENERATED_KEY = "99-padlock-policies.yaml"
+GENERATED_KEY = readorder.LAYER_KEY
 CONTENT_HASH = "padlock.dev/content-hash"
 SOURCE_VERSIONS = "padlock.dev/source-versions"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "padlock"}
@@ -134,6 +135,10 @@ class RenderOutcome:
     frozen_capture: Mapping[ObjectRef, tuple[str, ...] | None] = field(default_factory=dict)
     #: why each object in ``excluded`` is left out: ``Invalid``, ``TooLarge``, ``NamespaceLimit``, ``NoRoom``
     reasons: Mapping[ObjectRef, str] = field(default_factory=dict)
+    #: the keys in the order they were validated (equal to Falco's read order of the mounted shards)
+    validated_order: tuple[str, ...] = ()
+    #: rules each policy includes (ref -> names), whether or not they run (``layer.ResolvedPolicy``)
+    policy_included: Mapping[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
 
     def by_object(self) -> dict[ObjectRef, list[ObjectDiagnostic]]:
         out: dict[ObjectRef, list[ObjectDiagnostic]] = {}
@@ -164,7 +169,7 @@ class RenderCache:
 
 
 def source_key(source: SourceInput, fname: str) -> str:
-    return f"{source.load_order:02d}-{source.name}-{fname.rsplit('/', 1)[-1]}"
+    return readorder.upstream_key(source.load_order, source.name, fname)
 
 
 def content_hash(files: Mapping[str, str]) -> str:
@@ -415,7 +420,7 @@ def _emit(
 
 
 def _part_key(index: int) -> str:
-    return GENERATED_KEY if index == 0 else f"99-padlock-policies_{index + 1:03d}.yaml"
+    return readorder.layer_key(index)
 
 
 def _owner(spans: _Spans, file: str, line: int) -> tuple[ObjectRef, ...]:
@@ -494,7 +499,9 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
                 continue
             key_owner[key] = ref
             upstream_files.append(RulesFile(key, text))
-    upstream_files.sort(key=lambda f: f.name)
+    # Validated in the order Falco reads the mounted directory.
+    order = {k: i for i, k in enumerate(readorder.read_order(f.name for f in upstream_files))}
+    upstream_files.sort(key=lambda f: order[f.name])
 
     def unpublishable(extra: Sequence[ObjectDiagnostic] = ()) -> RenderOutcome:
         all_diags = tuple([*diags, *extra])
@@ -502,23 +509,15 @@ def render(inputs: RenderInputs, now: datetime, cache: RenderCache | None = None
 
     if any(d.severity == "error" for d in diags):
         return unpublishable()
-    # Room the upstream files leave: those sorting before the generated layer are packed first; those
-    # after it (a late loadOrder) get ConfigMaps of their own, held back from the layer.
+    # Room the upstream files leave for the layer: they are packed first, as every upstream key sorts
+    # before the layer's (padlock.core.readorder: Falco reads the layer last).
     lead = sharding.Packer(inputs.shard_limit, inputs.max_shards)
-    trail = sharding.Packer(inputs.shard_limit, inputs.max_shards)
     for f in upstream_files:
-        fits = (lead if f.name < GENERATED_KEY else trail).place(sharding.size_of(f.name, f.text))
-        if not fits:
+        if not lead.place(sharding.size_of(f.name, f.text)):
             return unpublishable([ObjectDiagnostic(
                 key_owner.get(f.name, RENDER_REF), f.name,
                 f"the upstream rules files do not fit in the {inputs.max_shards} ConfigMaps of {inputs.shard_limit} "
                 "bytes the Falco mount declares (falco.rulesShards + 1)", "no-room")])
-    if any(f.name > GENERATED_KEY for f in upstream_files):
-        if lead.count + trail.count > inputs.max_shards:
-            return unpublishable([ObjectDiagnostic(
-                RENDER_REF, "", f"the upstream rules files need {lead.count + trail.count} ConfigMaps, more than the "
-                f"{inputs.max_shards} the Falco mount declares (falco.rulesShards + 1)", "no-room")])
-        lead.max_shards -= trail.count
     ukey = (
         inputs.engine_version,
         tuple(sorted(inputs.plugins.items())),
@@ -663,6 +662,13 @@ def _outcome(
 ) -> RenderOutcome:
     files = {f.name: f.text for f in upstream_files}
     files.update(generated)
+    validated = (*(f.name for f in upstream_files), *generated)
+    if list(validated) != readorder.read_order(files):
+        # The whole set was validated in another order than Falco reads it: never publish that.
+        all_diags = [*diags, *layer.diagnostics, ObjectDiagnostic(
+            RENDER_REF, "", "the keys do not sort in the order they were validated; Falco would load "
+            f"them as {readorder.read_order(files)}", "load-order")]
+        return RenderOutcome(False, {}, tuple(all_diags), (), (), "", versions, ())
     files = {k: files[k] for k in sorted(files)}
     all_diags = [*diags, *layer.diagnostics]
     excluded_all = excluded | set(layer.invalid)
@@ -701,6 +707,8 @@ def _outcome(
         policy_rules={ref: rp.runs if rp.enabled else () for ref, rp in layer.policies.items()},
         frozen_capture=layer.frozen_capture,
         reasons=exclusion_reasons(excluded_all, all_diags),
+        validated_order=validated,
+        policy_included={ref: rp.included for ref, rp in layer.policies.items()},
     )
 
 

@@ -12,10 +12,10 @@ Who calls it: the operator's sync flow and ``padlock render``. Pure: plain data 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from padlock.core.catalog import Catalog
+from padlock.core.catalog import Catalog, CatalogPolicy, tactics_of
 from padlock.core.model import Ruleset
 from padlock.core.policy_objects import ManagedPolicyInput, PolicyRule, Scope
 
@@ -66,6 +66,10 @@ def build_managed(
 ) -> list[ManagedPolicyContent]:
     """One ManagedPolicyContent per catalog policy, in catalog order, rules sorted by name.
 
+    Which policies include a rule is the catalog's decision (``Catalog.assign``: with ``firstMatch``
+    exactly one, the first that selects it). Each rule lists its MITRE tactics other than those its
+    policy selects it by (``otherTactics``).
+
     ``rulesets_by_source`` must be in load order: when two RuleSources define a rule of the same name,
     the later definition is the one Falco runs, so it is the one carried. Each policy names the first
     RuleSource (in load order) that contributes rules as its ``source``; an empty policy names the
@@ -90,12 +94,13 @@ def build_managed(
                 ),
             )
     order = list(rulesets_by_source)
+    members: dict[str, list[tuple[str, PolicyRule]]] = {p.name: [] for p in catalog.policies}
+    for src, carried in rules.values():
+        for owner in catalog.assign(carried.tags, src):
+            members[owner.name].append((src, _with_other_tactics(carried, owner)))
     out: list[ManagedPolicyContent] = []
     for policy in catalog.policies:
-        chosen = sorted(
-            ((src, r) for src, r in rules.values() if policy.select.matches(r.tags, src)),
-            key=lambda item: item[1].name,
-        )
+        chosen = sorted(members[policy.name], key=lambda item: item[1].name)
         contributing = sorted({src for src, _ in chosen}, key=order.index)
         primary = contributing[0] if contributing else (order[0] if order else "")
         out.append(
@@ -112,6 +117,12 @@ def build_managed(
             )
         )
     return out
+
+
+def _with_other_tactics(rule: PolicyRule, policy: CatalogPolicy) -> PolicyRule:
+    """``rule`` listing its MITRE tactics other than those ``policy`` selects it by."""
+    other = tuple(t for t in tactics_of(rule.tags) if t not in policy.select.tags_any)
+    return replace(rule, other_tactics=other) if other else rule
 
 
 def copy_to_custom(managed_body: Mapping[str, Any], new_name: str, *, freeze: bool) -> dict[str, Any]:

@@ -2,22 +2,33 @@
 
 The renderer (``padlock.core.effective``) works on the frozen dataclasses below, never on raw dicts or
 on pydantic models, so the operator (kopf bodies), the CLI (YAML files) and tests all feed it the same
-shapes. ``parse_object`` turns one padlock object body (camelCase, as stored by the API server) into
-one of these inputs plus ``ObjectDiagnostic`` values naming the object, the field path and the
-problem; it never raises for bad input.
+shapes. One parse, one validator: every body is validated by its ``padlock.api`` model (the models
+that generate the CRDs, with their CEL rules mirrored; ``validate_model``), exactly as ``padlock
+validate`` and the API server judge it, and only a valid model is mapped to the core's input, in one
+place (``managed_input``, ``custom_input``, ``exception_input``): no defaults of its own. Problems come
+back as ``ObjectDiagnostic`` values naming the object, the field path and the problem (worded by
+``padlock.api.errors``); it never raises for bad input.
 
-Who calls it: ``padlock.cli.render`` and the operator flows. Pure: no I/O, no clock.
+Who calls it: the operator (``padlock.flows.corebridge``), the webhook (``padlock.core.admission``),
+``padlock render`` and ``padlock validate``. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import pydantic
+
+from padlock.api import common as api_common
+from padlock.api import custompolicy as api_custom
+from padlock.api import errors as api_errors
+from padlock.api import exception as api_exception
 from padlock.api import kinds
+from padlock.api import managedpolicy as api_managed
 from padlock.api.common import API_VERSION
 from padlock.api.managedpolicy import DEFAULT_ENABLED
 from padlock.core.model import PRIORITIES
@@ -27,9 +38,6 @@ GROUP_VERSION = API_VERSION
 Kind = Literal["RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"]
 KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.ALL)
 
-# DNS-1123 label: what a namespace name can be. Scope values are emitted bare into Falco conditions,
-# so anything else (spaces, commas, quotes) must be refused before it reaches the generated file.
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 PRIORITY_ALIASES = {"INFO": "INFORMATIONAL"}
 
@@ -98,9 +106,11 @@ class PolicyRule:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     source: str = "syscall"
+    #: MITRE tactic tags of the rule other than the one its policy selects it by (``otherTactics``)
+    other_tactics: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "desc": self.desc,
             "condition": self.condition,
@@ -110,6 +120,9 @@ class PolicyRule:
             "enabled": self.enabled,
             "source": self.source,
         }
+        if self.other_tactics:
+            out["otherTactics"] = list(self.other_tactics)
+        return out
 
 
 @dataclass(frozen=True)
@@ -221,55 +234,11 @@ class ParsedObjects:
     managed_bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-class _Problems:
-    """Collects diagnostics for one object while parsing it."""
-
-    def __init__(self, ref: ObjectRef) -> None:
-        self.ref = ref
-        self.items: list[ObjectDiagnostic] = []
-
-    def error(self, path: str, message: str, id_: str = "invalid-field") -> None:
-        self.items.append(ObjectDiagnostic(self.ref, path, message, id_))
-
-    @property
-    def failed(self) -> bool:
-        return any(d.severity == "error" for d in self.items)
-
-
 def normalize_priority(value: str) -> str | None:
     """Falco's case-insensitive priority name in canonical upper case, or None when unknown."""
     upper = value.strip().upper()
     upper = PRIORITY_ALIASES.get(upper, upper)
     return upper if upper in PRIORITIES else None
-
-
-def _str_list(value: Any, path: str, p: _Problems) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        p.error(path, "must be a list of strings")
-        return ()
-    return tuple(value)
-
-
-def _scope(value: Any, path: str, p: _Problems) -> Scope:
-    if value is None:
-        return Scope()
-    if not isinstance(value, Mapping):
-        p.error(path, "must be a map with 'namespaces'")
-        return Scope()
-    ns = value.get("namespaces") or {}
-    if not isinstance(ns, Mapping):
-        p.error(f"{path}.namespaces", "must be a map with 'include' and/or 'exclude'")
-        return Scope()
-    out: dict[str, tuple[str, ...]] = {}
-    for key in ("include", "exclude"):
-        names = _str_list(ns.get(key), f"{path}.namespaces.{key}", p)
-        for i, name in enumerate(names):
-            if not _NAMESPACE_RE.match(name):
-                p.error(f"{path}.namespaces.{key}[{i}]", f'"{name}" is not a valid namespace name')
-        out[key] = tuple(sorted(set(names)))
-    return Scope(include=out["include"], exclude=out["exclude"])
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -285,110 +254,102 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _match(value: Any, path: str, p: _Problems) -> ExceptionMatch:
-    if not isinstance(value, Mapping):
-        p.error(path, "is required: give fields/comps/values or images/containerNames/processNames")
-        return ExceptionMatch()
-    native = any(k in value for k in ("fields", "comps", "values"))
-    convenience = any(k in value for k in ("images", "containerNames", "processNames"))
-    if native and convenience:
-        p.error(path, "use either fields/comps/values or images/containerNames/processNames, not both")
-        return ExceptionMatch()
-    if not native and not convenience:
-        p.error(path, "is empty: give fields/comps/values or images/containerNames/processNames")
-        return ExceptionMatch()
-    if convenience:
-        return ExceptionMatch(
-            images=_str_list(value.get("images"), f"{path}.images", p),
-            container_names=_str_list(value.get("containerNames"), f"{path}.containerNames", p),
-            process_names=_str_list(value.get("processNames"), f"{path}.processNames", p),
-        )
-    fields_ = _str_list(value.get("fields"), f"{path}.fields", p)
-    if not fields_:
-        p.error(f"{path}.fields", "must name at least one field")
-    comps = _str_list(value.get("comps"), f"{path}.comps", p) or tuple("=" for _ in fields_)
-    if len(comps) != len(fields_):
-        p.error(f"{path}.comps", f"has {len(comps)} entries but fields has {len(fields_)}")
-    raw_values = value.get("values")
-    values: list[tuple[Any, ...]] = []
-    if not isinstance(raw_values, list) or not raw_values:
-        p.error(f"{path}.values", "must be a non-empty list of value tuples, one value per field")
-    else:
-        for i, row in enumerate(raw_values):
-            if not isinstance(row, list) or len(row) != len(fields_):
-                p.error(f"{path}.values[{i}]", f"must be a list of {len(fields_)} values (one per field)")
-                continue
-            cells: list[Any] = []
-            for j, cell in enumerate(row):
-                if isinstance(cell, list):
-                    cells.append(tuple(str(c) for c in cell))
-                elif isinstance(cell, str | int | float) and not isinstance(cell, bool):
-                    cells.append(str(cell))
-                else:
-                    p.error(f"{path}.values[{i}][{j}]", "must be a string or a list of strings")
-            values.append(tuple(cells))
-    return ExceptionMatch(fields=fields_, comps=tuple(c.strip() for c in comps), values=tuple(values))
-
-
-def _exception(
-    ref: ObjectRef, spec: Mapping[str, Any], path: str, p: _Problems, *, needs_policies: bool
-) -> ExceptionInput:
-    targets: list[PolicyTarget] = []
-    raw = spec.get("policies")
-    if needs_policies:
-        if not isinstance(raw, list) or not raw:
-            p.error(f"{path}.policies", "must name at least one policy")
-            raw = []
-        for i, t in enumerate(raw):
-            if not isinstance(t, Mapping) or not isinstance(t.get("name"), str):
-                p.error(f"{path}.policies[{i}]", "must be a map with kind and name")
-                continue
-            kind = t.get("kind", "ManagedPolicy")
-            if kind not in ("ManagedPolicy", "CustomPolicy"):
-                p.error(f"{path}.policies[{i}].kind", f'"{kind}" is not ManagedPolicy or CustomPolicy')
-                continue
-            targets.append(
-                PolicyTarget(kind, t["name"], _str_list(t.get("rules"), f"{path}.policies[{i}].rules", p))
-            )
-    reason = spec.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        p.error(f"{path}.reason", "is required: say why these events are expected")
-        reason = ""
-    expires = spec.get("expiresAt")
-    expires_at = None
-    if expires is not None:
-        expires_at = parse_time(expires)
-        if expires_at is None:
-            p.error(f"{path}.expiresAt", f'"{expires}" is not an RFC 3339 time')
-    return ExceptionInput(
-        ref=ref,
-        policies=tuple(targets),
-        match=_match(spec.get("match"), f"{path}.match", p),
-        reason=reason,
-        expires_at=expires_at,
-        path=path,
-        rules=() if needs_policies else _str_list(spec.get("rules"), f"{path}.rules", p),
-    )
-
-
-def _bool(value: Any, default: bool | None, path: str, p: _Problems) -> bool | None:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        p.error(path, "must be true or false")
-        return default
-    return value
-
-
 def ref_of(body: Mapping[str, Any]) -> ObjectRef:
     meta = body.get("metadata") or {}
+    if not isinstance(meta, Mapping):
+        meta = {}
     return ObjectRef(
-        str(body.get("kind", "")), str(meta.get("name", "")), str(meta.get("namespace", "") or "")
+        str(body.get("kind", "")), str(meta.get("name", "") or ""), str(meta.get("namespace", "") or "")
     )
+
+
+# -- the one parse: a body through its padlock.api model, then mapped to the core's inputs -------------
+def validate_model(body: Mapping[str, Any]) -> tuple[Any, list[ObjectDiagnostic]]:
+    """``body`` validated by its ``padlock.api`` model (the CRD's schema and CEL rules, the same
+    validator ``padlock validate`` and the API server apply): (model, []) or (None, one diagnostic
+    per problem, naming the field path)."""
+    ref = ref_of(body)
+    try:
+        return api_errors.validate(body), []
+    except KeyError as exc:
+        return None, [ObjectDiagnostic(ref, "kind", str(exc.args[0]), "invalid-field")]
+    except pydantic.ValidationError as exc:
+        return None, [ObjectDiagnostic(ref, path, message, "invalid-field")
+                      for path, message in api_errors.field_errors(exc)]
+
+
+def _scope(model: api_common.Scope | None) -> Scope:
+    ns = model.namespaces if model is not None else None
+    if ns is None:
+        return Scope()
+    return Scope(include=tuple(sorted(set(ns.include or ()))), exclude=tuple(sorted(set(ns.exclude or ()))))
+
+
+def _match(m: api_exception.ExceptionMatch) -> ExceptionMatch:
+    if m.fields is None:
+        return ExceptionMatch(images=tuple(m.images or ()), container_names=tuple(m.container_names or ()),
+                              process_names=tuple(m.process_names or ()))
+    comps = tuple(c.strip() for c in m.comps) if m.comps else tuple("=" for _ in m.fields)
+    return ExceptionMatch(fields=tuple(m.fields), comps=comps, values=tuple(tuple(row) for row in m.values or ()))
+
+
+def _targets(policies: Sequence[api_exception.PolicyRef]) -> tuple[PolicyTarget, ...]:
+    return tuple(PolicyTarget(t.kind, t.name, tuple(t.rules or ())) for t in policies)
+
+
+def policy_rule(r: api_managed.ManagedRule) -> PolicyRule:
+    return PolicyRule(name=r.name, desc=r.desc, condition=r.condition, output=r.output, priority=r.priority,
+                      tags=tuple(r.tags or ()), enabled=r.enabled, source=r.source,
+                      other_tactics=tuple(r.other_tactics or ()))
+
+
+def managed_input(name: str, spec: api_managed.ManagedPolicySpec) -> ManagedPolicyInput:
+    """A validated ManagedPolicy spec as the renderer takes it."""
+    return ManagedPolicyInput(
+        name=name,
+        rules=tuple(policy_rule(r) for r in spec.rules or ()),
+        default_enabled=spec.default_enabled,
+        enabled=spec.enabled,
+        disabled_rules=tuple(spec.disabled_rules or ()),
+        scope=_scope(spec.scope),
+    )
+
+
+def custom_input(name: str, model: api_custom.CustomPolicy) -> CustomPolicyInput:
+    """A validated CustomPolicy (``status.frozenRules`` included) as the renderer takes it."""
+    spec = model.spec
+    ref = ObjectRef("CustomPolicy", name)
+    exceptions = tuple(
+        ExceptionInput(ref=ref, policies=(), match=_match(e.match), reason=e.reason, expires_at=e.expires_at,
+                       path=f"spec.exceptions[{i}]", rules=tuple(e.rules or ()))
+        for i, e in enumerate(spec.exceptions or ())
+    )
+    frozen = model.status.frozen_rules if model.status is not None else None
+    return CustomPolicyInput(
+        name=name,
+        enabled=spec.enabled,
+        description=spec.description or "",
+        based_on=BasedOn(spec.based_on.managed_policy, spec.based_on.follow_updates) if spec.based_on else None,
+        rules=tuple(spec.rules or ()),
+        falco_rules=spec.falco_rules or "",
+        disabled_rules=tuple(spec.disabled_rules or ()),
+        scope=_scope(spec.scope),
+        priority_override=normalize_priority(spec.priority_override) if spec.priority_override else None,
+        exceptions=exceptions,
+        frozen_rules=None if frozen is None else tuple(frozen),
+    )
+
+
+def exception_input(ref: ObjectRef, spec: api_exception.PolicyExceptionSpec) -> ExceptionInput:
+    """A validated PolicyException / ClusterPolicyException spec as the renderer takes it."""
+    return ExceptionInput(ref=ref, policies=_targets(spec.policies), match=_match(spec.match), reason=spec.reason,
+                          expires_at=spec.expires_at, path="spec")
 
 
 def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
-    """``spec.rules`` of a ManagedPolicy body as PolicyRule values (entries without a name are skipped)."""
+    """``spec.rules`` of a stored ManagedPolicy body as PolicyRule values, read leniently (entries
+    without a name are skipped): for counting and listing what a policy holds, never for rendering,
+    which takes only objects its model accepts (``parse_managed``)."""
     out = []
     for r in spec.get("rules") or []:
         if not isinstance(r, Mapping) or not isinstance(r.get("name"), str):
@@ -403,86 +364,77 @@ def managed_rules_from_spec(spec: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
                 tags=tuple(str(t) for t in r.get("tags") or ()),
                 enabled=bool(r.get("enabled", True)),
                 source=str(r.get("source", "syscall")),
+                other_tactics=tuple(str(t) for t in r.get("otherTactics") or ()),
             )
         )
     return tuple(out)
 
 
+#: (parser, body as JSON) -> its outcome: an unchanged body is not validated again on the next render
+#: (inputs are frozen, so sharing them is safe; the diagnostics list is copied for each caller).
+_MEMO: dict[tuple[str, str], tuple[Any, tuple[ObjectDiagnostic, ...]]] = {}
+#: bound on the memo's keys, in characters: a stored body changes with every write (resourceVersion),
+#: so old keys pile up; past the bound the memo starts again (as cold as the first render)
+_MEMO_LIMIT = 64 * 1024 * 1024
+_memo_size = 0
+
+
+def _memo(parser: str, body: Mapping[str, Any], parse: Any) -> tuple[Any, list[ObjectDiagnostic]]:
+    try:
+        key = (parser, json.dumps(body, default=repr))  # key order as given: a different order only misses
+    except (TypeError, ValueError):  # not JSON-shaped: parse without the memo
+        got, diags = parse(body)
+        return got, list(diags)
+    hit = _MEMO.get(key)
+    if hit is None:
+        global _memo_size
+        got, diags = parse(body)
+        if _memo_size + len(key[1]) > _MEMO_LIMIT:
+            _MEMO.clear()
+            _memo_size = 0
+        hit = _MEMO[key] = (got, tuple(diags))
+        _memo_size += len(key[1])
+    return hit[0], list(hit[1])
+
+
+def _parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, list[ObjectDiagnostic]]:
+    model, diags = validate_model(body)
+    if model is None:
+        return None, diags
+    return managed_input(ref_of(body).name, model.spec), []
+
+
+def _parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, list[ObjectDiagnostic]]:
+    model, diags = validate_model(body)
+    if model is None:
+        return None, diags
+    return custom_input(ref_of(body).name, model), []
+
+
+def _parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, list[ObjectDiagnostic]]:
+    ref = ref_of(body)
+    model, diags = validate_model(body)
+    if ref.kind == "PolicyException" and not ref.namespace:
+        diags.append(ObjectDiagnostic(ref, "metadata.namespace",
+                                      "a PolicyException is namespaced: set metadata.namespace", "invalid-field"))
+    if model is None or diags:
+        return None, diags
+    return exception_input(ref, model.spec), []
+
+
 def parse_managed(body: Mapping[str, Any]) -> tuple[ManagedPolicyInput | None, list[ObjectDiagnostic]]:
     """A ManagedPolicy body (operator-owned spec plus user choices) as a ManagedPolicyInput."""
-    ref = ref_of(body)
-    p = _Problems(ref)
-    spec = body.get("spec") or {}
-    enabled = _bool(spec.get("enabled"), None, "spec.enabled", p)
-    default_enabled = _bool(spec.get("defaultEnabled"), DEFAULT_ENABLED, "spec.defaultEnabled", p)
-    policy = ManagedPolicyInput(
-        name=ref.name,
-        rules=managed_rules_from_spec(spec),
-        default_enabled=bool(default_enabled),
-        enabled=enabled,
-        disabled_rules=_str_list(spec.get("disabledRules"), "spec.disabledRules", p),
-        scope=_scope(spec.get("scope"), "spec.scope", p),
-    )
-    return (None if p.failed else policy), p.items
+    return _memo("managed", body, _parse_managed)
 
 
 def parse_custom(body: Mapping[str, Any]) -> tuple[CustomPolicyInput | None, list[ObjectDiagnostic]]:
     """A CustomPolicy body as a CustomPolicyInput (``status.frozenRules`` included when present)."""
-    ref = ref_of(body)
-    p = _Problems(ref)
-    spec = body.get("spec") or {}
-    based_on = None
-    raw_based = spec.get("basedOn")
-    if raw_based is not None:
-        if not isinstance(raw_based, Mapping) or not isinstance(raw_based.get("managedPolicy"), str):
-            p.error("spec.basedOn.managedPolicy", "is required when basedOn is given")
-        else:
-            follow = _bool(raw_based.get("followUpdates"), True, "spec.basedOn.followUpdates", p)
-            based_on = BasedOn(raw_based["managedPolicy"], bool(follow))
-    priority = spec.get("priorityOverride")
-    if priority is not None:
-        canonical = normalize_priority(str(priority))
-        if canonical is None:
-            p.error(
-                "spec.priorityOverride", f'"{priority}" is not a Falco priority ({", ".join(PRIORITIES)})'
-            )
-        priority = canonical
-    falco_rules = spec.get("falcoRules") or ""
-    if not isinstance(falco_rules, str):
-        p.error("spec.falcoRules", "must be a string holding Falco rules YAML")
-        falco_rules = ""
-    exceptions = []
-    for i, raw in enumerate(spec.get("exceptions") or []):
-        if not isinstance(raw, Mapping):
-            p.error(f"spec.exceptions[{i}]", "must be a map with match and reason")
-            continue
-        exceptions.append(_exception(ref, raw, f"spec.exceptions[{i}]", p, needs_policies=False))
-    status = body.get("status") or {}
-    frozen = status.get("frozenRules")
-    policy = CustomPolicyInput(
-        name=ref.name,
-        enabled=bool(_bool(spec.get("enabled"), True, "spec.enabled", p)),
-        description=str(spec.get("description", "")),
-        based_on=based_on,
-        rules=_str_list(spec.get("rules"), "spec.rules", p),
-        falco_rules=falco_rules,
-        disabled_rules=_str_list(spec.get("disabledRules"), "spec.disabledRules", p),
-        scope=_scope(spec.get("scope"), "spec.scope", p),
-        priority_override=priority,
-        exceptions=tuple(exceptions),
-        frozen_rules=tuple(frozen) if isinstance(frozen, list) else None,
-    )
-    return (None if p.failed else policy), p.items
+    return _memo("custom", body, _parse_custom)
 
 
 def parse_exception(body: Mapping[str, Any]) -> tuple[ExceptionInput | None, list[ObjectDiagnostic]]:
     """A PolicyException or ClusterPolicyException body as an ExceptionInput."""
-    ref = ref_of(body)
-    p = _Problems(ref)
-    if ref.kind == "PolicyException" and not ref.namespace:
-        p.error("metadata.namespace", "a PolicyException is namespaced: set metadata.namespace")
-    exc = _exception(ref, body.get("spec") or {}, "spec", p, needs_policies=True)
-    return (None if p.failed else exc), p.items
+    return _memo("exception", body, _parse_exception)
 
 
 def parse_objects(bodies: Sequence[Mapping[str, Any]]) -> ParsedObjects:
@@ -503,14 +455,12 @@ def parse_objects(bodies: Sequence[Mapping[str, Any]]) -> ParsedObjects:
             invalid.append(ref)
             continue
         if ref.kind == "RuleSource":
-            order = (body.get("spec") or {}).get("loadOrder", 50)
-            if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 99:
-                diags.append(
-                    ObjectDiagnostic(ref, "spec.loadOrder", "must be an integer 0-99", "invalid-field")
-                )
+            model, found = validate_model(body)
+            diags.extend(found)
+            if model is None:
                 invalid.append(ref)
                 continue
-            sources.append((ref.name, order))
+            sources.append((ref.name, model.spec.load_order))
             continue
         parsed: Any
         if ref.kind == "ManagedPolicy":

@@ -142,7 +142,7 @@ class Core:
         ]
 
     def render(self, inputs: RenderInputs, now: dt.datetime) -> Rendered:
-        from padlock.core import effective
+        from padlock.core import effective, running
         from padlock.core import policy_objects as po
 
         diagnostics: dict[ObjectKey, list[str]] = {}
@@ -197,6 +197,8 @@ class Core:
             rule_counts={_key(ref): len(names) for ref, names in outcome.policy_rules.items()},
             frozen_capture={_key(ref): names for ref, names in outcome.frozen_capture.items()},
             exclusions={k: v for k, v in reasons.items() if k in diagnostics},
+            running={_key(ref): state.to_status() for ref, state in
+                     running.effective_state(outcome.policy_included, outcome.policy_rules).items()},
             raw=outcome,
         )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ class PublishOutcome:
     published: bool
     recreated: tuple[str, ...]
     written: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 def choices_of(obj: JSON | None, remembered: Mapping[str, Any] | None = None) -> JSON:
@@ -129,12 +131,35 @@ def render_and_publish(
             if draft.name in remembered:
                 recreated.append(draft.name)
     result = cluster.publish(rendered, owners(snapshot))
+    removed = remove_dropped_policies(snapshot, drafts, cluster)
     if frozen is not None:
         remember_frozen_sets(frozen, rendered, snapshot)
     write_statuses(snapshot, managed, rendered, previous, cluster=cluster, now=now,
                    old_rules=old_rules or {}, from_versions=from_versions or {}, frozen=frozen)
     written = tuple(getattr(result, "written", ()) or ())
-    return PublishOutcome(rendered, True, tuple(recreated), written)
+    return PublishOutcome(rendered, True, tuple(recreated), written, removed)
+
+
+def remove_dropped_policies(snapshot: Snapshot, drafts: Sequence[ManagedDraft], cluster: ClusterPort) -> tuple[str, ...]:
+    """Delete the operator's ManagedPolicies whose catalog entry is gone, each with a ``PolicyRemoved``
+    Event recording the user's choices it carried (so they can be carried to the policies that now own
+    its rules). Only after a publish built from a catalog (``drafts`` not empty), so a render without
+    any source never takes policies away."""
+    if not drafts:
+        return ()
+    wanted = {d.name for d in drafts}
+    removed = []
+    for name in sorted(set(snapshot.managed) - wanted):
+        obj = snapshot.managed[name]
+        if not (obj.get("spec") or {}).get("catalog"):
+            continue  # not generated from a catalog: not the operator's to remove
+        choices = user_choices(obj.get("spec") or {})
+        cluster.delete_managed(name)
+        said = json.dumps(choices, sort_keys=True, separators=(",", ":")) if choices else "none"
+        cluster.event(obj, "PolicyRemoved", f"the policy catalog no longer has {name}: deleted; "
+                      f"your choices on it were {said}", warning=bool(choices))
+        removed.append(name)
+    return tuple(removed)
 
 
 def remember_frozen_sets(frozen: MutableMapping[str, tuple[str, ...]], rendered: Rendered, snapshot: Snapshot) -> None:
@@ -164,7 +189,7 @@ def write_statuses(
             # and comparing with a possibly stale watched copy could record a change twice.
             old_rules=old_rules.get(name),
             from_version=from_versions.get(obj["spec"].get("source", {}).get("ruleSource", "")),
-            errors=rendered.errors_for(key), now=now,
+            errors=rendered.errors_for(key), now=now, running=rendered.running.get(key),
         )
         cluster.write_status("ManagedPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
@@ -178,7 +203,7 @@ def write_statuses(
         status = statuses.custom_policy(current=obj.get("status"), generation=obj["metadata"].get("generation"),
                                         errors=rendered.errors_for(key), now=now,
                                         rule_count=rendered.rule_counts.get(key, 0), frozen_rules=frozen_rules,
-                                        reason=rendered.reason_for(key))
+                                        reason=rendered.reason_for(key), running=rendered.running.get(key))
         cluster.write_status("CustomPolicy", name, status)
         _event_on_change(cluster, obj, key, rendered, previous)
     for key in sorted(snapshot.exceptions):

@@ -64,6 +64,9 @@ class Rendered:
     """Diagnostics about required plugin versions (reason ``PluginRequirementNotMet``)."""
     rule_counts: Mapping[ObjectKey, int] = field(default_factory=dict)
     """Rules each rendered policy runs (CustomPolicy ``status.ruleCount``); absent: none."""
+    running: Mapping[ObjectKey, JSON] = field(default_factory=dict)
+    """Effective state per policy as status fields (``runningRules``, ``runningRuleCount``,
+    ``stillRunning``: ``padlock.core.running``); absent: not rendered."""
     frozen_capture: Mapping[ObjectKey, tuple[str, ...] | None] = field(default_factory=dict)
     """CustomPolicy ``status.frozenRules`` decided by the core: a set captured by this render, or
     None to drop the stored one; absent: keep what is stored."""

@@ -33,12 +33,13 @@ JSON = dict[str, Any]
 def managed_policy(
     obj: Mapping[str, Any], *, current: Mapping[str, Any] | None, generation: int | None,
     old_rules: Sequence[Mapping[str, Any]] | None, from_version: str | None, errors: Sequence[str],
-    now: dt.datetime,
+    now: dt.datetime, running: Mapping[str, Any] | None = None,
 ) -> JSON:
     """Status of a ManagedPolicy ``obj`` (operator-owned spec plus the user's choices).
 
     ``old_rules`` is the stored ``spec.rules`` before an adoption; None when the rules did not change
     (a render triggered by a user edit or a restart), so ``lastUpdated`` and ``changes`` stay.
+    ``running``: the effective state the render decided (``Rendered.running``), absent when unknown.
     """
     spec = obj.get("spec") or {}
     policy, _ = po.parse_managed(obj)
@@ -57,6 +58,7 @@ def managed_policy(
     # The core's dict form carries its time formatting (second precision, as Kubernetes stores times).
     status = ManagedPolicyStatus.model_validate({
         **computed.to_dict(),
+        **(running or {}),
         "observedGeneration": generation,
         "conditions": _conditions(current, [decided], generation, now),
     })
@@ -74,18 +76,19 @@ KEEP = Keep.KEEP
 
 def custom_policy(*, current: Mapping[str, Any] | None, generation: int | None, errors: Sequence[str],
                   now: dt.datetime, rule_count: int, frozen_rules: Sequence[str] | Keep | None = KEEP,
-                  reason: str = "Invalid") -> JSON:
+                  reason: str = "Invalid", running: Mapping[str, Any] | None = None) -> JSON:
     """Status of a CustomPolicy: ``Ready``, ``ruleCount`` (rules it runs in the published render) and
     ``frozenRules`` as the core decided it (``padlock.core.layer``: captured, dropped with None, or
     ``KEEP`` the stored one)."""
     current = current or {}
     frozen = current.get("frozenRules") if isinstance(frozen_rules, Keep) else frozen_rules
-    status = CustomPolicyStatus(
-        frozen_rules=None if frozen is None else list(frozen),
-        rule_count=rule_count,
-        observed_generation=generation,
-        conditions=_conditions(current, [_in_force(errors, reason=reason)], generation, now),
-    )
+    status = CustomPolicyStatus.model_validate({
+        **(running or {}),
+        "frozenRules": None if frozen is None else list(frozen),
+        "ruleCount": rule_count,
+        "observedGeneration": generation,
+        "conditions": _conditions(current, [_in_force(errors, reason=reason)], generation, now),
+    })
     return status.to_dict()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from padlock.core import admission
+from padlock.core import admission, readorder
 from padlock.core import policy_objects as po
 from padlock.core.model import RulesFile
 
@@ -53,12 +53,15 @@ def build_view(
     sources: Mapping[str, Mapping[str, Any]] = getattr(state, "sources", {}) or {}
     bundles: Mapping[str, Any] = getattr(state, "bundles", {}) or {}
     ordered = sorted(bundles, key=lambda name: (_load_order(sources.get(name)), name))
-    files: list[RulesFile] = []
+    by_key: dict[str, RulesFile] = {}
     for name in ordered:
         order = _load_order(sources.get(name))
         for f in getattr(bundles[name], "files", ()):
             # Same names as the published ConfigMap keys (design.md, "Published ruleset").
-            files.append(RulesFile(f"{order:02d}-{name}-{f.name}", f.text))
+            key = readorder.upstream_key(order, name, f.name)
+            by_key[key] = RulesFile(key, f.text)
+    # In the order Falco reads the mounted directory, as the renderer validates them.
+    files = [by_key[k] for k in readorder.read_order(by_key)]
     policies: dict[tuple[str, str], set[str]] = {}
     managed: Mapping[str, Mapping[str, Any]] = getattr(state, "managed", {}) or {}
     for name, body in managed.items():

@@ -1,5 +1,6 @@
-"""``padlock policies`` rows and table: the padlock mark only on managed policies, enabled/total rule
-counts, source version, and "N days ago" computed from the passed ``now``."""
+"""``padlock policies`` rows and table: the padlock mark only on managed policies, running/total rule
+counts, source version, "N days ago" computed from the passed ``now``, and rules switched off in a
+policy that another policy still runs, flagged and named with who runs them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ def test_table_marks_managed_policies_and_counts_rules():
     custom = [{"metadata": {"name": "mine", "creationTimestamp": "2026-01-14T12:00:00Z"},
                "spec": {"enabled": False}, "status": {"ruleCount": 2}}]
     lines = table(rows(managed, custom, NOW)).splitlines()
-    assert lines[0].split() == ["NAME", "ENABLED", "RULES", "SOURCE", "VERSION", "UPDATED"]
+    assert lines[0].split() == ["NAME", "ENABLED", "RUNNING", "SOURCE", "VERSION", "UPDATED", "STILL", "RUN"]
     assert lines[1].split() == [LOCK, "credential-access", "true", "3/4", "1.1.0", "14", "days", "ago"]
     assert lines[2].split() == ["mine", "false", "0/2", "-", "1", "day", "ago"]
+
+
+def test_a_disabled_rule_another_policy_still_runs_is_flagged_and_named():
+    managed = [{"metadata": {"name": "credential-access"}, "spec": {"defaultEnabled": True, "disabledRules": ["K"]},
+                "status": {"enabled": True, "ruleCount": 3, "enabledRuleCount": 2, "runningRuleCount": 3,
+                           "stillRunning": [{"rule": "K", "runBy": ["custompolicy/my-credential-access"]}]}}]
+    items = rows(managed, [], NOW)
+    assert items[0]["runningRules"] == 3 and items[0]["stillRunning"] == [
+        {"rule": "K", "runBy": ["custompolicy/my-credential-access"]}]
+    lines = table(items).splitlines()
+    assert lines[1].split() == [LOCK, "credential-access", "true", "3/3", "-", "-", "1", "!"]
+    assert lines[-1] == ('! managedpolicy/credential-access: "K" is switched off here but still runs, '
+                         "run by custompolicy/my-credential-access")

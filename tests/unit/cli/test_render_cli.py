@@ -88,7 +88,7 @@ def test_render_writes_files_that_load_and_keep_the_users_choices(tmp_path):
     res = _run(str(objs), "--source", f"falco-rules@1.0.0={rules}", "-o", str(out), "--format", "files")
     assert res.exit_code == 0, res.output
     keys = sorted(p.name for p in out.iterdir())
-    assert keys == ["10-falco-rules-falco_rules.yaml", "99-padlock-policies.yaml"]
+    assert keys == ["10-falco-rules-falco_rules.yaml", "padlock-policies.yaml"]
     assert (out / keys[0]).read_text() == RULES_V1
     loaded = loader.load([RulesFile(k, (out / k).read_text()) for k in keys], plugins={"container": "0.4.0"})
     assert loaded.valid, [d.one_line() for d in loaded.errors]
@@ -141,7 +141,7 @@ spec:
     assert res.exit_code == 1
     assert ("error: CustomPolicy web: spec.falcoRules:3:34: rule \"X\": Undefined macro 'y' used in filter. "
             "[undefined-macro]") in res.stderr
-    assert (tmp_path / "o" / "99-padlock-policies.yaml").exists()  # the rest still renders
+    assert (tmp_path / "o" / "padlock-policies.yaml").exists()  # the rest still renders
 
 
 def test_expired_exception_is_not_rendered(tmp_path):

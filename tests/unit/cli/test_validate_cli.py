@@ -131,7 +131,8 @@ def test_files_load_in_the_order_given(tmp_path: Path) -> None:
 
 def test_engine_version_and_plugins_are_checked(tmp_path: Path) -> None:
     upstream()
-    assert run(str(STABLE))[0] == 1  # needs the container plugin
+    assert run(str(STABLE))[0] == 0  # the default plugins (the Falco chart's) include the container plugin
+    assert run("--plugin", "json=0.7.0", str(STABLE))[0] == 1  # needs the container plugin
     assert run("--plugin", "container=0.4.0", "--engine-version", "0.50.0", str(STABLE))[0] == 1
     assert run("--plugin", "container=0.4.0", "--engine-version", "0.57.0", str(STABLE))[0] == 0
 

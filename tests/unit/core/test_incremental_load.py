@@ -112,19 +112,19 @@ def layer_items() -> list[dict[str, object]]:
 
 def test_generated_layer_on_upstream_loads_as_from_scratch() -> None:
     items = layer_items()
-    full = check([split("99-padlock-policies.yaml", items[: len(items) // 2]),
-                  split("99-padlock-policies_002.yaml", items[len(items) // 2 :])])
+    full = check([split("padlock-policies.yaml", items[: len(items) // 2]),
+                  split("padlock-policies_002.yaml", items[len(items) // 2 :])])
     assert full.valid, [d.one_line() for d in full.errors]
     assert "Team shell" in full.ruleset.rules
 
 
 def test_one_changed_item_reloads_as_from_scratch() -> None:
     items = layer_items()
-    check([split("99-padlock-policies.yaml", items)])
+    check([split("padlock-policies.yaml", items)])
     changed = list(items)
     index = next(i for i, it in enumerate(changed) if "exceptions" in it)
     changed[index] = exception_item(str(changed[index]["rule"]), "padlock_pe_x_y", "changed/image", "x")
-    full = check([split("99-padlock-policies.yaml", changed)])
+    full = check([split("padlock-policies.yaml", changed)])
     rule = full.ruleset.rules[str(changed[index]["rule"])]
     assert any(e.name == "padlock_pe_x_y" for e in rule.exceptions)
 
@@ -157,15 +157,15 @@ def test_one_changed_item_reloads_as_from_scratch() -> None:
 def test_bad_items_give_the_same_diagnostics(label: str, item: dict[str, object], problem: str) -> None:
     items = layer_items()
     items.insert(len(items) // 2, item)
-    full = check([split("99-padlock-policies.yaml", items)])
+    full = check([split("padlock-policies.yaml", items)])
     assert problem in {d.id for d in full.errors}, label
     bad = next(d for d in full.errors if d.id == problem)
-    assert bad.file == "99-padlock-policies.yaml" and bad.line > 2
+    assert bad.file == "padlock-policies.yaml" and bad.line > 2
 
 
 def test_yaml_error_in_a_part_reads_the_file_whole() -> None:
     parts = (HEADER, dump(layer_items()[-1]), "- rule: [unclosed\n")
-    full = check([loader.SplitRulesFile("99-padlock-policies.yaml", "".join(parts), parts)])
+    full = check([loader.SplitRulesFile("padlock-policies.yaml", "".join(parts), parts)])
     assert [d.id for d in full.errors] == ["yaml-parse"]
     assert full.errors[0].line > "".join(parts[:2]).count("\n")  # in the third part, on the real line
 
@@ -215,7 +215,7 @@ def test_changed_custom_lists_and_macros_reach_the_rules_using_them() -> None:
     for event, macro, procs in variants * 2:
         items = [{"list": "team_events", "items": [event]}, {"list": "team_procs", "items": procs},
                  {"macro": "team_open", "condition": macro}, rule, exc, other]
-        files = [split("99-padlock-policies.yaml", items)]
+        files = [split("padlock-policies.yaml", items)]
         full = loader.load([*upstream(), *files], plugins=PLUGINS)
         assert_same(full, loader.load(files, base=state_))
         seen |= {d.id for d in full.errors}

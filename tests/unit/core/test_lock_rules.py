@@ -298,7 +298,7 @@ def configmap(labels: dict[str, str] | None = None) -> dict[str, Any]:
             "labels": {"app.kubernetes.io/managed-by": "padlock"} if labels is None else labels,
             "annotations": {"padlock.dev/content-hash": "abc"},
         },
-        "data": {"50-falco-rules-falco_rules.yaml": "- rule: a\n", "99-padlock-policies.yaml": "[]\n"},
+        "data": {"50-falco-rules-falco_rules.yaml": "- rule: a\n", "padlock-policies.yaml": "[]\n"},
     }
 
 
@@ -309,8 +309,8 @@ def check_cm(old: Any, new: Any, *, op: str = "UPDATE", user: str = ADMIN) -> li
 def test_configmap_data_edits_by_admin_are_denied_with_the_file_name() -> None:
     old = configmap()
     new = copy.deepcopy(old)
-    new["data"]["99-padlock-policies.yaml"] = "- rule: x\n"
-    assert check_cm(old, new) == [lock.Violation('data["99-padlock-policies.yaml"]', "changed")]
+    new["data"]["padlock-policies.yaml"] = "- rule: x\n"
+    assert check_cm(old, new) == [lock.Violation('data["padlock-policies.yaml"]', "changed")]
 
 
 def test_configmap_any_metadata_edit_is_denied_but_bookkeeping_is_not() -> None:

@@ -214,7 +214,7 @@ def full_configmap(name: str = "padlock-rules") -> dict[str, Any]:
     meta["labels"] = {"app.kubernetes.io/managed-by": "padlock", "padlock.dev/ruleset": "padlock-rules"}
     meta["annotations"] = {"padlock.dev/content-hash": "sha256:1", "note": "x"}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-            "data": {"50-falco-rules.yaml": "- rule: a\n", "99-padlock-policies.yaml": "[]\n"},
+            "data": {"50-falco-rules.yaml": "- rule: a\n", "padlock-policies.yaml": "[]\n"},
             "binaryData": {"x.bin": "AAEC"}, "immutable": False}
 
 
@@ -378,7 +378,7 @@ def test_managed_policy_verdicts_are_the_intended_ones(
     [
         ("immutable", True),
         ("binaryData", {"x.bin": "AAEC", "extra.yaml": "LSBydWxlOiB4Cg=="}),
-        ("data", {"99-padlock-policies.yaml": "- rule: x\n"}),
+        ("data", {"padlock-policies.yaml": "- rule: x\n"}),
         ("metadata.finalizers", ["someone/else"]),
         ("metadata.ownerReferences", []),
         ("metadata.generateName", "mine-"),

@@ -76,7 +76,7 @@ class FakeCore:
 
     def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
                        load_orders: Mapping[str, int] | None = None) -> list[ManagedDraft]:
-        rules = [{"name": f.name, "condition": f.text} for b in bundles.values() for f in b.files]
+        rules = [{"name": f.name, "condition": f.text, "priority": "WARNING"} for b in bundles.values() for f in b.files]
         version = next(iter(bundles.values())).version if bundles else ""
         return [ManagedDraft("creds", {"rules": rules, "source": {"ruleSource": "src", "version": version},
                                        "defaultEnabled": True}, {"app.kubernetes.io/managed-by": "padlock"})]
@@ -91,7 +91,7 @@ class FakeCore:
             return Rendered(False, "", (), {("RuleSource", "", "src"): ('RuleSource src: rule "GPG": bad condition [condition-syntax]',)})
         data = {"50-src-rules.yaml": "|".join(sorted(digests))}
         choices = [m["spec"].get("disabledRules") for m in inputs.managed]
-        data["99-padlock-policies.yaml"] = repr(choices) + repr([e["metadata"]["name"] for e in inputs.exceptions])
+        data["padlock-policies.yaml"] = repr(choices) + repr([e["metadata"]["name"] for e in inputs.exceptions])
         # A CustomPolicy runs the rules it names (the real core resolves much more).
         counts = {("CustomPolicy", "", c["metadata"]["name"]): len((c.get("spec") or {}).get("rules") or [])
                   for c in inputs.custom}
@@ -112,6 +112,7 @@ class FakeCluster:
     statuses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     applied: list[ManagedDraft] = field(default_factory=list)
     recreated: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     events: list[tuple[str, str, bool]] = field(default_factory=list)
     publishes: list[Rendered] = field(default_factory=list)
 
@@ -122,6 +123,9 @@ class FakeCluster:
     def recreate_managed(self, draft: ManagedDraft, choices: dict[str, Any]) -> dict[str, Any]:
         self.recreated.append((draft.name, choices))
         return {}
+
+    def delete_managed(self, name: str) -> None:
+        self.deleted.append(name)
 
     def write_status(self, kind: str, name: str, status: dict[str, Any], *, namespace: str | None = None) -> bool:
         self.statuses[(kind, name)] = status

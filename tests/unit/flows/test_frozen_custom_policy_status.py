@@ -58,7 +58,7 @@ def runs(outcome: publishing.PublishOutcome, rule: str) -> bool:
     data: dict[str, str] = {}
     for cm in outcome.rendered.configmaps:
         data.update(cm.data)
-    layer = yaml.safe_load(data["99-padlock-policies.yaml"]) or []
+    layer = yaml.safe_load(data["padlock-policies.yaml"]) or []
     return not any(i.get("rule") == rule and i.get("enabled") is False for i in layer)
 
 

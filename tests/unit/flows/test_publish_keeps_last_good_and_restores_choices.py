@@ -1,5 +1,6 @@
 """``padlock.flows.publishing.render_and_publish``: the last good ruleset stays when a render is not
-publishable; a vanished ManagedPolicy is recreated with the user's remembered choices; user choices
+publishable; a vanished ManagedPolicy is recreated with the user's remembered choices; one whose catalog
+entry is gone is deleted with a PolicyRemoved Event recording its choices; user choices
 reach the render but never the applied (operator-owned) body; statuses are idempotent."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def state_with_policy(choices=None):
     state.bundles["src"] = V1
     state.upsert({"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy",
                   "metadata": {"name": "creds", "generation": 3},
-                  "spec": {"rules": [{"name": "a", "condition": "x"}], **(choices or {})}})
+                  "spec": {"rules": [{"name": "a", "condition": "x", "priority": "WARNING"}], **(choices or {})}})
     return state
 
 
@@ -85,3 +86,32 @@ def test_invalid_exception_gets_a_condition_and_one_event():
     publishing.render_and_publish(state.snapshot(), {}, core=Core(), cluster=again, options=OperatorOptions(),
                                   now=NOW, previous=out.rendered)
     assert again.events == []
+
+
+def _catalog_policy(name, spec_extra=None):
+    return {"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": {"name": name, "uid": "u"},
+            "spec": {"catalog": {"name": "padlock-builtin", "version": "1.0.0", "policy": name},
+                     "rules": [{"name": "a", "condition": "x", "priority": "WARNING"}], **(spec_extra or {})}}
+
+
+def test_policy_whose_catalog_entry_is_gone_is_deleted_with_an_event_recording_the_choices():
+    state = state_with_policy()
+    state.upsert(_catalog_policy("stable-threat-detection", {"disabledRules": ["a"], "enabled": True}))
+    state.upsert(_catalog_policy("untouched-gone"))
+    state.upsert({"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": {"name": "by-hand"},
+                  "spec": {"rules": []}})  # not generated from a catalog: not the operator's to remove
+    out, cluster = publish(state)
+    assert out.removed == ("stable-threat-detection", "untouched-gone")
+    assert cluster.deleted == ["stable-threat-detection", "untouched-gone"]
+    removed = [e for e in cluster.events if e[0] == "PolicyRemoved"]
+    assert removed[0] == ("PolicyRemoved", "the policy catalog no longer has stable-threat-detection: deleted; "
+                          'your choices on it were {"disabledRules":["a"],"enabled":true}', True)
+    assert removed[1] == ("PolicyRemoved", "the policy catalog no longer has untouched-gone: deleted; "
+                          "your choices on it were none", False)
+
+
+def test_nothing_is_deleted_when_the_render_is_not_published():
+    state = state_with_policy()
+    state.upsert(_catalog_policy("stable-threat-detection"))
+    out, cluster = publish(state, core=FakeCore(broken=["sha256:v1"]))
+    assert not out.published and cluster.deleted == []

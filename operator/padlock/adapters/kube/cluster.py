@@ -35,6 +35,10 @@ class KubeCluster:
                                          annotations=dict(draft.annotations))
         return apply.create_with_choices(self.client, body, choices)
 
+    def delete_managed(self, name: str) -> None:
+        """Delete a ManagedPolicy whose catalog entry is gone (a missing one is fine)."""
+        self.client.delete(KINDS["ManagedPolicy"].path(name))
+
     def write_status(self, kind: str, name: str, desired: JSON, *, namespace: str | None = None) -> bool:
         return status.write_status(self.client, KINDS[kind], name, desired, namespace=namespace)
 

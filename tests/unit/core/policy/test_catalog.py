@@ -35,7 +35,9 @@ def test_tactic_policies_select_stable_rules_and_start_enabled_maturity_groups_s
     assert by_name["credential-access"].select.tags_any == ("mitre_credential_access",)
     assert by_name["credential-access"].select.maturity == ("stable",)
     assert by_name["credential-access"].default_enabled is True
-    assert by_name["stable-threat-detection"].select.maturity == ("stable",)
+    assert by_name["stable-other"].select.maturity == ("stable",)
+    assert by_name["stable-other"].default_enabled is True
+    assert "stable-threat-detection" not in by_name  # the superset of the tactic policies is gone
     assert by_name["incubating"].default_enabled is False
     assert by_name["sandbox"].default_enabled is False
 
@@ -118,7 +120,8 @@ def test_artifact_catalog_replaces_same_names_and_adds_new_ones():
     cred = next(p for p in merged.policies if p.name == "credential-access")
     assert cred.select.maturity == ("stable", "incubating")
     assert (cred.catalog_name, cred.catalog_version) == ("vendor", "2.0.0")
-    assert merged.version == "1.0.0+vendor.2.0.0"
+    assert merged.version == "2.0.0+vendor.2.0.0"
+    assert merged.assignment == catalog.FIRST_MATCH  # the built-in catalog's mode stays in force
 
 
 def test_invalid_artifact_catalog_keeps_the_builtin_catalog_and_says_why():

@@ -85,7 +85,7 @@ def _rules(outcome):
 
 
 KEYS = "Search Private Keys or Passwords"
-DISABLE_KEYS = {"stable-threat-detection": (None, (KEYS,)), "credential-access": (None, (KEYS,))}
+DISABLE_KEYS = {"credential-access": (None, (KEYS,))}  # its one owner: one disable is enough
 
 
 def test_disabled_rule_survives_upstream_update_and_new_tagged_rule_runs():
@@ -97,19 +97,19 @@ def test_disabled_rule_survives_upstream_update_and_new_tagged_rule_runs():
     assert _rules(v2)["Search GPG Private Keys"].enabled is True
     cred = ObjectRef("ManagedPolicy", "credential-access")
     assert v2.policy_rules[cred] == ("Read sensitive file untrusted", "Search GPG Private Keys")
-    assert list(v2.files) == ["00-falco-rules-falco_rules.yaml", "99-padlock-policies.yaml"]
+    assert list(v2.files) == ["00-falco-rules-falco_rules.yaml", "padlock-policies.yaml"]
     assert v2.files["00-falco-rules-falco_rules.yaml"] == V2  # upstream verbatim
 
 
 def test_rule_no_enabled_policy_selects_is_disabled_in_the_published_set():
-    off = {name: (False, ()) for name in ("stable-threat-detection", "execution")}
+    off = {"execution": (False, ())}  # the tactic policy that owns the rule
     rules = _rules(effective.render(_inputs(V1, "1.0.0", choices=off), NOW))
     assert rules["Terminal shell in container"].enabled is False
     assert rules[KEYS].enabled is True
 
 
 def test_scoped_policy_wraps_the_condition_and_the_loader_accepts_it():
-    off = {"stable-threat-detection": (False, ()), "execution": (False, ())}
+    off = {"execution": (False, ())}
     cp = CustomPolicyInput("web-shells", rules=("Terminal shell in container",), scope=Scope(include=("web",)))
     outcome = effective.render(_inputs(V1, "1.0.0", choices=off, custom=[cp]), NOW)
     rule = _rules(outcome)["Terminal shell in container"]
@@ -134,7 +134,7 @@ def test_exception_reaching_into_another_namespace_is_excluded_and_cannot_match_
                          ExceptionMatch(fields=("k8s.ns.name",), comps=("=",), values=(("team-b",),)), "x")
     outcome = effective.render(_inputs(V1, "1.0.0", exceptions=[exc]), NOW)
     assert outcome.publishable and exc.ref in outcome.excluded
-    assert "team-b" not in outcome.files["99-padlock-policies.yaml"]
+    assert "team-b" not in outcome.files["padlock-policies.yaml"]
     assert "not (" not in _rules(outcome)["Terminal shell in container"].compiled_condition
 
 
@@ -179,14 +179,14 @@ def test_exception_with_an_unknown_field_is_traced_to_its_object_and_excluded():
     outcome = effective.render(_inputs(V1, "1.0.0", exceptions=[bad, ok]), NOW)
     assert outcome.publishable
     assert outcome.excluded == (bad.ref,)
-    assert outcome.by_object()[bad.ref][0].message.startswith("in the generated policy layer: 99-padlock-policies.yaml:")
-    assert "padlock_cpe_fine" in outcome.files["99-padlock-policies.yaml"]
+    assert outcome.by_object()[bad.ref][0].message.startswith("in the generated policy layer: padlock-policies.yaml:")
+    assert "padlock_cpe_fine" in outcome.files["padlock-policies.yaml"]
 
 
 def test_choices_on_rules_that_vanished_upstream_are_reported_not_emitted():
     choices = {"credential-access": (None, ("Gone Rule",))}
     outcome = effective.render(_inputs(V1, "1.0.0", choices=choices), NOW)
-    assert "Gone Rule" not in outcome.files["99-padlock-policies.yaml"]
+    assert "Gone Rule" not in outcome.files["padlock-policies.yaml"]
     assert [d.id for d in outcome.by_object()[ObjectRef("ManagedPolicy", "credential-access")]] == [
         "missing-disabled-rule"]
 
@@ -222,12 +222,12 @@ def test_configmap_carries_hash_source_versions_and_shard_annotations():
 
 def test_large_render_is_sharded_and_every_shard_set_loads_in_key_order():
     excs = [ExceptionInput(ObjectRef("PolicyException", f"e{i:03d}", "team"),
-                           (PolicyTarget("ManagedPolicy", "stable-threat-detection"),),
+                           tuple(PolicyTarget("ManagedPolicy", p.name) for p in catalog.builtin().policies),
                            ExceptionMatch(images=(f"registry.example.com/app-{i}",)), "r") for i in range(60)]
     outcome = effective.render(_inputs(V1, "1.0.0", exceptions=excs, limit=6000, max_shards=20), NOW)
     assert outcome.publishable
     assert len(outcome.configmaps) >= 3
-    assert any(k.startswith("99-padlock-policies_") for k in outcome.files)
+    assert any(k.startswith("padlock-policies_") for k in outcome.files)
     names = [c.name for c in outcome.configmaps]
     assert names == ["padlock-rules"] + [f"padlock-rules-{i}" for i in range(1, len(names))]
     merged: dict[str, str] = {}

@@ -55,7 +55,7 @@ def big_images(n: int, width: int = 4000) -> tuple[str, ...]:
 
 
 def published_layer(outcome: effective.RenderOutcome) -> str:
-    return "".join(v for k, v in sorted(outcome.files.items()) if k.startswith("99-padlock-policies"))
+    return "".join(v for k, v in sorted(outcome.files.items()) if k.startswith("padlock-policies"))
 
 
 def errors_of(outcome: effective.RenderOutcome, ref: ObjectRef) -> list[str]:
@@ -141,7 +141,7 @@ def _break_scope(monkeypatch, namespace: str) -> None:
 
 def test_a_managed_policys_choices_that_break_an_item_are_left_out_and_it_runs_with_its_defaults(monkeypatch):
     _break_scope(monkeypatch, "broken")
-    choices = {"stable-threat-detection": (False, ()), "execution": (None, ())}
+    choices = {"execution": (None, ())}
     inputs = _inputs(V1, "1.0.0", choices=choices, exceptions=[pe("fine")])
     managed = tuple(replace(m, scope=Scope(include=("broken",))) if m.name == "execution" else m
                     for m in inputs.managed)
@@ -158,7 +158,7 @@ def test_a_managed_policys_choices_that_break_an_item_are_left_out_and_it_runs_w
 
 def test_a_custom_policys_scope_that_breaks_an_item_leaves_that_policy_out(monkeypatch):
     _break_scope(monkeypatch, "broken")
-    off = {"stable-threat-detection": (False, ()), "execution": (False, ())}
+    off = {"execution": (False, ())}
     scoped = CustomPolicyInput("scoped", rules=(SHELL,), scope=Scope(include=("broken",)))
     outcome = effective.render(_inputs(V1, "1.0.0", choices=off, custom=[scoped]), NOW)
     assert outcome.publishable and outcome.excluded == (scoped.ref,)
@@ -268,12 +268,14 @@ def test_a_smaller_object_after_one_that_does_not_fit_is_still_published():
     assert "padlock_pe_ns-tiny_tiny" in published_layer(outcome)
 
 
-def test_a_source_loaded_after_the_policy_layer_keeps_its_configmap_within_the_count():
+def test_a_late_source_still_loads_before_the_layer_and_keeps_its_place_within_the_count():
     late = SourceInput("zeta", 99, "1", (("late.yaml", "- list: late_list\n  items: [a]\n" + "# pad\n" * 900),))
     inputs = _inputs(V1, "1.0.0", exceptions=many(200), limit=8000, max_shards=3)
     outcome = effective.render(replace(inputs, sources=(*inputs.sources, late)), NOW)
     assert outcome.publishable and len(outcome.configmaps) == 3
-    assert list(outcome.files)[-1] == "99-zeta-late.yaml" and set(outcome.reasons.values()) == {"NoRoom"}
+    keys = list(outcome.files)
+    assert "99-zeta-late.yaml" in keys and keys[-1].startswith("padlock-policies")
+    assert set(outcome.reasons.values()) == {"NoRoom"}
 
 
 def test_upstream_rules_that_need_more_configmaps_than_the_mount_publish_nothing():

@@ -39,7 +39,7 @@ def test_tactic_policy_holds_the_stable_rules_with_that_tag_sorted_with_full_tex
     assert [r.name for r in built["incubating"].rules] == [EC2.name]
     assert (built["incubating"].rule_source, built["incubating"].source_version) == ("incubating", "6.0.1")
     spec = cred.to_spec()
-    assert spec["catalog"] == {"name": "padlock-builtin", "version": "1.0.0", "policy": "credential-access"}
+    assert spec["catalog"] == {"name": "padlock-builtin", "version": "2.0.0", "policy": "credential-access"}
     assert spec["source"] == {"ruleSource": "falco-rules", "version": "1.0.0"}
     assert spec["rules"][0]["tags"] == ["maturity_stable", "aws", "mitre_credential_access"]
     assert set(spec) == {"displayName", "description", "catalog", "source", "defaultEnabled", "rules"}
