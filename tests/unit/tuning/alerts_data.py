@@ -1,0 +1,55 @@
+"""Alert bodies in the shapes Falco and falcosidekick post (shared by the tuner's unit tests).
+
+``falco_alert`` follows Falco's ``json_output: true`` object (formats.cpp: output, priority, rule,
+time with nanoseconds, output_fields, source, tags, hostname, uuid); ``sidekick_alert`` follows
+falcosidekick's ``types.FalcoPayload`` as its webhook output posts it (RFC 3339 time, priority as
+falcosidekick prints it, custom fields merged into output_fields); ``reload_failure`` is Falco's
+internal message from a refused hot reload (falco_outputs.cpp handle_msg: no tags, empty fields).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SHELL = "Terminal shell in container"
+
+
+def falco_alert(rule: str = SHELL, *, ns: str | None = "shop", image: str | None = "docker.io/library/nginx",
+                container: str | None = "nginx", proc: str | None = "bash", parent: str | None = "runc",
+                priority: str = "Notice", **extra_fields: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "container.id": "8a4f2bb6c9d1", "container.image.repository": image, "container.name": container,
+        "evt.time": 1733150000123456789, "evt.type": "execve", "k8s.ns.name": ns, "k8s.pod.name": "web-0",
+        "proc.cmdline": f"{proc} -i", "proc.name": proc, "proc.pname": parent, "proc.tty": 34816,
+        "user.loginuid": -1, "user.name": "root", **extra_fields,
+    }
+    return {
+        "uuid": "5e2c1b6a-8f4d-4a3e-9c5e-0c1f7b2a9d10",
+        "output": f"14:33:20.123456789: {priority} A shell was spawned in a container with an attached terminal "
+                  f"(evt_type=execve user=root process={proc} parent={parent} container_id=8a4f2bb6c9d1 "
+                  f"container_name={container} container_image_repository={image} k8s_ns={ns})",
+        "priority": priority, "rule": rule, "time": "2024-12-02T14:33:20.123456789Z",
+        "output_fields": fields, "source": "syscall", "tags": ["T1059", "container", "maturity_stable", "mitre_execution", "shell"],
+        "hostname": "node-1",
+    }
+
+
+def sidekick_alert(**kwargs: Any) -> dict[str, Any]:
+    alert = falco_alert(**kwargs)
+    alert["time"] = "2024-12-02T14:33:20.123456789Z"
+    alert["priority"] = alert["priority"].capitalize()
+    alert["output_fields"]["cluster"] = "prod"  # falcosidekick customfields land in output_fields
+    del alert["uuid"]
+    return alert
+
+
+def reload_failure(message: str = "Error: could not load rules file /etc/falco/rules.d/padlock.yaml") -> dict[str, Any]:
+    rule = "Falco internal: hot restart failure"
+    return {"output": f"{rule}: {message}", "priority": "Critical", "rule": rule,
+            "time": "2024-12-02T14:40:00.000000000Z", "output_fields": {}, "hostname": "node-2", "source": "internal"}
+
+
+def body(*alerts: dict[str, Any]) -> bytes:
+    """One alert as Falco posts it, or several newline-delimited."""
+    return "\n".join(json.dumps(a) for a in alerts).encode()
