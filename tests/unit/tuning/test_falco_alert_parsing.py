@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from alerts_data import SHELL, body, falco_alert, reload_failure, sidekick_alert
 
 from padlock.core.tuning.alerts import AlertError, Limits, canonical_priority, parse_body, parse_line
-from alerts_data import SHELL, body, falco_alert, reload_failure, sidekick_alert
 
 
 def test_a_falco_alert_keeps_rule_priority_host_time_and_the_match_fields() -> None:
@@ -100,7 +100,7 @@ def test_bad_input_is_refused_with_a_message_naming_line_and_field(data: bytes, 
 
 def test_one_bad_line_refuses_the_whole_batch_naming_that_line() -> None:
     data = body(falco_alert(), falco_alert()) + b"\n{broken"
-    with pytest.raises(AlertError, match="^line 3: not JSON"):
+    with pytest.raises(AlertError, match=r"^line 3: not JSON"):
         parse_body(data)
 
 

@@ -18,7 +18,15 @@ from alerts_data import SHELL, falco_alert
 
 from padlock.api import ClusterPolicyException, PolicyException
 from padlock.core.tuning.alerts import from_json
-from padlock.core.tuning.suggest import COUNTED, SILENCED, UNMATCHABLE, UNTUNABLE, Tuner, TunerConfig, WorkloadMatch
+from padlock.core.tuning.suggest import (
+    COUNTED,
+    SILENCED,
+    UNMATCHABLE,
+    UNTUNABLE,
+    Tuner,
+    TunerConfig,
+    WorkloadMatch,
+)
 
 T0 = 1_733_150_000.0
 POLICIES = {SHELL: (("ManagedPolicy", "container-drift"),), "Other rule": (("ManagedPolicy", "misc"),)}
