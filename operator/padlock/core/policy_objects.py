@@ -25,7 +25,7 @@ from padlock.core.model import PRIORITIES
 GROUP_VERSION = API_VERSION
 
 Kind = Literal["RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"]
-KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.ALL)
+KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.RENDERED)
 
 # DNS-1123 label: what a namespace name can be. Scope values are emitted bare into Falco conditions,
 # so anything else (spaces, commas, quotes) must be refused before it reaches the generated file.

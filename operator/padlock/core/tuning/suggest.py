@@ -114,9 +114,11 @@ class WorkloadMatch:
     def rows(self) -> list[list[str]]:
         return [list(row) for row in itertools.product(*(v for _, v in self.values))]
 
-    def describe(self) -> str:
+    def describe(self, *, namespace: bool = True) -> str:
         parts = []
         for name, allowed in self.values:
+            if name == NAMESPACE and not namespace:
+                continue
             label = _LABELS[name]
             parts.append(f"{label} {allowed[0]}" if len(allowed) == 1 else f"{label} in ({', '.join(allowed)})")
         return ", ".join(parts)
@@ -185,7 +187,8 @@ class Suggestion:
 
     def default_reason(self) -> str:
         where = f" in namespace {self.namespace}" if self.namespace else ""
-        return (f"Padlock tuner: {self.hits} alerts of rule {self.rule!r} from {self.match.describe()}{where} "
+        what = self.match.describe(namespace=self.cluster)
+        return (f"Padlock tuner: {self.hits} alerts of rule {self.rule!r} from {what}{where} "
                 f"({self.share:.0%} of the rule's alerts)")
 
     @property
@@ -195,14 +198,16 @@ class Suggestion:
 
 class _Workload:
     __slots__ = ("counter", "dirty", "first", "last", "priority", "samples", "values")
+    # samples starts as a shared empty tuple and becomes a list only when samples are kept.
 
     def __init__(self, now: float, window: float, priority: str) -> None:
         self.counter = WindowCounter(now, window)
         self.first = now
         self.last = now
         self.priority = priority
-        self.values: list[set[str] | None] = [set() for _ in _TRACKED]
-        self.samples: list[str] = []
+        # Tuples, not sets: an empty tuple costs nothing, and a handful of values is searched as fast.
+        self.values: list[tuple[str, ...] | None] = [() for _ in _TRACKED]
+        self.samples: list[str] | tuple[()] = ()
         self.dirty = False
 
 
@@ -276,9 +281,9 @@ class Tuner:
                 if len(seen) >= limit or value == "":
                     work.values[i] = None
                 else:
-                    seen.add(value)
+                    work.values[i] = (*seen, value)
         if cfg.samples and len(work.samples) < cfg.samples and alert.output:
-            work.samples.append(_truncate(alert.output, cfg.sample_chars))
+            work.samples = [*work.samples, _truncate(alert.output, cfg.sample_chars)]
         work.dirty = True
         return COUNTED
 
