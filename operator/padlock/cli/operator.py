@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import click
 
+from padlock.cli.tuner_flags import build as build_tuner_flags
+from padlock.cli.tuner_flags import tuner_options
 from padlock.flows.options import OperatorOptions
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -63,12 +66,13 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--tick", type=float, default=1.0, show_default=True, hidden=True, help="Seconds between RuleSource timer ticks.")
 @click.option("--drift-interval", type=float, default=10.0, show_default=True, hidden=True, help="Seconds between ConfigMap drift checks.")
 @click.option("--debounce", type=float, default=0.3, show_default=True, hidden=True, help="Seconds to collapse a burst of changes.")
+@tuner_options
 def command(
     kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, engine_version: str | None,
     plugins: tuple[str, ...], health_addr: str, metrics_addr: str, webhook_addr: str, webhook_port: int | None,
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
-    debounce: float,
+    debounce: float, **tuner: Any,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
     from padlock import logging_setup
@@ -95,6 +99,7 @@ def command(
             configuration=webhook_configuration or None, service=webhook_service or None,
             namespace=webhook_namespace or None, operator_username=operator_username,
         )
+    tuner_flags = build_tuner_flags(tuner)
     logging_setup.configure(log_format)
     try:
         connection = load_connection(kubeconfig, context_)
@@ -109,4 +114,4 @@ def command(
         return
     from padlock.controllers.run import run_operator
 
-    run_operator(options, runtime, connection, webhook_flags=webhook_flags)
+    run_operator(options, runtime, connection, webhook_flags=webhook_flags, tuner_flags=tuner_flags)

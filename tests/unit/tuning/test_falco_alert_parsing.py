@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from alerts_data import SHELL, body, falco_alert, reload_failure, sidekick_alert
 
 from padlock.core.tuning.alerts import AlertError, Limits, canonical_priority, parse_body, parse_line
+from support_alerts import SHELL, body, falco_alert, reload_failure, sidekick_alert
 
 
 def test_a_falco_alert_keeps_rule_priority_host_time_and_the_match_fields() -> None:

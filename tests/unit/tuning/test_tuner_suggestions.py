@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts_data import SHELL, falco_alert
-
 from padlock.api import ClusterPolicyException, PolicyException
 from padlock.core.tuning.alerts import from_json
 from padlock.core.tuning.suggest import (
@@ -27,6 +25,7 @@ from padlock.core.tuning.suggest import (
     TunerConfig,
     WorkloadMatch,
 )
+from support_alerts import SHELL, falco_alert
 
 T0 = 1_733_150_000.0
 POLICIES = {SHELL: (("ManagedPolicy", "container-drift"),), "Other rule": (("ManagedPolicy", "misc"),)}

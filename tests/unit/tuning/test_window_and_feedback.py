@@ -9,11 +9,10 @@ does not run becomes FalcoRulesetStale; other internal and running-rule alerts g
 
 from __future__ import annotations
 
-from alerts_data import falco_alert, reload_failure
-
 from padlock.core.tuning.alerts import from_json
 from padlock.core.tuning.feedback import RELOAD_FAILED, STALE, RulesetView, assess
 from padlock.core.tuning.window import Lru, RateLimiter, WindowCounter
+from support_alerts import falco_alert, reload_failure
 
 
 def test_the_window_counter_forgets_gradually_then_entirely() -> None:

@@ -288,13 +288,15 @@ class Tuner:
         return COUNTED
 
     # -- suggesting --------------------------------------------------------------------------------
-    def due(self, now: float, *, all_: bool = False) -> list[Suggestion]:
+    def due(self, now: float, *, all_: bool = False, limit: int | None = None) -> list[Suggestion]:
         """Suggestions over the thresholds whose workload saw alerts since the last call (every one
-        over the thresholds with ``all_``)."""
+        over the thresholds with ``all_``); at most ``limit``, the rest stay due for the next call."""
         out: list[Suggestion] = []
         for key, work in self._workloads.items():
             if not (work.dirty or all_):
                 continue
+            if limit is not None and len(out) >= limit:
+                break
             work.dirty = False
             suggestion = self._suggest(key, work, now)
             if suggestion is not None:

@@ -1,4 +1,4 @@
-"""Alert bodies in the shapes Falco and falcosidekick post (shared by the tuner's unit tests).
+"""Alert bodies in the shapes Falco and falcosidekick post (tuner unit and integration tests, bench).
 
 ``falco_alert`` follows Falco's ``json_output: true`` object (formats.cpp: output, priority, rule,
 time with nanoseconds, output_fields, source, tags, hostname, uuid); ``sidekick_alert`` follows
