@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "policies": ("padlock.cli.policies", "command", "List managed and custom policies in the cluster."),
     "operator": ("padlock.cli.operator", "command", "Run the Padlock operator."),
     "demo": ("padlock.cli.demo", "command", "Run the end-to-end story on a local control plane."),
+    "tune": ("padlock.cli.tune", "command", "Suggest exceptions from Falco's alerts; accept or dismiss them."),
 }
 
 
