@@ -53,3 +53,32 @@ def reload_failure(message: str = "Error: could not load rules file /etc/falco/r
 def body(*alerts: dict[str, Any]) -> bytes:
     """One alert as Falco posts it, or several newline-delimited."""
     return "\n".join(json.dumps(a) for a in alerts).encode()
+
+
+class Poster:
+    """Posts alert bodies to the tuner's intake on 127.0.0.1 over one keep-alive HTTPS connection,
+    trusting only ``ca_file`` (as Falco's ``http_output.ca_cert`` would)."""
+
+    def __init__(self, port: int, ca_file: str, token: str | None = None,
+                 client_cert: tuple[str, str] | None = None) -> None:
+        import http.client
+        import ssl
+
+        self.token = token
+        context = ssl.create_default_context(cafile=ca_file)
+        if client_cert is not None:
+            context.load_cert_chain(*client_cert)
+        self.conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+
+    def post(self, data: bytes, *, token: str | None = None, path: str = "/") -> tuple[int, dict[str, Any]]:
+        headers = {"Content-Type": "application/json"}
+        bearer = self.token if token is None else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        self.conn.request("POST", path, body=data, headers=headers)
+        resp = self.conn.getresponse()
+        text = resp.read().decode()
+        return resp.status, (json.loads(text) if text.strip().startswith("{") else {"text": text})
+
+    def close(self) -> None:
+        self.conn.close()

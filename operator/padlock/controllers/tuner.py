@@ -56,7 +56,7 @@ class TunerRuntime:
 
     def __post_init__(self) -> None:
         self.tuner = Tuner(self.flags.config, policies_for=lambda rule: self.policies.get(rule, ()))
-        self.intake = Intake(self.flags.intake, self.tuner, view=lambda: self.view)
+        self.intake = Intake(self.flags.intake, self.tuner, view=self.current_view)
         self.writer = SuggestionWriter(
             self.ctx.client, self.tuner, cluster_namespace=self.flags.cluster_namespace, samples=self.flags.samples,
             falco_namespace=self.ctx.options.falco_namespace, configmap=self.ctx.options.configmap,
@@ -83,6 +83,11 @@ class TunerRuntime:
                          "labels": {"app.kubernetes.io/managed-by": "padlock"}},
             "data": {"ca.crt": ca_pem},
         }, field_manager="padlock")
+
+    def current_view(self) -> RulesetView | None:
+        """The view of the ruleset published now (recomputed only when a new one was published)."""
+        self.refresh_view()
+        return self.view
 
     def refresh_view(self) -> None:
         published = self.ctx.state.last_published

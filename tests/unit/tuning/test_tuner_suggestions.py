@@ -4,7 +4,8 @@ Covers: a workload past the count and share thresholds gets one suggestion, belo
 none; the suggested PolicyException matches exactly the values seen (image, container, process,
 parent) in the workload's namespace and is a valid PolicyException; several processes give one row
 per combination; alerts across namespaces give a ClusterPolicyException with the namespaces in the
-match; untunable rules by priority and by name; rules no policy runs; acceptance silences exactly
+match; untunable rules by priority and by name; rules no policy runs (until
+one does); acceptance silences exactly
 what the exception covers; dismissal stops the suggestion; the sliding window forgets old alerts;
 samples are truncated and can be switched off; names are stable DNS-1123 names; memory stays bounded
 by max_keys.
@@ -114,10 +115,16 @@ def test_critical_and_more_severe_alerts_and_named_rules_are_never_tuned() -> No
     assert len(lenient.due(T0 + 1)) == 1
 
 
-def test_a_rule_no_policy_runs_gets_no_suggestion() -> None:
+def test_a_rule_no_policy_runs_gets_no_suggestion_until_one_does() -> None:
     t = tuner()
     feed(t, 6, rule="Rule from another rules file")
     assert t.due(T0 + 1) == []
+    POLICIES["Rule from another rules file"] = (("CustomPolicy", "mine"),)
+    try:
+        (s,) = t.due(T0 + 2)  # the operator published: the policies are known now
+        assert s.policies == (("CustomPolicy", "mine"),)
+    finally:
+        del POLICIES["Rule from another rules file"]
 
 
 def test_an_alert_with_nothing_to_match_on_is_not_counted() -> None:

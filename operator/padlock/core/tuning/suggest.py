@@ -313,6 +313,8 @@ class Tuner:
             return None
         policies = self.policies_for(rule)
         if not policies:
+            # No policy runs the rule (yet: the operator may not have published): look again next time.
+            work.dirty = True
             return None
         match = _match(work, identity, value)
         if match is None:
