@@ -2,7 +2,8 @@
 only, its admission webhook serving) become TuningSuggestions, accepted or dismissed with the CLI.
 
 Module-scoped, in story order: the intake publishes its CA for Falco; refusals (no or wrong token:
-401; malformed: 400 naming the line; oversize: 413), each counted; alerts of "Terminal shell in
+401; malformed: 400 naming the line; oversize: 413), each counted; mutual TLS (a client certificate
+from the configured CA is accepted without a token, one from another CA fails the handshake); alerts of "Terminal shell in
 container" from image nginx in namespace shop, posted one per request in Falco's http_output format,
 give a suggestion in that namespace with the exact PolicyException; a falcosidekick batch
 (newline-delimited) for redis gives another; ``padlock tune`` lists both; ``padlock tune accept``
@@ -18,13 +19,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from padlock.controllers.process import free_port
-from support_alerts import Poster, body, falco_alert, reload_failure, sidekick_alert
+from support_alerts import Poster, body, client_pki, falco_alert, reload_failure, sidekick_alert
 from support_operator import (
     CARRIERS,
     CONFIGMAP,
@@ -54,9 +56,11 @@ def story(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_insta
         control_plane.create_namespace(ns)
     token_file = workdir / "token"
     token_file.write_text(TOKEN + "\n")
+    pki, stranger = client_pki(workdir / "falco-pki"), client_pki(workdir / "other-pki", "stranger")
     port = free_port()
     flags = [*OPERATOR_FLAGS, "--tuner-port", str(port), "--tuner-token-file", str(token_file),
              "--tuner-cert-dir", str(workdir / "tuner-tls"), "--tuner-namespace", home,
+             "--tuner-client-ca", pki["ca"],
              "--tuner-min-hits", "5", "--tuner-min-share", "0.3", "--tuner-interval", "0.3"]
     cleanup = [("delete", "policyexceptions,tuningsuggestions", "--all", "-n", ns, "--wait=false") for ns in (shop, web, home)]
     cleanup.append(("delete", "clusterpolicyexceptions", "-l", "padlock.dev/suggestion", "--wait=false"))
@@ -67,7 +71,8 @@ def story(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_insta
         running.serving(POLICY)
         poster = Poster(port, str(workdir / "tuner-tls" / "ca.crt"), TOKEN)
         try:
-            yield {"user": user, "running": running, "poster": poster, "shop": shop, "web": web, "home": home}
+            yield {"user": user, "running": running, "poster": poster, "shop": shop, "web": web, "home": home,
+                   "port": port, "ca": str(workdir / "tuner-tls" / "ca.crt"), "pki": pki, "stranger": stranger}
         finally:
             poster.close()
 
@@ -96,6 +101,24 @@ def test_requests_without_the_token_are_refused_and_counted(story: dict[str, Any
     status, answer = poster.post(body(falco_alert(ns=story["shop"])), token="not-the-token")
     assert status == 401 and answer["error"] == "unauthorized"
     assert _metric(story["running"], "padlock_tuner_rejected_requests_total", reason="unauthorized") == before + 2
+
+
+def test_a_client_certificate_from_the_configured_ca_is_enough_and_a_stranger_is_refused(
+        story: dict[str, Any]) -> None:
+    trusted = Poster(story["port"], story["ca"], client_cert=(story["pki"]["cert"], story["pki"]["key"]))
+    try:
+        assert trusted.post(body(falco_alert(ns=story["web"], image="docker.io/library/alpine")), token="") == (
+            200, {"accepted": 1})
+    finally:
+        trusted.close()
+    stranger = Poster(story["port"], story["ca"], client_cert=(story["stranger"]["cert"], story["stranger"]["key"]))
+    try:
+        # TLS 1.3 verifies the client after the client's handshake ends: the refusal shows as an alert
+        # (SSLError) or as the server closing the connection (ConnectionError), never as an answer.
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            stranger.post(body(falco_alert()), token="")
+    finally:
+        stranger.close()
 
 
 def test_malformed_and_oversize_bodies_get_4xx_with_a_message(story: dict[str, Any]) -> None:
