@@ -36,6 +36,7 @@ PRIORITIES: tuple[str, ...] = (
 )
 _PRIORITY_ALIASES = {"INFO": "INFORMATIONAL"}
 SEVERITY: Mapping[str, int] = {p: i for i, p in enumerate(PRIORITIES)}
+_CANONICAL: Mapping[str, str] = {p: p for p in PRIORITIES}
 """0 is the most severe (EMERGENCY)."""
 
 # The output fields the tuner reads: what a suggestion can match on.
@@ -97,8 +98,8 @@ class Alert:
 def canonical_priority(value: str) -> str | None:
     """``"Warning"`` / ``"warning"`` / ``"INFO"`` -> ``"WARNING"`` / ``"INFORMATIONAL"``; None if unknown."""
     upper = value.strip().upper()
-    upper = _PRIORITY_ALIASES.get(upper, upper)
-    return upper if upper in SEVERITY else None
+    # The constant from PRIORITIES, not the new string: workloads keep it, one copy for all.
+    return _CANONICAL.get(_PRIORITY_ALIASES.get(upper, upper))
 
 
 def parse_body(body: bytes, limits: Limits = Limits()) -> list[Alert]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -196,6 +197,9 @@ class Suggestion:
         return self.hits / self.rule_hits if self.rule_hits else 0.0
 
 
+_Values = str | tuple[str, ...] | None
+
+
 class _Workload:
     __slots__ = ("counter", "dirty", "first", "last", "priority", "samples", "values")
     # samples starts as a shared empty tuple and becomes a list only when samples are kept.
@@ -205,8 +209,9 @@ class _Workload:
         self.first = now
         self.last = now
         self.priority = priority
-        # Tuples, not sets: an empty tuple costs nothing, and a handful of values is searched as fast.
-        self.values: list[tuple[str, ...] | None] = [() for _ in _TRACKED]
+        # Per field: () none seen yet, a str for exactly one value (most workloads: no tuple to allocate),
+        # a tuple for a few, None for too many. Not sets: a handful of values is searched as fast.
+        self.values: list[_Values] = [() for _ in _TRACKED]
         self.samples: list[str] | tuple[()] = ()
         self.dirty = False
 
@@ -264,7 +269,7 @@ class Tuner:
         if identity is None:
             return UNMATCHABLE
         self._rules.get_or_add(alert.rule, lambda: WindowCounter(now, cfg.window)).add(now, cfg.window)
-        key = (alert.rule, identity, alert.fields[identity])
+        key = (sys.intern(alert.rule), identity, alert.fields[identity])
         work = self._workloads.get_or_add(key, lambda: _Workload(now, cfg.window, alert.priority))
         work.counter.add(now, cfg.window)
         work.last = max(work.last, now)
@@ -276,13 +281,23 @@ class Tuner:
             value = alert.get(name)
             if value is None:
                 value = ""  # a workload whose alerts sometimes lack the field: the field cannot be matched
-            if value not in seen:
-                limit = cfg.max_namespaces if name == NAMESPACE else cfg.max_values
-                if len(seen) >= limit or value == "":
-                    work.values[i] = None
-                else:
-                    work.values[i] = (*seen, value)
-        if cfg.samples and len(work.samples) < cfg.samples and alert.output:
+            if isinstance(seen, str):
+                if value == seen:
+                    continue
+                seen = (seen,)
+            if value in seen:
+                continue
+            limit = cfg.max_namespaces if name == NAMESPACE else cfg.max_values
+            if len(seen) >= limit or value == "":
+                work.values[i] = None
+            elif not seen:
+                # Namespaces, process names and the like repeat across workloads: one copy each.
+                work.values[i] = value if name == identity else sys.intern(value)
+            else:
+                work.values[i] = (*seen, sys.intern(value))
+        # Samples only once a suggestion is near: a million one-off workloads keep none (memory bound).
+        if (cfg.samples and len(work.samples) < cfg.samples and alert.output
+                and work.counter.current + work.counter.previous + cfg.samples >= cfg.min_hits):
             work.samples = [*work.samples, _truncate(alert.output, cfg.sample_chars)]
         work.dirty = True
         return COUNTED
@@ -337,6 +352,8 @@ def _match(work: _Workload, identity: str, value: str) -> WorkloadMatch | None:
         seen = work.values[i]
         if name == identity:
             constrained.append((name, (value,)))
+        elif isinstance(seen, str):
+            constrained.append((name, (seen,)))
         elif seen:
             constrained.append((name, tuple(sorted(seen))))
     # Too many combinations: leave out the most varied field other than the identity and namespace.
