@@ -92,12 +92,11 @@ class SuggestionWriter:
             log.warning("tuning suggestion %s/%s ignored: %s", key[0], key[1], exc)
             return
         self.states[key] = decision.state
+        self.tuner.forget(decision.name)  # a decision replaces the previous one
         if decision.state == "Accepted":
             self.tuner.accept(decision.name, decision.rule, decision.match)
         elif decision.state == "Dismissed":
             self.tuner.dismiss(decision.name)
-        else:
-            self.tuner.forget(decision.name)
 
     def open_count(self) -> int:
         return sum(1 for state in self.states.values() if state == "Open")
