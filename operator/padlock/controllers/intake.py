@@ -34,7 +34,7 @@ from padlock.core.tuning.window import RateLimiter
 from padlock.webhook import certs
 
 MAX_FEEDBACK = 1024
-"""Feedback items waiting for the background task; more are dropped (the metric still counts them)."""
+"""(reason, host) pairs waiting for the background task; more are dropped (the metric still counts them)."""
 MAX_HOST_LABELS = 256
 
 
@@ -68,7 +68,8 @@ class Intake:
     tuner: Tuner
     view: Callable[[], RulesetView | None] = lambda: None
     clock: Callable[[], float] = time.time
-    feedback: list[Feedback] = field(default_factory=list)
+    feedback: dict[tuple[str, str], Feedback] = field(default_factory=dict)
+    """Feedback waiting for the background task, the latest per (reason, host)."""
     received: int = 0
 
     def __post_init__(self) -> None:
@@ -128,8 +129,9 @@ class Intake:
                 host = fb.hostname if fb.hostname in self._hosts or len(self._hosts) < MAX_HOST_LABELS else "other"
                 self._hosts.add(host)
                 metrics.FALCO_FEEDBACK.labels(fb.reason, host).inc()
-                if len(self.feedback) < MAX_FEEDBACK:
-                    self.feedback.append(fb)
+                key = (fb.reason, fb.hostname)
+                if key in self.feedback or len(self.feedback) < MAX_FEEDBACK:
+                    self.feedback[key] = fb
             outcome = self.tuner.observe(alert, now)
             # Rule names come from the client: only rules the ruleset knows become label values.
             rule = alert.rule if view is not None and alert.rule in view.known else "other"
@@ -139,7 +141,7 @@ class Intake:
         self.received += len(alerts)
 
     def take_feedback(self) -> list[Feedback]:
-        out, self.feedback = self.feedback, []
+        out, self.feedback = list(self.feedback.values()), {}
         return out
 
     # -- TLS ----------------------------------------------------------------------------------------------
