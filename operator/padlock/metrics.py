@@ -50,3 +50,25 @@ def set_source_version(source: str, version: str, digest: str) -> None:
         if labels[0] == source:
             SOURCE_VERSION.remove(*labels)
     SOURCE_VERSION.labels(source, version, digest).set(1)
+
+# -- the tuner's alert intake (padlock.controllers.intake) ---------------------------------------------
+TUNER_ALERTS = Counter(
+    "padlock_tuner_alerts_total", "Falco alerts received by rule (rules the published ruleset does not know "
+    "are counted as 'other'), priority and outcome (counted, silenced, untunable, internal, unmatchable).",
+    ["rule", "priority", "outcome"], registry=REGISTRY,
+)
+TUNER_REJECTED = Counter(
+    "padlock_tuner_rejected_requests_total", "Intake requests refused, by reason (unauthorized, too_large, "
+    "rate_limited, malformed).", ["reason"], registry=REGISTRY,
+)
+TUNER_SUGGESTIONS_OPEN = Gauge(
+    "padlock_tuner_suggestions_open", "TuningSuggestions in state Open.", registry=REGISTRY,
+)
+TUNER_TRACKED = Gauge(
+    "padlock_tuner_tracked_workloads", "Workloads the tuner counts alerts for (bounded by its LRU).",
+    registry=REGISTRY,
+)
+FALCO_FEEDBACK = Counter(
+    "padlock_falco_feedback_total", "Falco's own signals about the published ruleset, by reason "
+    "(FalcoReloadFailed, FalcoRulesetStale) and Falco host.", ["reason", "hostname"], registry=REGISTRY,
+)

@@ -119,10 +119,11 @@ def test_kubectl_get_padlock_lists_objects_of_every_kind(
         "CustomPolicy": "custompolicy-based-on.yaml",
         "PolicyException": "policyexception-nginx-shell.yaml",
         "ClusterPolicyException": "clusterpolicyexception-expiring.yaml",
+        "TuningSuggestion": "tuningsuggestion-nginx-shell.yaml",
     }
     names = {}
     for kind, example in picks.items():
-        body = created.create(_unique(_example(example)), namespace if kind == "PolicyException" else None)
+        body = created.create(_unique(_example(example)), namespace if kinds.BY_KIND[kind].namespaced else None)
         names[kind] = body["metadata"]["name"]
     listed = set(kubectl("get", "padlock", "--all-namespaces", "-o", "name").stdout.split())
     for kind, name in names.items():

@@ -4,8 +4,9 @@ Runs the real command (its own kube-apiserver + etcd, registry and operator) and
 step is titled and shows what a platform engineer must see: step 2's refusals come from the
 operator's own webhook with their messages, one disable in credential-access is enough (one owner
 per rule), ``padlock copy`` prints a CustomPolicy, v2's rule is in force with the user's choices and
-``padlock show`` / ``padlock explain`` present it as new in 1.1.0, v3 is refused, and the lock policy
-holds with the operator stopped.
+``padlock show`` / ``padlock explain`` present it as new in 1.1.0, v3 is refused, the tuner turns
+posted Falco alerts into a suggestion that ``padlock tune accept`` puts into the published ruleset,
+and the lock policy holds with the operator stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def test_demo_prints_every_step_with_the_webhooks_refusals() -> None:
     titles = [line for line in out.splitlines() if line.startswith("== ")]
     assert [t.split(":")[0] for t in titles] == [
         "== Starting a local control plane (kube-apiserver + etcd) and an OCI registry",
-        "== Step 1", "== Step 2", "== Step 3", "== Step 4", "== Step 5", "== Done"], titles
+        "== Step 1", "== Step 2", "== Step 3", "== Step 4", "== Step 5", "== Step 6", "== Done"], titles
     step2 = out[out.index("== Step 2"):out.index("== Step 3")]
     assert step2.count("managedpolicy.padlock.dev/credential-access patched") == 1  # one disable is enough
     assert "stable-threat-detection" not in out
@@ -38,5 +39,9 @@ def test_demo_prints_every_step_with_the_webhooks_refusals() -> None:
     assert "- Search GPG Private Keys  [WARNING] runs  ** new in 1.1.0" in step3
     assert "Added: new in 1.1.0" in step3 and "MITRE technique T1552.001 Unsecured Credentials" in step3
     assert "reason=ValidationFailed" in out and "still running 1.1.0" in out
-    step5 = out[out.index("== Step 5"):]
-    assert "ValidatingAdmissionPolicy 'padlock-lock-managedpolicies'" in step5
+    step5 = out[out.index("== Step 5"):out.index("== Step 6")]
+    assert "terminal-shell-in-container-nginx-" in step5 and "Terminal shell in container" in step5
+    assert "created PolicyException shop/terminal-shell-in-container-nginx-" in step5
+    assert "padlock_pe_shop_terminal-shell-in-container-nginx-" in step5 and ": Accepted" in step5
+    step6 = out[out.index("== Step 6"):]
+    assert "ValidatingAdmissionPolicy 'padlock-lock-managedpolicies'" in step6

@@ -15,6 +15,7 @@ from padlock.api.custompolicy import CustomPolicy
 from padlock.api.exception import ClusterPolicyException, PolicyException
 from padlock.api.managedpolicy import ManagedPolicy
 from padlock.api.rulesource import RuleSource
+from padlock.api.tuningsuggestion import TuningSuggestion
 
 CATEGORY = "padlock"
 # Verbs the operator needs on every kind: read and watch, patch for kopf's annotations and
@@ -62,6 +63,8 @@ class Kind:
     group: str = GROUP
     version: str = VERSION
     categories: tuple[str, ...] = (CATEGORY,)
+    renders: bool = True
+    """An input of the published ruleset (False: TuningSuggestion, which only proposes one)."""
 
     @property
     def api_version(self) -> str:
@@ -185,15 +188,41 @@ CLUSTER_POLICY_EXCEPTION = Kind(
     printer_columns=_EXCEPTION_COLUMNS,
 )
 
+# Written by the operator's tuner from Falco's alerts: created in the workload's namespace, kept
+# current (patch), its decision (spec.state) read back.
+TUNING_SUGGESTION = Kind(
+    kind="TuningSuggestion",
+    plural="tuningsuggestions",
+    singular="tuningsuggestion",
+    scope="Namespaced",
+    short_names=("tsug",),
+    model=TuningSuggestion,
+    printer_columns=(
+        PrinterColumn("RULE", "string", ".spec.rule", "Rule the workload keeps triggering"),
+        PrinterColumn("WORKLOAD", "string", ".spec.workload", "The workload, as its alerts show it"),
+        PrinterColumn("HITS", "integer", ".status.hits", "Alerts in the tuner's window"),
+        PrinterColumn("STATE", "string", ".spec.state", "Open, Accepted or Dismissed"),
+        PrinterColumn("SCOPE", "string", ".spec.scope", "Namespace, or Cluster when the alerts span namespaces"),
+        PrinterColumn("LAST SEEN", "date", ".status.lastSeen", "Time since the last alert"),
+        PrinterColumn("EXCEPTION", "string", ".spec.exception.name", "Exception accepting creates", 1),
+        PrinterColumn("POLICIES", "string", ".spec.policies[*].name", "Policies running the rule", 1),
+    ),
+    operator_verbs=(*_READ_PATCH, "create"),
+    renders=False,
+)
+
 ALL: tuple[Kind, ...] = (
     RULE_SOURCE,
     MANAGED_POLICY,
     CUSTOM_POLICY,
     POLICY_EXCEPTION,
     CLUSTER_POLICY_EXCEPTION,
+    TUNING_SUGGESTION,
 )
 BY_KIND: dict[str, Kind] = {k.kind: k for k in ALL}
 BY_PLURAL: dict[str, Kind] = {k.plural: k for k in ALL}
+RENDERED: tuple[Kind, ...] = tuple(k for k in ALL if k.renders)
+"""The kinds the published ruleset is rendered from."""
 
 
 def model_for(body_kind: str) -> type[PadlockModel]:
@@ -247,12 +276,20 @@ def operator_access(
     pull_secrets: tuple[str, ...] = (),
     leader_election: bool = False,
     source_namespaces: bool = False,
+    tuner: bool = False,
 ) -> tuple[Grant, ...]:
-    """Every permission the operator needs, for the chart values given (defaults: the chart's)."""
+    """Every permission the operator needs, for the chart values given (defaults: the chart's).
+
+    The TuningSuggestion grants come from templates/tuner-rbac.yaml, rendered only with
+    ``tuner.enabled`` (``tuner=True``)."""
     grants: list[Grant] = []
     for k in ALL:
-        grants.append(Grant(k.group, k.plural, k.operator_verbs, "cluster", "watch and patch (kopf bookkeeping)"))
-        grants.append(Grant(k.group, f"{k.plural}/status", k.operator_status_verbs, "cluster", "write status"))
+        if k is TUNING_SUGGESTION and not tuner:
+            continue
+        only = " (only with tuner.enabled)" if k is TUNING_SUGGESTION else ""
+        grants.append(Grant(k.group, k.plural, k.operator_verbs, "cluster",
+                            "watch and patch (kopf bookkeeping)" + only))
+        grants.append(Grant(k.group, f"{k.plural}/status", k.operator_status_verbs, "cluster", "write status" + only))
     grants += [
         Grant("", "events", ("create", "patch"), "cluster", "Events about objects, in their namespaces"),
         Grant("events.k8s.io", "events", ("create", "patch"), "cluster", "the same, new Events API"),

@@ -120,9 +120,13 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
                   "spec": {"oci": {"repository": f"{registry.address}/{REPOSITORY}", "tag": "1", "plainHTTP": True},
                            "interval": interval}}
         kubectl("apply", "-f", "-", input=json.dumps(source))
+        from padlock.cli import demo_tuning
+
+        tuner_port = free_port()
         operator = OperatorProcess(cp.kubeconfig("operator"), workdir / "operator.log",
                                    extra=["--plugin", "container=0.4.0", "--engine-version", "0.62.0", "--tick", "0.5",
-                                          "--drift-interval", "2", *hook.flags()])
+                                          "--drift-interval", "2", *hook.flags(),
+                                          *demo_tuning.flags(workdir, tuner_port)])
         operator.start()
         operator.wait_ready(120)
         _wait("managed policies", lambda: _status(kubectl, "managedpolicy", POLICY).get("lastUpdated"))
@@ -205,7 +209,10 @@ def _run(repo: Path, workdir: Path, interval: str) -> None:
         after = _get(kubectl, "configmap", "padlock-rules", "falco")
         click.echo(f"ConfigMap unchanged (resourceVersion {rv} -> {after['metadata']['resourceVersion']}), "
                    f"still running {_status(kubectl, 'rulesource', 'falco-rules').get('currentVersion')}")
-        _say("Step 5: the lock holds while the operator is down (the chart's ValidatingAdmissionPolicy)")
+        _say("Step 5: the tuner: Falco's alerts from a noisy workload become a suggested exception")
+        demo_tuning.step(workdir, tuner_port, kubectl, padlock, kubeconfig, _show, _wait)
+
+        _say("Step 6: the lock holds while the operator is down (the chart's ValidatingAdmissionPolicy)")
         operator.stop()
         lock = helm("template", "padlock", str(repo / "charts" / "padlock"), "--namespace", "padlock-system",
                     "--show-only", "templates/lock-policy.yaml").stdout

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("padlock.cli.demo", "command", "Run the end-to-end story on a local control plane."),
     "explain": ("padlock.cli.explain", "command", "Explain a rule: text, MITRE names, history, who runs it and why."),
     "show": ("padlock.cli.show", "command", "Show a managed policy's rules with new/updated badges."),
+    "tune": ("padlock.cli.tune", "command", "Suggest exceptions from Falco's alerts; accept or dismiss them."),
 }
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import click
 
+from padlock.cli.tuner_flags import build as build_tuner_flags
+from padlock.cli.tuner_flags import tuner_options
 from padlock.core import lock
 from padlock.flows.options import Limits, OperatorOptions
 
@@ -71,6 +74,7 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--tick", type=float, default=1.0, show_default=True, hidden=True, help="Seconds between RuleSource timer ticks.")
 @click.option("--drift-interval", type=float, default=10.0, show_default=True, hidden=True, help="Seconds between ConfigMap drift checks.")
 @click.option("--debounce", type=float, default=0.3, show_default=True, hidden=True, help="Seconds to collapse a burst of changes.")
+@tuner_options
 def command(
     kubeconfig: str | None, context_: str | None, falco_namespace: str, configmap: str, rules_shards: int,
     engine_version: str | None,
@@ -78,6 +82,7 @@ def command(
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
     debounce: float, max_object_bytes: int = Limits.object_bytes, max_namespace_bytes: int = Limits.namespace_bytes,
+    **tuner: Any,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
     from padlock import logging_setup
@@ -106,6 +111,7 @@ def command(
             configuration=webhook_configuration or None, service=webhook_service or None,
             namespace=webhook_namespace or None, operator_username=operator_username,
         )
+    tuner_flags = build_tuner_flags(tuner)
     logging_setup.configure(log_format)
     try:
         connection = load_connection(kubeconfig, context_)
@@ -120,4 +126,4 @@ def command(
         return
     from padlock.controllers.run import run_operator
 
-    run_operator(options, runtime, connection, webhook_flags=webhook_flags)
+    run_operator(options, runtime, connection, webhook_flags=webhook_flags, tuner_flags=tuner_flags)

@@ -21,6 +21,7 @@ from padlock.adapters.kube.cluster import KubeCluster
 from padlock.adapters.kube.resources import KINDS
 from padlock.controllers import expiry, health, render_loop, rulesource, watches, webhook_wiring
 from padlock.controllers.context import OperatorContext, RuntimeOptions
+from padlock.controllers.tuner import TunerFlags
 from padlock.controllers.webhook_wiring import WebhookFlags
 from padlock.flows.options import OperatorOptions
 
@@ -73,7 +74,8 @@ def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegis
 
 
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
-                   stop_flag: asyncio.Event | None, webhook_flags: WebhookFlags | None) -> None:
+                   stop_flag: asyncio.Event | None, webhook_flags: WebhookFlags | None,
+                   tuner_flags: TunerFlags | None = None) -> None:
     from padlock.flows import corebridge, sandbox, sourcebridge
 
     client = KubeClient(connection)
@@ -91,6 +93,9 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     made = _setup_webhook(settings, registry, ctx, webhook_flags) if webhook_flags is not None else None
     rulesource.register(registry, runtime.tick)
     watches.register(registry)
+    # The tuner's alert intake (docs/tuner.md), when --tuner-port is given.
+    from padlock.controllers import tuner as tuner_wiring
+    tuner = tuner_wiring.setup(registry, ctx, tuner_flags) if tuner_flags is not None else None
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -109,6 +114,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
             ctx.tasks.append(asyncio.create_task(
                 webhook_wiring.keep_ca_bundle(ctx.client, webhook_flags.configuration, made.tls.ca_pem()),
                 name="padlock-webhook-cabundle"))
+        if tuner is not None:
+            await tuner.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
@@ -128,6 +135,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     finally:
         for task in ctx.tasks:
             task.cancel()
+        if tuner is not None:
+            await tuner.stop()
         await runner.cleanup()
 
 
@@ -137,7 +146,8 @@ async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
 
 
 def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
-                 stop_flag: threading.Event | None = None, webhook_flags: WebhookFlags | None = None) -> None:
+                 stop_flag: threading.Event | None = None, webhook_flags: WebhookFlags | None = None,
+                 tuner_flags: TunerFlags | None = None) -> None:
     """Run until stopped (SIGTERM, or ``stop_flag``); with ``webhook_flags``, serve the webhook too."""
     async def main() -> None:
         flag: asyncio.Event | None = None
@@ -146,6 +156,6 @@ def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: 
             loop = asyncio.get_running_loop()
             threading.Thread(target=lambda: (stop_flag.wait(), loop.call_soon_threadsafe(flag.set)),
                              daemon=True).start()
-        await _operate(options, runtime, connection, flag, webhook_flags)
+        await _operate(options, runtime, connection, flag, webhook_flags, tuner_flags)
 
     asyncio.run(main())

@@ -326,7 +326,7 @@ def rbac_table_markdown() -> str:
     where = {"cluster": "cluster", "release": "release namespace", "falco": "Falco namespace",
              "sources": "each of rbac.configMapNamespaces"}
     lines = ["| API group | Resource | Verbs | Where | Names | Why |", "| --- | --- | --- | --- | --- | --- |"]
-    for g in kinds.operator_access(pull_secrets=("<rbac.pullSecretNames>",), leader_election=True,
+    for g in kinds.operator_access(pull_secrets=("<rbac.pullSecretNames>",), leader_election=True, tuner=True,
                                    source_namespaces=True):
         names = ", ".join(f"`{n}`" for n in g.names) if g.names else "any"
         lines.append(f"| `{g.group or 'core'}` | `{g.resource}` | {', '.join(g.verbs)} | {where[g.scope]} | "

@@ -36,7 +36,7 @@ from padlock.core.model import PRIORITIES
 GROUP_VERSION = API_VERSION
 
 Kind = Literal["RuleSource", "ManagedPolicy", "CustomPolicy", "PolicyException", "ClusterPolicyException"]
-KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.ALL)
+KINDS: tuple[str, ...] = tuple(k.kind for k in kinds.RENDERED)
 
 
 PRIORITY_ALIASES = {"INFO": "INFORMATIONAL"}

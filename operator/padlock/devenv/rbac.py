@@ -26,6 +26,10 @@ from padlock.devenv.errors import MissingComponentError
 RELEASE = "padlock"
 NAMESPACE = "padlock-system"
 TEMPLATE = "templates/rbac.yaml"
+# The tuner's rules live in their own template, rendered with the tuner switched on so tests hold the
+# operator to everything the chart can grant it.
+TUNER_TEMPLATE = "templates/tuner-rbac.yaml"
+TUNER_VALUES = ("tuner.enabled=true", "tuner.tokenSecret.name=padlock-tuner-token")
 RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"})
 
 
@@ -75,6 +79,8 @@ def render(chart: Path, helm: Path) -> OperatorRbac:
             NAMESPACE,
             "--show-only",
             TEMPLATE,
+            *(["--show-only", TUNER_TEMPLATE] if (chart / TUNER_TEMPLATE).is_file() else []),
+            *(arg for value in TUNER_VALUES for arg in ("--set", value)),
             identity="admin",
         )
     documents = [doc for doc in yaml.load_all(result.stdout, Loader=yaml.SafeLoader) if doc]

@@ -66,7 +66,7 @@ def test_names_scope_and_category(kind: kinds.Kind) -> None:
 
 
 def test_only_policy_exception_is_namespaced() -> None:
-    assert [k.kind for k in kinds.ALL if k.namespaced] == ["PolicyException"]
+    assert [k.kind for k in kinds.ALL if k.namespaced] == ["PolicyException", "TuningSuggestion"]
 
 
 def test_field_docstrings_become_descriptions() -> None:

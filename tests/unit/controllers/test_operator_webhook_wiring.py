@@ -91,8 +91,9 @@ def test_ca_bundle_upkeep_retries_until_the_configuration_exists_then_rechecks()
 def _run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
     seen: dict[str, Any] = {}
 
-    def fake_run(options: Any, runtime: Any, connection: Any, webhook_flags: Any = None) -> None:
-        seen.update(options=options, runtime=runtime, webhook=webhook_flags)
+    def fake_run(options: Any, runtime: Any, connection: Any, webhook_flags: Any = None,
+                 tuner_flags: Any = None) -> None:
+        seen.update(options=options, runtime=runtime, webhook=webhook_flags, tuner=tuner_flags)
 
     import padlock.adapters.kube.client as client_mod
     import padlock.controllers.run as run_mod
