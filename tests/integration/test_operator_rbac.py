@@ -38,8 +38,7 @@ SA = f"system:serviceaccount:{NS['release']}:padlock"
 AS = [f"--as={SA}", "--as-group=system:serviceaccounts", f"--as-group=system:serviceaccounts:{NS['release']}"]
 VALUES = (f"falco.namespace={NS['falco']}", f"rbac.configMapNamespaces={{{NS['sources']}}}",
           f"rbac.pullSecretNames={{{PULL_SECRET}}}", "leaderElection.enabled=true")
-INTENDED = kinds.operator_access(pull_secrets=(PULL_SECRET,), leader_election=True, source_namespaces=True,
-                                 tuner=True)  # devenv.rbac applies the tuner's template too
+INTENDED = kinds.operator_access(pull_secrets=(PULL_SECRET,), leader_election=True, source_namespaces=True)
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 BASIC_USER = {"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io",
               "selfsubjectreviews.authentication.k8s.io"}
@@ -185,4 +184,4 @@ def test_the_chart_grants_no_configmap_list_or_watch_in_the_falco_namespace(rele
              and d["metadata"]["namespace"] == NS["falco"] for r in d["rules"]]
     assert rules and all(not {"list", "watch"} & set(r["verbs"]) for r in rules)
     names: Any = [r.get("resourceNames") for r in rules if "update" in r["verbs"]]
-    assert names == [list(kinds.rules_configmap_names("padlock-rules", 4))]
+    assert names == [list(kinds.rules_configmap_names("padlock-rules", 3))]  # the default falco.rulesShards

@@ -262,6 +262,11 @@ ConfigMaps, what charts/falco-values/padlock.yaml mounts): the one default of th
 ``falco.rulesShards``, the ``--rules-shards`` flags, the RBAC names, the lock and the render."""
 
 
+TUNER_CA_CONFIGMAP = "padlock-tuner-ca"
+"""The one ConfigMap besides the rules the operator writes in the Falco namespace: the CA of the
+tuner's intake, for Falco's ``http_output`` (docs/tuner.md). The lock reserves it like the rules."""
+
+
 def rules_configmap_names(base: str, shards: int) -> tuple[str, ...]:
     """The ConfigMaps the Falco mount declares: ``base`` and ``base-1`` .. ``base-<shards>``."""
     return (base, *(f"{base}-{i}" for i in range(1, shards + 1)))
@@ -290,6 +295,9 @@ def operator_access(
         grants.append(Grant(k.group, k.plural, k.operator_verbs, "cluster",
                             "watch and patch (kopf bookkeeping)" + only))
         grants.append(Grant(k.group, f"{k.plural}/status", k.operator_status_verbs, "cluster", "write status" + only))
+    if tuner:
+        grants.append(Grant("", "configmaps", ("get", "update"), "falco",
+                            "publish the tuner intake's CA for Falco (only with tuner.enabled)", (TUNER_CA_CONFIGMAP,)))
     grants += [
         Grant("", "events", ("create", "patch"), "cluster", "Events about objects, in their namespaces"),
         Grant("events.k8s.io", "events", ("create", "patch"), "cluster", "the same, new Events API"),

@@ -20,9 +20,11 @@ from typing import Any
 
 import yaml
 
+from padlock.core import readorder
+
 RULE = "Terminal shell in container"
 IMAGE = "docker.io/library/nginx"
-LAYER = "99-padlock-policies.yaml"
+LAYER = readorder.LAYER_KEY
 
 
 def flags(workdir: Path, port: int) -> list[str]:

@@ -31,7 +31,7 @@ from padlock.core.tuning.suggest import PolicyRef, Tuner, TunerConfig
 from padlock.flows.tuning import SuggestionWriter, ruleset_view
 
 log = logging.getLogger("padlock.tuner")
-CA_CONFIGMAP = "padlock-tuner-ca"
+CA_CONFIGMAP = kinds.TUNER_CA_CONFIGMAP
 """ConfigMap in the Falco namespace holding the intake's CA (key ca.crt), for Falco's http_output.ca_cert."""
 
 
@@ -76,13 +76,21 @@ class TunerRuntime:
         self.ctx.tasks.append(asyncio.create_task(self.run(), name="padlock-tuner"))
 
     def publish_ca(self, ca_pem: str) -> None:
+        """Create or update the CA ConfigMap by name: the RBAC grants get/update on this one name
+        and create confined by the lock policy, no patch (tuner-rbac.yaml)."""
         namespace = self.ctx.options.falco_namespace
-        self.ctx.client.apply(configmap_path(namespace, CA_CONFIGMAP), {
+        body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": CA_CONFIGMAP, "namespace": namespace,
                          "labels": {"app.kubernetes.io/managed-by": "padlock"}},
             "data": {"ca.crt": ca_pem},
-        }, field_manager="padlock")
+        }
+        current = self.ctx.client.get_or_none(configmap_path(namespace, CA_CONFIGMAP))
+        if current is None:
+            self.ctx.client.create(configmap_path(namespace), body)
+        elif (current.get("data") or {}) != body["data"]:
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            self.ctx.client.replace(configmap_path(namespace, CA_CONFIGMAP), body)
 
     def current_view(self) -> RulesetView | None:
         """The view of the ruleset published now (recomputed only when a new one was published)."""

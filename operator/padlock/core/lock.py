@@ -256,8 +256,13 @@ class PublishTarget:
     """How many ``<base>-<n>`` shards the Falco mount declares (n = 1..shards)."""
 
     def names(self) -> tuple[str, ...]:
-        """Every ConfigMap name the operator may publish, in shard order."""
+        """Every rules ConfigMap name the operator may publish, in shard order."""
         return kinds.rules_configmap_names(self.base, self.shards)
+
+    def operator_names(self) -> tuple[str, ...]:
+        """Every ConfigMap name the operator may create in the Falco namespace: the rules and the
+        tuner intake's CA (``kinds.TUNER_CA_CONFIGMAP``)."""
+        return (*self.names(), kinds.TUNER_CA_CONFIGMAP)
 
     def reserved(self, name: str) -> bool:
         """True for ``<base>`` and ``<base>-<digits>``: names a Falco mount may treat as shards."""
@@ -448,11 +453,11 @@ def check_reserved_name(
     name = str(_as_mapping(new.get("metadata")).get("name") or "")
     allowed = ", ".join(target.names())
     if identity.is_operator(username):
-        if name in target.names():
+        if name in target.operator_names():
             return None
         return (
             f'configmap "{namespace}/{name}": the Padlock operator may create only the ConfigMaps it '
-            f"publishes in {namespace} ({allowed}; falco.rulesShards sets how many)"
+            f"publishes in {namespace} ({', '.join(target.operator_names())}; falco.rulesShards sets how many)"
         )
     if target.reserved(name):
         return (

@@ -151,6 +151,7 @@ verdicts as the webhook (padlock.core.lock; tests/unit/core/test_lock_table.py c
 {{{{- range $i := until (int .Values.falco.rulesShards) }}}}
 {{{{- $names = append $names (printf "%s-%d" $base (add1 $i)) }}}}
 {{{{- end }}}}
+{{{{- $creatable := append $names "{kinds.TUNER_CA_CONFIGMAP}" }}}}
 {{{{- $howto := "{_HOWTO}" }}}}
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
@@ -281,10 +282,10 @@ spec:
       expression: "request.userInfo.username == '{{{{ $operator }}}}'"
   validations:
     - expression: >-
-        !variables.operator || variables.name in [{{{{ include "padlock.celStrings" $names }}}}]
+        !variables.operator || variables.name in [{{{{ include "padlock.celStrings" $creatable }}}}]
       reason: Forbidden
       messageExpression: >-
-        'configmap "' + request.namespace + '/' + variables.name + '": the Padlock operator may create only the ConfigMaps it publishes in ' + request.namespace + ' ({{{{ join ", " $names }}}}; falco.rulesShards sets how many)'
+        'configmap "' + request.namespace + '/' + variables.name + '": the Padlock operator may create only the ConfigMaps it publishes in ' + request.namespace + ' ({{{{ join ", " $creatable }}}}; falco.rulesShards sets how many)'
     - expression: >-
         variables.operator || !(variables.name == '{{{{ $base }}}}' || variables.name.matches('^{{{{ $base | replace "." "[.]" }}}}-[0-9]+$'))
       reason: Forbidden

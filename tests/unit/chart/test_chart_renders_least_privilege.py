@@ -290,3 +290,11 @@ def test_deployment_passes_only_flags_padlock_operator_accepts(default_docs: lis
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PADLOCK_OPERATOR_USERNAME"] == "system:serviceaccount:padlock-system:padlock"
     assert env["PADLOCK_WEBHOOK_CA_BUNDLE_CONFIG"] == "padlock.dev"
+
+
+def test_with_the_tuner_the_rules_are_exactly_the_intended_access_including_the_ca_configmap_by_name() -> None:
+    sets = ("tuner.enabled=true", "tuner.tokenSecret.name=t")
+    docs = render(*sets, template="templates/rbac.yaml") + render(*sets, template="templates/tuner-rbac.yaml")
+    service_account_roles = [d for d in docs if not d["metadata"]["name"].endswith(("-edit", "-view"))]
+    assert _granted(service_account_roles) == _intended(tuner=True)
+    assert ("", "configmaps", "update", "falco", ("padlock-tuner-ca",)) in _intended(tuner=True)

@@ -418,6 +418,7 @@ def _unlabelled(name: str, namespace: str = "falco") -> dict[str, Any]:
         (full_configmap("padlock-rules"), True, False, False),
         (full_configmap("padlock-rules-3"), True, False, False),
         (full_configmap("padlock-rules-4"), False, False, False),  # beyond falco.rulesShards
+        (full_configmap("padlock-tuner-ca"), True, False, False),  # the tuner intake's CA, the operator's too
         (full_configmap("other"), False, False, False),  # labelled: only the operator, which may not use it
         (_unlabelled("padlock-rules"), True, False, False),
         (_unlabelled("padlock-rules-1"), True, False, False),
