@@ -25,6 +25,13 @@ OUTPUTS: Final = ("text", "json", "yaml")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
+def engine_version(value: str | None) -> str | None:
+    """``--engine-version`` checked (X.Y.Z) for every command that takes it."""
+    if value is not None and not _VERSION.match(value):
+        raise click.BadParameter(f'"{value}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
+    return value
+
+
 def plugins(values: Sequence[str]) -> dict[str, str]:
     """``--plugin NAME=X.Y.Z`` values as a map; none given: ``CHART_PLUGINS``."""
     if not values:

@@ -144,11 +144,7 @@ def offline(paths: Sequence[Path], sources: Sequence[str], engine_version: str |
     from padlock.cli.objects import build_managed, check_unique_names, read_objects, read_source
     from padlock.core import effective
 
-    bodies = read_objects(paths)
-    for body in bodies:
-        meta = body.setdefault("metadata", {})
-        if body.get("kind") == "PolicyException" and isinstance(meta, dict) and not meta.get("namespace"):
-            meta["namespace"] = object_namespace
+    bodies = read_objects(paths, object_namespace)
     parsed = policy_objects.parse_objects(bodies)
     source_inputs = [read_source(s, dict(parsed.rule_sources)) for s in sources]
     check_unique_names(source_inputs)

@@ -38,9 +38,7 @@ from padlock.api.common import (
     API_VERSION,
     DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
-    DURATION,
     GROUP,
-    SEMVER,
 )
 from padlock.cli import objects
 from padlock.core import admission, catalog, changes, managed
@@ -70,15 +68,6 @@ NAMESPACED: Final = frozenset(k.kind for k in kinds.ALL if k.namespaced)
 # but the only field used here (missing_disabled_rules) does not depend on it.
 _UNUSED_NOW: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-# What the CRD patterns mean, so a schema error says "a duration such as 1h" instead of a regex.
-_PATTERN_TEXT: Final = {
-    DURATION: "must be a duration such as 1h, 30m or 90s",
-    DNS1123_SUBDOMAIN: "must be a lowercase Kubernetes name (letters, digits, '-' and '.')",
-    DNS1123_LABEL: "must be a namespace name (lowercase letters, digits and '-', at most 63)",
-    SEMVER: "must be a release version such as 5.0.1",
-    r"^sha256:[a-f0-9]{64}$": "must be a digest sha256:<64 lowercase hex digits>",
-    r"^[a-f0-9]{64}$": "must be 64 lowercase hex digits (a sha256)",
-}
 _NAME = re.compile(DNS1123_SUBDOMAIN)
 _NAMESPACE = re.compile(DNS1123_LABEL)
 
@@ -224,10 +213,10 @@ def _schema(doc: objects.Document, object_namespace: str) -> tuple[_Object | Non
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field", "metadata.name: is required"))
     elif len(name_text) > 253 or not _NAME.match(name_text):
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
-                                    f'metadata.name: "{name_text}" {_PATTERN_TEXT[DNS1123_SUBDOMAIN]}'))
+                                    f'metadata.name: "{name_text}" {api_errors.PATTERN_TEXT[DNS1123_SUBDOMAIN]}'))
     if namespace and (len(namespace) > 63 or not _NAMESPACE.match(namespace)):
         problems.append(obj.finding("OBJECT_ERR_SCHEMA", "invalid-field",
-                                    f'metadata.namespace: "{namespace}" {_PATTERN_TEXT[DNS1123_LABEL]}'))
+                                    f'metadata.namespace: "{namespace}" {api_errors.PATTERN_TEXT[DNS1123_LABEL]}'))
     try:
         api_errors.validate(body)
     except pydantic.ValidationError as exc:

@@ -143,8 +143,21 @@ def read_text(path: Path, limit: int = limits.MAX_YAML_BYTES) -> str:
         raise InputError(f"{path}: cannot read: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
-def read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every padlock object in the given files/directories (other YAML documents are skipped)."""
+def read_objects(paths: Iterable[Path], object_namespace: str | None = None) -> list[dict[str, Any]]:
+    """Every padlock object in the given files/directories (other YAML documents are skipped).
+
+    ``object_namespace``: given to each PolicyException that names none, as ``kubectl apply -n``
+    would, so the offline commands confine it as the cluster will."""
+    bodies = _read_objects(paths)
+    if object_namespace is not None:
+        for body in bodies:
+            meta = body.setdefault("metadata", {})
+            if body.get("kind") == "PolicyException" and isinstance(meta, dict) and not meta.get("namespace"):
+                meta["namespace"] = object_namespace
+    return bodies
+
+
+def _read_objects(paths: Iterable[Path]) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     for path in paths:
         for f in yaml_files(path):

@@ -10,28 +10,16 @@ flags of the same meaning read.
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
 
 import click
 
+from padlock.cli import defaults
 from padlock.cli.tuner_flags import build as build_tuner_flags
 from padlock.cli.tuner_flags import tuner_options
 from padlock.core import lock
 from padlock.flows.options import Limits, OperatorOptions
-
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-def _plugins(values: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        name, sep, version = value.partition("=")
-        if not sep or not name or not _VERSION.match(version):
-            raise click.BadParameter(f'"{value}": expected NAME=X.Y.Z, e.g. container=0.4.0', param_hint="--plugin")
-        out[name] = version
-    return out
 
 
 def _addr(value: str | None, flag: str) -> str | None:
@@ -90,11 +78,10 @@ def command(
     from padlock.controllers.context import RuntimeOptions
     from padlock.controllers.webhook_wiring import WebhookFlags
 
-    if engine_version is not None and not _VERSION.match(engine_version):
-        raise click.BadParameter(f'"{engine_version}": expected X.Y.Z, e.g. 0.43.0', param_hint="--engine-version")
+    defaults.engine_version(engine_version)
     options = OperatorOptions(falco_namespace=falco_namespace, configmap=configmap, rules_shards=rules_shards,
                               engine_version=engine_version,
-                              plugins=_plugins(plugins) if plugins else None,
+                              plugins=defaults.plugins(plugins) if plugins else None,  # none given: no plugin
                               limits=Limits(object_bytes=max_object_bytes, namespace_bytes=max_namespace_bytes))
     runtime = RuntimeOptions(
         health_addr=_addr(health_addr, "--health-addr") or "127.0.0.1:8080",

@@ -21,7 +21,6 @@ all logic in ``padlock.core``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,19 +34,6 @@ from padlock.cli.objects import InputError, check_unique_names, managed_inputs, 
 from padlock.core import effective, lock, policy_objects
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-
-
-def _plugins(values: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        name, sep, version = value.partition("=")
-        if not sep or not name or not _VERSION.match(version):
-            raise click.BadParameter(
-                f'"{value}": expected NAME=X.Y.Z, e.g. container=0.4.0', param_hint="--plugin"
-            )
-        out[name] = version
-    return out
 
 
 @click.command(name="render")
@@ -113,10 +99,9 @@ def command(
     rules_shards: int = lock.DEFAULT_RULES_SHARDS,
 ) -> None:
     """Render padlock objects in PATHS and rules sources to the files and ConfigMaps the operator publishes."""
-    if engine_version is not None and not _VERSION.match(engine_version):
-        raise click.BadParameter(f'"{engine_version}": expected X.Y.Z', param_hint="--engine-version")
+    defaults.engine_version(engine_version)
     # No --plugin: the plugins the Falco chart's defaults load, as validate and diff use (cli.defaults).
-    plugin_map = _plugins(plugins) if plugins else defaults.plugins(())
+    plugin_map = defaults.plugins(plugins)
     now = datetime.now(UTC)
     if now_text:
         parsed_now = policy_objects.parse_time(now_text)
@@ -124,11 +109,7 @@ def command(
             raise click.BadParameter(f'"{now_text}": expected an RFC 3339 time', param_hint="--now")
         now = parsed_now
     try:
-        bodies = read_objects(paths)
-        for body in bodies:
-            meta = body.setdefault("metadata", {})
-            if body.get("kind") == "PolicyException" and isinstance(meta, dict) and not meta.get("namespace"):
-                meta["namespace"] = object_namespace
+        bodies = read_objects(paths, object_namespace)
         parsed = policy_objects.parse_objects(bodies)
         load_orders = dict(parsed.rule_sources)
         source_inputs = [read_source(s, load_orders) for s in sources]
