@@ -18,8 +18,8 @@ import click
 
 from padlock.cli.tuner_flags import build as build_tuner_flags
 from padlock.cli.tuner_flags import tuner_options
-from padlock.core import lock
 from padlock.flows.options import Limits, OperatorOptions
+from padlock.policy import lock
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
