@@ -20,9 +20,12 @@ from typing import Any
 
 import yaml
 
+from padlock.engine import readorder
+
 RULE = "Terminal shell in container"
 IMAGE = "docker.io/library/nginx"
-LAYER = "99-padlock-policies.yaml"
+# The published key of the generated policy layer, from the one place that names it.
+LAYER = readorder.LAYER_KEY
 
 
 def flags(workdir: Path, port: int) -> list[str]:
