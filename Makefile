@@ -41,7 +41,7 @@ crds:
 	$(PYTHON) -m padlock.api.schema --write
 
 lock-policy:
-	$(PYTHON) -m padlock.core.lock_policy --write
+	$(PYTHON) -m padlock.policy.lock_policy --write
 
 verify: crds lock-policy
 	git diff --exit-code -- crds charts/padlock/crds charts/padlock/templates/lock-policy.yaml docs/security.md

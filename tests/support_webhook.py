@@ -63,7 +63,7 @@ class WebhookProcess:
         self.log_path = workdir / "webhook.log"
         self.plugins = plugins
         self.falco_namespace = falco_namespace
-        """Where the webhook reserves the rules ConfigMap names (``padlock.core.lock.PublishTarget``)."""
+        """Where the webhook reserves the rules ConfigMap names (``padlock.policy.lock.PublishTarget``)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WebhookProcess:

@@ -1,6 +1,6 @@
 """Benchmark: admission of a CustomPolicy with ``falcoRules`` against the stable + incubating + sandbox rules.
 
-Run: ``python bench/core/admission_bench.py [--repeat N]``. Times ``padlock.core.admission.validate``
+Run: ``python bench/core/admission_bench.py [--repeat N]``. Times ``padlock.policy.admission.validate``
 of one CustomPolicy whose ``falcoRules`` uses upstream macros, the way the webhook calls it: first on
 a fresh view (the upstream load is prepared), then on views of the same upstream (what every later
 request costs: ``falcoRules`` loaded on the prepared upstream), next to a full ``loader.load`` of
@@ -15,9 +15,10 @@ import platform
 import timeit
 from collections.abc import Callable
 
-from padlock.core import admission, loader
-from padlock.core.model import RulesFile
 from padlock.devenv.paths import upstream_rules_dir
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
+from padlock.policy import admission
 
 FILES = (
     "falco-rules-5.1.0/falco_rules.yaml",

@@ -1,7 +1,7 @@
 """Benchmark: peak memory and time to refusal for the worst hostile rules files of issue 11.
 
 Run: ``python bench/core/hostile_bench.py``. Each case runs in a fresh process (``multiprocessing``
-spawn), which reads the file with ``padlock.core.loader.load`` as the operator does for a release;
+spawn), which reads the file with ``padlock.engine.loader.load`` as the operator does for a release;
 printed per case: the verdict (error id), wall time to the refusal, and the process's peak RSS
 (``ru_maxrss``) next to the same process's RSS before loading. A good upstream file is measured the
 same way as the reference. Prints figures only; tests never assert timings.
@@ -58,8 +58,8 @@ def cases() -> dict[str, CaseFn]:
 
 
 def _run(name: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    from padlock.core import loader
-    from padlock.core.model import RulesFile
+    from padlock.engine import loader
+    from padlock.engine.model import RulesFile
 
     text = cases()[name]()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

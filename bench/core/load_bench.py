@@ -1,7 +1,7 @@
 """Benchmark: loading stable + incubating + sandbox with padlock vs a bare libyaml parse of the same files.
 
 Run: ``python bench/core/load_bench.py [--repeat N]``. Prints both figures and their ratio; the target is
-a ratio of at most 4 (``padlock.core.loader.load`` against ``yaml.load(..., Loader=CSafeLoader)``).
+a ratio of at most 4 (``padlock.engine.loader.load`` against ``yaml.load(..., Loader=CSafeLoader)``).
 Measured side by side in one process, best of N runs each. Upstream files come from the vendored
 ``tests/data/upstream-rules``. Prints figures only; tests never assert timings.
 """
@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import yaml
 
-from padlock.core import loader
-from padlock.core.model import RulesFile
 from padlock.devenv.paths import upstream_rules_dir
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
 
 SETS = {
     "5.x/6.x": (

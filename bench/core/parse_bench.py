@@ -1,6 +1,6 @@
 """Benchmark of the one parse of padlock objects (prints figures; never asserts timings).
 
-``padlock.core.policy_objects.parse_objects`` over 1,000 CustomPolicy and 5,000 PolicyException
+``padlock.policy.policy_objects.parse_objects`` over 1,000 CustomPolicy and 5,000 PolicyException
 bodies, as the operator hands them to every render: cold (each body validated by its ``padlock.api``
 model, strict, from its JSON form) and warm (equal bodies, new dicts: the memo by JSON text answers).
 Usage: ``python bench/core/parse_bench.py [--json]``.
@@ -13,7 +13,7 @@ import json
 import sys
 import timeit
 
-from padlock.core import policy_objects
+from padlock.policy import policy_objects
 
 
 def bodies() -> list[dict[str, object]]:

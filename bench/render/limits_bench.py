@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_bench  # a sibling script
 
-from padlock.core import effective
+from padlock.policy import effective
 
 
 def main() -> None:

@@ -19,9 +19,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from padlock.core import catalog, effective, loader, managed
-from padlock.core.model import RulesFile
-from padlock.core.policy_objects import (
+from padlock.devenv.paths import upstream_rules_dir
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
+from padlock.policy import catalog, effective, managed
+from padlock.policy.policy_objects import (
     BasedOn,
     CustomPolicyInput,
     ExceptionInput,
@@ -31,7 +33,6 @@ from padlock.core.policy_objects import (
     Scope,
     SourceInput,
 )
-from padlock.devenv.paths import upstream_rules_dir
 
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = upstream_rules_dir()

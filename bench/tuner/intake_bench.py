@@ -54,7 +54,7 @@ def alert(image: str = "docker.io/library/nginx", n: int = 0) -> dict[str, Any]:
 # -- server ---------------------------------------------------------------------------------------------
 def serve(port: int, cert_dir: str, token: str, max_keys: int) -> None:
     from padlock.controllers.intake import Intake, IntakeOptions
-    from padlock.core.tuning.suggest import Tuner, TunerConfig
+    from padlock.policy.tuning.suggest import Tuner, TunerConfig
 
     options = IntakeOptions(port=port, token=token, rate=1e9, burst=1e9)
     tuner = Tuner(TunerConfig(min_hits=20, max_keys=max_keys), policies_for=lambda _r: (("ManagedPolicy", "p"),))

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from padlock.core import condition as cond
-from padlock.core import exception_text
+from padlock.engine import condition as cond
+from padlock.engine import exception_text
 from support_operator import (
     CONFIGMAP,
     FALCO_NS,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from padlock.core import readorder
+from padlock.engine import readorder
 from support_operator import CONFIGMAP, FALCO_NS, PLUGIN, RULES, RunningOperator, running_operator, wait_for
 
 SOURCE = "vendor"

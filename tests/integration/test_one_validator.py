@@ -2,7 +2,7 @@
 
 Covers a corpus of objects (each example with one field broken or set to an edge value, plus every
 rejection of tests/integration/test_crds.py): for each one the real kube-apiserver (server-side dry
-run, strict field validation), ``padlock validate`` (schema stage) and ``padlock.core.policy_objects``
+run, strict field validation), ``padlock validate`` (schema stage) and ``padlock.policy.policy_objects``
 (the one parse the operator, the webhook and ``padlock render`` use) all accept it or all refuse it.
 The issue's case is in it: a PolicyException naming a policy without ``kind`` is refused by all three
 (the render used to default it to ManagedPolicy).
@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from test_crds import REJECTIONS
 
 from padlock.cli.main import cli
-from padlock.core import policy_objects
 from padlock.devenv.tools import Runner
+from padlock.policy import policy_objects
 from support_bodies import DELETE, edited
 
 REPO = Path(__file__).resolve().parents[2]

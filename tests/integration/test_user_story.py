@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from padlock.core.loader import load
-from padlock.core.model import RulesFile
+from padlock.engine.loader import load
+from padlock.engine.model import RulesFile
 from support_operator import (
     CARRIERS,
     GPG_RULE,

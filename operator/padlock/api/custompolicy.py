@@ -1,7 +1,7 @@
 """``CustomPolicy``: the user's own policy, based on a managed one or new (cluster-scoped).
 
 Written by admins or GitOps (``padlock copy`` writes one from a ManagedPolicy); read by the policy
-reconcile flow, which resolves its rules and hands them to the policy layer in ``padlock.core``.
+reconcile flow, which resolves its rules and hands them to the policy layer in ``padlock.policy``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ operator per field`` (a CEL rule's message, placed at the field the API server r
 ``validate`` is the one validation of a body: its kind's model over the body's JSON form with strict
 types, as the API server's structural schema judges JSON.
 
-Who calls it: ``padlock.core.policy_objects`` (the one parse of objects into the core's inputs) and
+Who calls it: ``padlock.policy.policy_objects`` (the one parse of objects into the core's inputs) and
 ``padlock.cli.object_validation``. Pure.
 """
 

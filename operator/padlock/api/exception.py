@@ -1,7 +1,7 @@
 """``PolicyException`` (namespaced) and ``ClusterPolicyException`` (cluster-scoped).
 
 Both silence specific matches of rules in managed or custom policies. The policy layer
-(``padlock.core.policy``) turns each into a Falco ``exceptions`` append; for a namespaced
+(``padlock.policy.exceptions_render``) turns each into a Falco ``exceptions`` append; for a namespaced
 PolicyException it adds ``k8s.ns.name = <namespace>`` to every match, so a namespace owner can only
 ever quiet events from their own namespace. ``ExceptionMatch`` is also used inline by CustomPolicy.
 """

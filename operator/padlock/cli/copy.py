@@ -4,7 +4,7 @@ The copy follows the managed policy's updates (``basedOn.followUpdates: true``) 
 ``--freeze``, lists its rules explicitly in ``spec.rules`` so the frozen set is visible in Git. The
 managed policy is read from ``--from-file`` or from the cluster (kubeconfig / ``--context``); the
 CustomPolicy is printed as YAML, or created in the cluster with ``--apply``. The copy itself is the
-pure ``padlock.core.managed.copy_to_custom``; the cluster calls stay in this module.
+pure ``padlock.policy.managed.copy_to_custom``; the cluster calls stay in this module.
 
 Exit codes: 0 done, 1 not found / rejected by the cluster, 2 usage or unreadable input.
 """
@@ -21,8 +21,8 @@ import yaml
 
 from padlock.api import kinds
 from padlock.cli import objects
-from padlock.core import safe_yaml
-from padlock.core.managed import copy_to_custom
+from padlock.engine import safe_yaml
+from padlock.policy.managed import copy_to_custom
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version

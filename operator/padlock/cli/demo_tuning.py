@@ -20,10 +20,11 @@ from typing import Any
 
 import yaml
 
-from padlock.core import readorder
+from padlock.engine import readorder
 
 RULE = "Terminal shell in container"
 IMAGE = "docker.io/library/nginx"
+# The published key of the generated policy layer, from the one place that names it.
 LAYER = readorder.LAYER_KEY
 
 

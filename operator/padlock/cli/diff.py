@@ -1,7 +1,7 @@
 """``padlock diff``: what changed between two rules releases, as a changelog or JSON.
 
 Wiring only: loads the OLD files and the NEW files (each set in the order given, like ``falco -V``) with
-``padlock.core.loader.load`` and compares them with ``padlock.core.differ.diff``. Usage:
+``padlock.engine.loader.load`` and compares them with ``padlock.engine.differ.diff``. Usage:
 ``padlock diff [options] OLD... -- NEW...`` or ``padlock diff OLD NEW``. Options go before the files.
 
 Exit codes: 0 compared (changes or not), 1 a set does not load, 2 usage error.
@@ -16,8 +16,8 @@ from typing import Any
 import click
 
 from padlock.cli import defaults, objects
-from padlock.core import differ, loader, versions
-from padlock.core.model import Ruleset, RulesFile
+from padlock.engine import differ, loader, versions
+from padlock.engine.model import Ruleset, RulesFile
 
 EXIT_OK = 0
 EXIT_LOAD_FAILED = 1

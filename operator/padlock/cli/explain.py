@@ -1,7 +1,7 @@
 """``padlock explain rule NAME``: one rule as a security engineer reads it, and why it runs or not.
 
 Shows the rule's description, condition, output, priority and tags (MITRE ATT&CK tactics and
-techniques by name, ``padlock.core.mitre``), the RuleSource and version it comes from, when it was
+techniques by name, ``padlock.policy.mitre``), the RuleSource and version it comes from, when it was
 added and last changed (from the ManagedPolicies' recorded ``status.changes``), the policies that
 include it and whether each runs it (or switched it off, and how), whether it runs in the published
 ruleset and who runs it, the scope and exceptions attached to it, and the final condition exactly as
@@ -12,11 +12,11 @@ Two ways to get the inputs (a ``World``), one explanation:
 * against the cluster (default): ManagedPolicies, CustomPolicies, exceptions and the published
   ConfigMaps, read with the operator's REST client (``--kubeconfig``/``--context``);
 * offline (``--source``, as ``padlock render``): the objects in PATHS and the rules sources, rendered
-  with ``padlock.core.effective.render`` exactly as the operator would.
+  with ``padlock.policy.effective.render`` exactly as the operator would.
 
 ``World``, ``from_cluster`` and ``offline`` are shared with ``padlock show``; ``explain_rule`` and
 ``to_text`` are pure (the unit tests call them). Wiring and presentation only: what runs is decided
-by the core (``padlock.core.layer`` via the render, ``padlock.core.running``).
+by the core (``padlock.policy.layer`` via the render, ``padlock.policy.running``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import click
 import yaml
 
 from padlock.api.managedpolicy import DEFAULT_ENABLED
-from padlock.core import loader, mitre, policy_objects, readorder
-from padlock.core.model import Rule, RulesFile
-from padlock.core.running import ref_text
+from padlock.engine import loader, readorder
+from padlock.engine.model import Rule, RulesFile
+from padlock.policy import mitre, policy_objects
+from padlock.policy.running import ref_text
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 JSON = dict[str, Any]
@@ -142,7 +143,7 @@ def offline(paths: Sequence[Path], sources: Sequence[str], engine_version: str |
             object_namespace: str, now: dt.datetime) -> World:
     """The World ``padlock render`` would publish from these objects and sources (raises InputError)."""
     from padlock.cli.objects import build_managed, check_unique_names, read_objects, read_source
-    from padlock.core import effective
+    from padlock.policy import effective
 
     bodies = read_objects(paths, object_namespace)
     parsed = policy_objects.parse_objects(bodies)

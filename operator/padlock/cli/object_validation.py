@@ -7,14 +7,14 @@ stages, the same two a ``kubectl apply`` meets in a cluster:
    ``padlock.api`` model (``<Kind>.model_validate``), which also runs the Python mirror of the CRD's
    CEL rules; an unknown kind or apiVersion, or a missing ``metadata.name``, is an error;
 2. semantics, only when rules are given (``--source`` and/or Falco rules files among FILES): the
-   objects are checked by ``padlock.core.admission.validate`` against the view the webhook would build
+   objects are checked by ``padlock.policy.admission.validate`` against the view the webhook would build
    (``padlock.webhook.views.build_view``) from an ``OperatorState`` holding those sources as adopted
    bundles, the managed policies built from the catalog over them (``padlock.cli.objects``), and the
    CustomPolicies found among the objects. ManagedPolicy user choices get the warnings the operator
-   would put in status (``padlock.core.changes``: disabled rules not in the policy). Without rules
+   would put in status (``padlock.policy.changes``: disabled rules not in the policy). Without rules
    the semantic stage is skipped and one warning says so.
 
-Every finding is a ``padlock.core.diagnostics.Diagnostic`` (an ``ObjectFinding``) so the text and
+Every finding is a ``padlock.engine.diagnostics.Diagnostic`` (an ``ObjectFinding``) so the text and
 JSON output of ``padlock validate`` stay one shape: ``file``/``line``/``column`` locate the object's
 ``kind:`` key, ``item`` is ``{"type": <Kind>, "name": <namespace/name or name>}``, and ``message``
 starts with the field path. Codes (``OBJECT_CODES``) are padlock's own, beside Falco's for rules files.
@@ -41,11 +41,11 @@ from padlock.api.common import (
     GROUP,
 )
 from padlock.cli import objects
-from padlock.core import admission, catalog, changes, managed
-from padlock.core import policy_objects as po
-from padlock.core.diagnostics import CODES, Diagnostic, Severity
-from padlock.core.model import RulesFile
+from padlock.engine.diagnostics import CODES, Diagnostic, Severity
+from padlock.engine.model import RulesFile
 from padlock.flows import state as operator_state
+from padlock.policy import admission, catalog, changes, managed
+from padlock.policy import policy_objects as po
 from padlock.sources import bundles
 from padlock.webhook import views
 

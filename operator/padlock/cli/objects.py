@@ -4,7 +4,7 @@ Both commands take padlock objects from YAML files (multi-document, ``kind: List
 rules sources from ``--source [NAME[@VERSION]=]PATH``, and both build the managed policies the
 operator would build from the built-in catalog plus those sources. This module holds that file
 reading and that wiring once, so the two commands see the same objects, the same source names and
-load orders, and the same managed policies. All decisions stay in ``padlock.core``.
+load orders, and the same managed policies. All decisions stay in ``padlock.policy`` and ``padlock.engine``.
 
 ``read_documents`` keeps where each document starts (the line of its ``kind:`` key) so ``validate``
 can point at it; ``read_objects`` is the plain form ``render`` uses.
@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from padlock.core import catalog, limits, loader, managed, policy_objects, readorder, safe_yaml
-from padlock.core.model import RulesFile
+from padlock.engine import limits, loader, readorder, safe_yaml
+from padlock.engine.model import RulesFile
+from padlock.policy import catalog, managed, policy_objects
 
 _SOURCE = re.compile(r"^(?:(?P<name>[a-z0-9][-a-z0-9.]*)(?:@(?P<version>[^=]+))?=)?(?P<path>.+)$")
 MAX_SOURCE_FILES = 1024
@@ -62,7 +63,7 @@ class YamlProblem:
 def yaml_files(path: Path) -> list[Path]:
     """``path`` itself, or every ``.yaml``/``.yml`` file under a directory, sorted (deterministic order)."""
     if path.is_dir():
-        # Byte order of the full path, as Falco sorts a rules directory (padlock.core.readorder).
+        # Byte order of the full path, as Falco sorts a rules directory (padlock.engine.readorder).
         found = (p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
         return sorted(found, key=lambda p: readorder.path_key(str(p)))
     return [path]
@@ -90,7 +91,7 @@ def read_documents(file: str, text: str) -> tuple[list[Document], YamlProblem | 
     """Every document of ``text``, with ``kind: List`` documents expanded into their items.
 
     Documents before a YAML error are returned with the error, so a caller can report both; empty
-    documents are skipped. Read through ``padlock.core.safe_yaml`` (bounded size, depth, aliases).
+    documents are skipped. Read through ``padlock.engine.safe_yaml`` (bounded size, depth, aliases).
     """
     docs: list[Document] = []
     try:

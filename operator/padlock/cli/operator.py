@@ -18,8 +18,8 @@ import click
 from padlock.cli import defaults
 from padlock.cli.tuner_flags import build as build_tuner_flags
 from padlock.cli.tuner_flags import tuner_options
-from padlock.core import lock
 from padlock.flows.options import Limits, OperatorOptions
+from padlock.policy import lock
 
 
 def _addr(value: str | None, flag: str) -> str | None:

@@ -4,7 +4,7 @@ Columns: the padlock mark for managed policies, NAME, ENABLED, RUNNING (rules of
 actually run in the published ruleset / its rules), SOURCE VERSION, UPDATED ("14 days ago"), and
 STILL RUN: how many rules the policy switches off (disabled there, or the whole policy is off) that
 another policy still runs; each such rule is then named under the table with who runs it
-(``status.stillRunning``, ``padlock.core.running``). ``-o json`` prints the same rows as a JSON list. Reads with the
+(``status.stillRunning``, ``padlock.policy.running``). ``-o json`` prints the same rows as a JSON list. Reads with the
 operator's REST client (``--kubeconfig``/``--context``, else in-cluster or the default kubeconfig);
 the rows and the age text are built by pure functions (``rows``, ``ago``) that the unit tests call.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from padlock.api.managedpolicy import DEFAULT_ENABLED
-from padlock.core import policy_objects
+from padlock.policy import policy_objects
 
 LOCK = "\N{LOCK}"
 EXIT_OK, EXIT_CLUSTER_ERROR = 0, 2

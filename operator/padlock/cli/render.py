@@ -5,7 +5,7 @@ choices, CustomPolicy, PolicyException, ClusterPolicyException, RuleSource for n
 from files and directories, and rules sources from files or directories (``--source
 [NAME[@VERSION]=]PATH``). Managed policies come from the built-in catalog (plus any
 ``padlock-catalog.yaml`` in a source) and the given sources, merged with the user's ManagedPolicy
-choices found among the objects. It then calls ``padlock.core.effective.render``, the same function
+choices found among the objects. It then calls ``padlock.policy.effective.render``, the same function
 the operator calls, so the bytes are the same.
 
 Output: ``-o DIR`` writes the files (``--format files``) or one YAML per ConfigMap (``--format
@@ -15,7 +15,7 @@ Diagnostics go to stderr, one line each. Exit codes: 0 published (warnings allow
 publishable or objects excluded, 2 usage or unreadable input.
 
 Wiring only: output here, file reading shared with ``padlock validate`` in ``padlock.cli.objects``,
-all logic in ``padlock.core``.
+all logic in ``padlock.policy``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import yaml
 
 from padlock.cli import defaults
 from padlock.cli.objects import InputError, check_unique_names, managed_inputs, read_objects, read_source
-from padlock.core import effective, lock, policy_objects
+from padlock.policy import effective, lock, policy_objects
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -24,7 +24,7 @@ import click
 from padlock.api.managedpolicy import DEFAULT_ENABLED
 from padlock.cli.explain import EXIT_NOT_FOUND, EXIT_USAGE, World, emit, history, load_world, world_options
 from padlock.cli.policies import LOCK, ago
-from padlock.core import mitre, policy_objects
+from padlock.policy import mitre, policy_objects
 
 JSON = dict[str, Any]
 

@@ -231,9 +231,9 @@ def dismiss(name: str, kubeconfig: str | None, context_: str | None, namespace: 
 def _offline(path: str, output: str, min_hits: int, min_share: float, window: str | None,
              untunable_priority: str, policies: tuple[str, ...]) -> None:
     from padlock.api.common import parse_duration
-    from padlock.core.tuning.objects import suggestion_object
-    from padlock.core.tuning.offline import suggest_from_lines
-    from padlock.core.tuning.suggest import TunerConfig
+    from padlock.policy.tuning.objects import suggestion_object
+    from padlock.policy.tuning.offline import suggest_from_lines
+    from padlock.policy.tuning.suggest import TunerConfig
 
     refs = []
     for text in policies:

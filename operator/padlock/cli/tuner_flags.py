@@ -64,8 +64,8 @@ def build(values: dict[str, Any]) -> Any:
         return None
     from padlock.controllers.intake import IntakeOptions
     from padlock.controllers.tuner import TunerFlags
-    from padlock.core.tuning.alerts import Limits
-    from padlock.core.tuning.suggest import TunerConfig
+    from padlock.policy.tuning.alerts import Limits
+    from padlock.policy.tuning.suggest import TunerConfig
     from padlock.webhook.certs import service_sans
 
     token = None

@@ -4,7 +4,7 @@ Wiring only: reads the files (directories: every ``.yaml``/``.yml`` under them, 
 validator by file content, and prints. ``VALIDATORS`` maps a file kind to its validator, and
 ``kind_of`` decides the kind from the content:
 
-- Falco rules files are loaded in the order given into one ruleset by ``padlock.core.loader.load``
+- Falco rules files are loaded in the order given into one ruleset by ``padlock.engine.loader.load``
   (later files may refer to, redefine and override earlier ones), on their own, as before;
 - padlock objects (YAML with ``apiVersion: padlock.dev/...``, multi-document, ``kind: List`` too) go to
   ``padlock.cli.object_validation``: the CRD schema, then, when rules are given, the admission
@@ -31,9 +31,9 @@ from pathlib import Path
 import click
 
 from padlock.cli import defaults, object_validation, objects
-from padlock.core import diagnostics, loader, versions
-from padlock.core.diagnostics import Diagnostic
-from padlock.core.model import RulesFile
+from padlock.engine import diagnostics, loader, versions
+from padlock.engine.diagnostics import Diagnostic
+from padlock.engine.model import RulesFile
 
 EXIT_VALID = 0
 EXIT_INVALID = 1

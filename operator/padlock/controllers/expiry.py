@@ -1,7 +1,7 @@
 """Re-render when an exception's ``expiresAt`` passes, so it stops applying without any other change.
 
 Started by ``padlock.controllers.run`` as a background task next to the render loop. The render itself
-decides what has expired (``padlock.core.exceptions_render`` with ``now``); this task only makes sure
+decides what has expired (``padlock.policy.exceptions_render`` with ``now``); this task only makes sure
 a render happens soon after each expiry time, since nothing in the cluster changes at that moment.
 """
 
@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from padlock.core.policy_objects import parse_time
+from padlock.policy.policy_objects import parse_time
 
 POLL_SECONDS = 1.0
 """How often the task looks at the clock: an expiry takes effect within about this long (+ debounce)."""

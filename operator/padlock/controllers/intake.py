@@ -1,6 +1,6 @@
 """The tuner's alert intake: an HTTPS endpoint for Falco's ``http_output`` and falcosidekick's webhook.
 
-``POST /`` (also ``/alerts``) takes one alert or newline-delimited alerts (``padlock.core.tuning.alerts``).
+``POST /`` (also ``/alerts``) takes one alert or newline-delimited alerts (``padlock.policy.tuning.alerts``).
 Authentication: ``Authorization: Bearer <token>`` (the token from a mounted Secret) or a client
 certificate signed by ``client_ca`` (mutual TLS); anything else gets 401. Limits: the body size (413),
 alerts per second per client (429 with ``Retry-After``), the tuner's bounded keys. Bad input gets 400
@@ -27,10 +27,10 @@ from pathlib import Path
 from aiohttp import web
 
 from padlock import metrics
-from padlock.core.tuning.alerts import Alert, AlertError, Limits, parse_body
-from padlock.core.tuning.feedback import Feedback, RulesetView, assess
-from padlock.core.tuning.suggest import Tuner
-from padlock.core.tuning.window import RateLimiter
+from padlock.policy.tuning.alerts import Alert, AlertError, Limits, parse_body
+from padlock.policy.tuning.feedback import Feedback, RulesetView, assess
+from padlock.policy.tuning.suggest import Tuner
+from padlock.policy.tuning.window import RateLimiter
 from padlock.webhook import certs
 
 MAX_FEEDBACK = 1024

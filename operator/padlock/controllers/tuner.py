@@ -26,9 +26,9 @@ from padlock.api import kinds
 from padlock.controllers import watches
 from padlock.controllers.context import OperatorContext
 from padlock.controllers.intake import Intake, IntakeOptions
-from padlock.core.tuning.feedback import RulesetView
-from padlock.core.tuning.suggest import PolicyRef, Tuner, TunerConfig
 from padlock.flows.tuning import SuggestionWriter, ruleset_view
+from padlock.policy.tuning.feedback import RulesetView
+from padlock.policy.tuning.suggest import PolicyRef, Tuner, TunerConfig
 
 log = logging.getLogger("padlock.tuner")
 CA_CONFIGMAP = kinds.TUNER_CA_CONFIGMAP

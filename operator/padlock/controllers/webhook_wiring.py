@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from padlock.core import lock
+from padlock.policy import lock
 
 log = logging.getLogger("padlock.webhook")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from padlock.core import changes
+from padlock.policy import changes
 
 Condition = dict[str, Any]
 

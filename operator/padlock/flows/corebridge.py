@@ -1,7 +1,7 @@
-"""``CorePort`` over ``padlock.core``: catalog + bundles -> managed drafts; objects -> effective render.
+"""``CorePort`` over ``padlock.policy``: catalog + bundles -> managed drafts; objects -> effective render.
 
-The one place the operator meets the core's shapes (``padlock.core.effective.RenderInputs`` /
-``RenderOutcome``, ``padlock.core.managed.ManagedPolicyContent``, ``padlock.core.policy_objects``), so
+The one place the operator meets the core's shapes (``padlock.policy.effective.RenderInputs`` /
+``RenderOutcome``, ``padlock.policy.managed.ManagedPolicyContent``, ``padlock.policy.policy_objects``), so
 the flows keep their own small view (``padlock.flows.rendering``). Loaded upstream rulesets and the
 render cache are kept per digest, so a re-render after one object changes re-parses nothing else.
 Pure apart from that memo; called from worker threads, one at a time (the publish lock).
@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
-from padlock.core import lock
 from padlock.flows.options import OperatorOptions
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
 from padlock.flows.state import USER_CHOICE_FIELDS, ObjectKey
+from padlock.policy import lock
 
 JSON = dict[str, Any]
 MANAGED_LABELS = {lock.MANAGED_BY_LABEL: lock.MANAGED_BY_VALUE}
@@ -50,7 +50,7 @@ def _is_plugin_problem(diag_id: str) -> bool:
 def _parse_each(bodies: Sequence[JSON]) -> Any:
     """``parse_objects(bodies)``; should reading one body fail outright (not a diagnostic: an
     exception), that body alone is reported and left out, and the others are read."""
-    from padlock.core import policy_objects as po
+    from padlock.policy import policy_objects as po
 
     try:
         return po.parse_objects(bodies)
@@ -73,7 +73,7 @@ def _without_bad_choices(body: JSON, diagnostics: dict[ObjectKey, list[str]], re
     """A ManagedPolicy body whose user choices do not parse, with those choices left out (the
     policy runs as its defaults say, reported on it), rather than the whole policy dropped: a bad
     choice must not switch off every rule of the policy."""
-    from padlock.core import policy_objects as po
+    from padlock.policy import policy_objects as po
 
     try:
         policy, found = po.parse_managed(body)
@@ -95,7 +95,7 @@ def _without_bad_choices(body: JSON, diagnostics: dict[ObjectKey, list[str]], re
 
 class Core:
     def __init__(self, options: OperatorOptions) -> None:
-        from padlock.core import catalog, effective
+        from padlock.policy import catalog, effective
 
         self.options = options
         self.cache = effective.RenderCache()
@@ -108,8 +108,8 @@ class Core:
         return tuple((f.name, f.text) for f in bundle.files)
 
     def _ruleset(self, name: str, bundle: Any) -> Any:
-        from padlock.core import loader
-        from padlock.core.model import RulesFile
+        from padlock.engine import loader
+        from padlock.engine.model import RulesFile
 
         key = (name, bundle.digest)
         if key not in self._rulesets:
@@ -123,7 +123,7 @@ class Core:
     # -- the port --------------------------------------------------------------------------------------
     def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
                        load_orders: Mapping[str, int] | None = None) -> list[ManagedDraft]:
-        from padlock.core import catalog, managed
+        from padlock.policy import catalog, managed
 
         if not bundles:
             return []
@@ -142,8 +142,8 @@ class Core:
         ]
 
     def render(self, inputs: RenderInputs, now: dt.datetime) -> Rendered:
-        from padlock.core import effective, running
-        from padlock.core import policy_objects as po
+        from padlock.policy import effective, running
+        from padlock.policy import policy_objects as po
 
         diagnostics: dict[ObjectKey, list[str]] = {}
         reasons: dict[ObjectKey, str] = {}
@@ -207,7 +207,7 @@ class Core:
         if old is None:
             return len(new_rules), 0, 0
         try:
-            from padlock.core import differ
+            from padlock.engine import differ
 
             d = differ.diff(self._ruleset("diff-old", old), self._ruleset("diff-new", new))
             rules = d.rules
@@ -222,8 +222,8 @@ class Core:
     def recover_files(self, source: JSON, configmaps: Sequence[JSON]) -> Any | None:
         """The source's files as published (keys ``NN-<source>-<file>``), when the ConfigMaps say they
         hold exactly ``status.currentVersion`` of it."""
-        from padlock.core import effective
-        from padlock.core.model import RulesFile
+        from padlock.engine.model import RulesFile
+        from padlock.policy import effective
         from padlock.sources.bundles import Bundle
 
         md, status = source.get("metadata") or {}, source.get("status") or {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from padlock.core import lock, sharding
+from padlock.policy import lock, sharding
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class OperatorOptions:
     """Per-object and per-namespace limits of the published ruleset."""
     history_limit: int = 20
     """Entries kept in RuleSource ``status.history`` (at most 20, the CRD's bound). ManagedPolicy
-    ``status.changes`` is bounded by the policy core (``padlock.core.changes.MAX_CHANGES``)."""
+    ``status.changes`` is bounded by the policy core (``padlock.policy.changes.MAX_CHANGES``)."""
 
     def publish_target(self) -> lock.PublishTarget:
         """The ConfigMap names the operator may publish (and the lock reserves for it)."""

@@ -1,6 +1,6 @@
 """The data flows exchange with the core: render inputs, the rendered result, managed policy drafts.
 
-Plain frozen data. ``padlock.flows.corebridge`` fills these from ``padlock.core``; the publishing and
+Plain frozen data. ``padlock.flows.corebridge`` fills these from ``padlock.policy``; the publishing and
 sync flows read them. Keeping the flows' view in one module means a change of the core's shapes is
 absorbed in the bridge.
 """
@@ -66,7 +66,7 @@ class Rendered:
     """Rules each rendered policy runs (CustomPolicy ``status.ruleCount``); absent: none."""
     running: Mapping[ObjectKey, JSON] = field(default_factory=dict)
     """Effective state per policy as status fields (``runningRules``, ``runningRuleCount``,
-    ``stillRunning``: ``padlock.core.running``); absent: not rendered."""
+    ``stillRunning``: ``padlock.policy.running``); absent: not rendered."""
     frozen_capture: Mapping[ObjectKey, tuple[str, ...] | None] = field(default_factory=dict)
     """CustomPolicy ``status.frozenRules`` decided by the core: a set captured by this render, or
     None to drop the stored one; absent: keep what is stored."""

@@ -2,8 +2,8 @@
 own process touches it.
 
 ``SandboxedSources`` wraps the operator's ``SourcePort``: ``fetch`` (a new candidate) downloads as
-before, then loads the release's rules files with ``padlock.core.loader.load`` in a child forked
-from a small fork server (``multiprocessing`` forkserver, ``padlock.core`` preloaded, so a check costs
+before, then loads the release's rules files with ``padlock.engine.loader.load`` in a child forked
+from a small fork server (``multiprocessing`` forkserver, ``padlock.engine`` preloaded, so a check costs
 a fork, not an interpreter start). The child runs under ``RLIMIT_AS`` (``MEMORY_BYTES``) and
 ``RLIMIT_CPU`` (``CPU_SECONDS``) and a wall-clock deadline. If it dies (a segfault in a C parser, the
 memory or CPU limit, the deadline), the release is refused with a ``SandboxRejected`` naming why, and
@@ -59,8 +59,8 @@ def _check(files: list[tuple[str, str]], conn: multiprocessing.connection.Connec
            cpu: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    from padlock.core import loader
-    from padlock.core.model import RulesFile
+    from padlock.engine import loader
+    from padlock.engine.model import RulesFile
 
     try:
         result = loader.load([RulesFile(n, t) for n, t in files])

@@ -6,8 +6,8 @@ Has no other use; importing it anywhere else only costs that one small load.
 
 from __future__ import annotations
 
-from padlock.core import loader
-from padlock.core.model import RulesFile
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
 
 _WARMUP = RulesFile("warmup.yaml", "- rule: warmup\n  desc: d\n  output: o %proc.name\n  priority: INFO\n"
                                    "  condition: evt.type = open and proc.name = x\n")

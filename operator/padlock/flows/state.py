@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from padlock.core import lock
+from padlock.policy import lock
 
 JSON = dict[str, Any]
 ObjectKey = tuple[str, str, str]

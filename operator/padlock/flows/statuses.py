@@ -5,7 +5,7 @@ RuleSource controller (RuleSource). Each function returns the complete status as
 (camelCase, no unset fields, times in RFC 3339); the single status writer (``ClusterPort.write_status``)
 compares it with the stored one and writes only what differs. Pure: ``now`` is passed in.
 
-What a ManagedPolicy status says is decided by the policy core (``padlock.core.changes.next_status``:
+What a ManagedPolicy status says is decided by the policy core (``padlock.policy.changes.next_status``:
 ``lastUpdated``, ``changes``, counts, ``missingDisabledRules``, effective ``enabled``); this module only
 adds ``observedGeneration`` and the conditions.
 """
@@ -22,10 +22,10 @@ from padlock.api.custompolicy import CustomPolicyStatus
 from padlock.api.exception import PolicyExceptionStatus
 from padlock.api.managedpolicy import ManagedPolicyStatus
 from padlock.api.rulesource import RuleSourceStatus
-from padlock.core import changes
-from padlock.core import policy_objects as po
 from padlock.flows import conditions as conds
 from padlock.flows.conditions import Cond
+from padlock.policy import changes
+from padlock.policy import policy_objects as po
 
 JSON = dict[str, Any]
 
@@ -78,7 +78,7 @@ def custom_policy(*, current: Mapping[str, Any] | None, generation: int | None, 
                   now: dt.datetime, rule_count: int, frozen_rules: Sequence[str] | Keep | None = KEEP,
                   reason: str = "Invalid", running: Mapping[str, Any] | None = None) -> JSON:
     """Status of a CustomPolicy: ``Ready``, ``ruleCount`` (rules it runs in the published render) and
-    ``frozenRules`` as the core decided it (``padlock.core.layer``: captured, dropped with None, or
+    ``frozenRules`` as the core decided it (``padlock.policy.layer``: captured, dropped with None, or
     ``KEEP`` the stored one)."""
     current = current or {}
     frozen = current.get("frozenRules") if isinstance(frozen_rules, Keep) else frozen_rules

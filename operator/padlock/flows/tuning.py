@@ -25,9 +25,9 @@ from typing import Any
 from padlock.adapters.kube.client import ApiError, KubeClient
 from padlock.adapters.kube.events import ObjectRef, post_event
 from padlock.adapters.kube.resources import KINDS
-from padlock.core.tuning.feedback import Feedback, RulesetView
-from padlock.core.tuning.objects import decision_of, status_of, suggestion_object
-from padlock.core.tuning.suggest import PolicyRef, Suggestion, Tuner
+from padlock.policy.tuning.feedback import Feedback, RulesetView
+from padlock.policy.tuning.objects import decision_of, status_of, suggestion_object
+from padlock.policy.tuning.suggest import PolicyRef, Suggestion, Tuner
 
 log = logging.getLogger("padlock.tuner")
 JSON = dict[str, Any]

@@ -1,7 +1,7 @@
 """What a rules source hands back: a ``Candidate`` from the cheap check, a ``Bundle`` from the pull.
 
 Called by: every source module builds these (a pull ends in ``engine_checked``); ``padlock.flows.sync_source``
-reads them. Plain frozen data, no I/O. ``RulesFile`` is the rules core's type (``padlock.core.model``)
+reads them. Plain frozen data, no I/O. ``RulesFile`` is the rules core's type (``padlock.engine.model``)
 and is not redefined here.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from padlock.sources import requirements
 
 if TYPE_CHECKING:
-    from padlock.core.model import RulesFile
+    from padlock.engine.model import RulesFile
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def fetch(
     limits: archives.Limits = archives.DEFAULT_LIMITS,
 ) -> Bundle:
     """The rules files, provided the content still has the checked digest."""
-    from padlock.core.model import RulesFile  # the rules core's type; imported here to keep layers loose
+    from padlock.engine.model import RulesFile  # the rules core's type; imported here to keep layers loose
 
     ref = spec.config_map
     if ref is None:

@@ -183,7 +183,7 @@ def fetch(
     timeout: float = 30.0,
 ) -> Bundle:
     """Download, check the sha256 (spec and candidate), unpack safely."""
-    from padlock.core.model import RulesFile  # the rules core's type; imported here to keep layers loose
+    from padlock.engine.model import RulesFile  # the rules core's type; imported here to keep layers loose
 
     http = spec.http
     if http is None:

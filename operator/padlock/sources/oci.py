@@ -218,7 +218,7 @@ def fetch(
     timeout: float = 30.0,
 ) -> Bundle:
     """Pull ``candidate.digest``, verify pins and signature, unpack its rules files safely."""
-    from padlock.core.model import RulesFile  # the rules core's type; imported here to keep layers loose
+    from padlock.engine.model import RulesFile  # the rules core's type; imported here to keep layers loose
 
     oci = spec.oci
     if oci is None:

@@ -4,7 +4,7 @@ Called by: the source modules, on the artifact config (OCI) or the rules text (H
 Mirrors falcosecurity/rules ``build/registry/requirements.go``: the requirement is the
 ``engine_version_semver`` entry of the config's ``requirements``; inside a rules file it is the
 ``- required_engine_version:`` line, where an integer N means ``0.N.0``. The full loader in
-``padlock.core`` checks the same thing again with the parsed file; this is the cheap early gate
+``padlock.engine`` checks the same thing again with the parsed file; this is the cheap early gate
 that falcoctl's ``follow`` applies before pulling (and ``install`` forgets: rules issue #293).
 """
 

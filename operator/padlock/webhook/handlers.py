@@ -8,7 +8,7 @@ server (``/lock-managedpolicy``) and the webhook name prefix in the ValidatingWe
 the chart's service-based configuration (``charts/padlock/templates/webhook.yaml``) routes to the same
 handlers as kopf's managed one.
 
-The decisions themselves are pure (``padlock.core.lock``, ``padlock.core.admission``); this module
+The decisions themselves are pure (``padlock.policy.lock``, ``padlock.policy.admission``); this module
 turns them into ``kopf.AdmissionError`` (HTTP 403, shown by kubectl as "denied the request: ...") and
 counts them in ``padlock_admission_decisions_total``.
 
@@ -27,7 +27,7 @@ import kopf
 
 from padlock import metrics
 from padlock.api import kinds
-from padlock.core import admission, lock
+from padlock.policy import admission, lock
 from padlock.webhook.views import ViewCache
 
 GROUP: Final = kinds.MANAGED_POLICY.group

@@ -20,8 +20,8 @@ from typing import Any
 import kopf
 
 from padlock.api import kinds
-from padlock.core import lock
 from padlock.flows.state import OperatorState
+from padlock.policy import lock
 from padlock.webhook.wiring import WebhookOptions, setup
 
 GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version

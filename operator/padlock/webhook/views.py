@@ -1,4 +1,4 @@
-"""Build the ``AdmissionView`` (``padlock.core.admission``) from the operator's in-memory state.
+"""Build the ``AdmissionView`` (``padlock.policy.admission``) from the operator's in-memory state.
 
 Called by the validating handlers (``padlock.webhook.handlers``) on every CustomPolicy or exception
 admission. ``padlock.flows.state.OperatorState`` is read, never written. The view is cached per
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from padlock.core import admission, readorder
-from padlock.core import policy_objects as po
-from padlock.core.model import RulesFile
+from padlock.engine import readorder
+from padlock.engine.model import RulesFile
+from padlock.policy import admission
+from padlock.policy import policy_objects as po
 
 
 class ViewCache:

@@ -25,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from padlock.core import lock
+from padlock.policy import lock
 from padlock.webhook import certs, handlers
 from padlock.webhook.views import ViewCache
 

@@ -8,7 +8,7 @@ Usage::
 Reads every ``{PT_<type>, <flags>, PF_..., "<name>", ...}`` entry of ``userspace/libsinsp/sinsp_filtercheck_*.cpp``
 at ``LIBS_TAG`` (a bare clone of falcosecurity/libs), keeps the fields usable in rules (not table-only
 or print-only), takes the argument kind and list flag from the entry's flags, reuses the curated entry of
-``operator/padlock/core/data/fields.json`` for the suffix form (``evt.arg.flags``), and checks the result
+``operator/padlock/engine/data/fields.json`` for the suffix form (``evt.arg.flags``), and checks the result
 against ``FALCO_BINARY --list -N`` (every field that Falco lists must be there; what Falco does not list
 must be deprecated or filter-only). Event types come from ``fields.json`` plus ``FALCO_BINARY --list-events``.
 The output has the same shape as ``fields.json`` and records its provenance.
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-NEWEST = REPO / "operator/padlock/core/data/fields.json"
+NEWEST = REPO / "operator/padlock/engine/data/fields.json"
 ENTRY = re.compile(r'\{\s*PT_(\w+)\s*,\s*([A-Z_|\s]+?)\s*,\s*PF_\w+\s*,\s*"([a-zA-Z0-9_.]+)"', re.S)
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
             "sources_read": [
                 f"falcosecurity/libs userspace/libsinsp/sinsp_filtercheck_*.cpp field tables at tag {tag}",
                 f"{falco} --list=syscall -N: every field it lists is here ({len(listed)} fields)",
-                "operator/padlock/core/data/fields.json for the dotted-suffix forms (evt.arg.flags)",
+                "operator/padlock/engine/data/fields.json for the dotted-suffix forms (evt.arg.flags)",
             ],
             "not_listed_by_falco_but_accepted": unlisted,
             "generator": "tests/data/falco-golden/fields_catalog.py",

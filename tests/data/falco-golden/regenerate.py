@@ -15,7 +15,7 @@ with ``-L`` added, so that when it succeeds Falco also lists which rules run (an
 the condition it compiled). The verdict stored per case is Falco's: valid or not, each file's errors and
 warnings (code, message, item), the rules that run with their ``enabled`` flag.
 
-Falco is not needed to use the goldens: ``tests/unit/core/test_falco_golden.py`` checks Padlock against
+Falco is not needed to use the goldens: ``tests/unit/engine/test_falco_golden.py`` checks Padlock against
 them. This script is only for producing them again (a new Falco version, new cases). It never builds
 Falco; ``tests/data/falco-golden/README.md`` says how the oracle binary was built.
 """

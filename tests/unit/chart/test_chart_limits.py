@@ -15,8 +15,8 @@ import yaml
 from test_chart_renders_least_privilege import CHART, _helm, _of, render
 
 from padlock.cli import operator as operator_cli
-from padlock.core import lock
 from padlock.flows.options import Limits, OperatorOptions
+from padlock.policy import lock
 
 FALCO_VALUES = Path(__file__).resolve().parents[3] / "charts" / "falco-values" / "padlock.yaml"
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from padlock.cli import objects
 from padlock.cli.main import cli
-from padlock.core import limits
+from padlock.engine import limits
 
 
 def validate(*args: str) -> tuple[int, dict[str, object]]:

@@ -15,9 +15,9 @@ import yaml
 from click.testing import CliRunner
 
 from padlock.cli.copy import command
-from padlock.core.layer import build_layer
-from padlock.core.model import Rule, Ruleset
-from padlock.core.policy_objects import ManagedPolicyInput, ObjectRef, PolicyRule, parse_custom
+from padlock.engine.model import Rule, Ruleset
+from padlock.policy.layer import build_layer
+from padlock.policy.policy_objects import ManagedPolicyInput, ObjectRef, PolicyRule, parse_custom
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 from padlock.cli import explain, show
 from padlock.cli.main import cli
-from padlock.core import mitre
 from padlock.devenv.paths import repo_root, upstream_rules_dir
+from padlock.policy import mitre
 
 REPO = repo_root()
 assert REPO is not None

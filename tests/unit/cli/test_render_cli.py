@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from padlock.cli.render import command
-from padlock.core import loader
-from padlock.core.model import RulesFile
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
 
 RULES_V1 = """\
 - macro: spawned_process
@@ -166,7 +166,7 @@ def test_not_yaml_objects_file_is_a_usage_error_naming_the_file(tmp_path):
 
 def test_cli_render_equals_the_core_render_the_operator_calls(tmp_path):
     from padlock.cli.render import managed_inputs, read_objects, read_source
-    from padlock.core import effective, policy_objects
+    from padlock.policy import effective, policy_objects
 
     objs, rules = _setup(tmp_path)
     now = datetime(2026, 5, 1, tzinfo=UTC)

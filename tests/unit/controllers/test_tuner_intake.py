@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from padlock import metrics
 from padlock.controllers.intake import Intake, IntakeOptions
-from padlock.core.tuning.alerts import Limits
-from padlock.core.tuning.feedback import RELOAD_FAILED
-from padlock.core.tuning.suggest import Tuner, TunerConfig
+from padlock.policy.tuning.alerts import Limits
+from padlock.policy.tuning.feedback import RELOAD_FAILED
+from padlock.policy.tuning.suggest import Tuner, TunerConfig
 from support_alerts import body, falco_alert, reload_failure, sidekick_alert
 
 TOKEN = "s3cret-token"

@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 from flow_fakes import NOW, Bundle, FakeCluster, File, rule_source
 
-from padlock.core.policy_objects import ObjectRef
 from padlock.flows import publishing
 from padlock.flows.corebridge import Core
 from padlock.flows.options import Limits, OperatorOptions
 from padlock.flows.state import OperatorState
+from padlock.policy.policy_objects import ObjectRef
 
 RULES = Path(__file__).resolve().parents[3] / "examples" / "rules"
 V1 = Bundle("1.0.0", "sha256:v1", (File("rules.yaml", (RULES / "v1" / "padlock_example_rules.yaml").read_text()),))
@@ -139,7 +139,7 @@ def test_managed_policy_with_unreadable_choices_runs_with_its_defaults_and_says_
 
 
 def test_an_object_whose_reading_raises_is_invalid_alone(monkeypatch):
-    from padlock.core import policy_objects as po
+    from padlock.policy import policy_objects as po
 
     real = po.parse_exception
 

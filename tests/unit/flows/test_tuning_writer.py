@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padlock.adapters.kube.client import ApiError
-from padlock.core.policy_objects import ObjectRef
-from padlock.core.tuning.alerts import from_json
-from padlock.core.tuning.feedback import RELOAD_FAILED, Feedback
-from padlock.core.tuning.objects import suggestion_object
-from padlock.core.tuning.suggest import COUNTED, SILENCED, Tuner, TunerConfig
 from padlock.flows.tuning import SuggestionWriter, ruleset_view
+from padlock.policy.policy_objects import ObjectRef
+from padlock.policy.tuning.alerts import from_json
+from padlock.policy.tuning.feedback import RELOAD_FAILED, Feedback
+from padlock.policy.tuning.objects import suggestion_object
+from padlock.policy.tuning.suggest import COUNTED, SILENCED, Tuner, TunerConfig
 from support_alerts import falco_alert
 
 T0 = 1_767_268_800.0

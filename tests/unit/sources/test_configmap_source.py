@@ -15,7 +15,7 @@ import pytest
 
 from padlock import sources
 from padlock.api.rulesource import RuleSourceSpec
-from padlock.core.model import RulesFile
+from padlock.engine.model import RulesFile
 from padlock.sources.errors import ArchiveRejected, SourceUnavailable, SpecInvalid, VersionNotFound
 from padlock.sources.ports import ConfigMapContent
 

@@ -2,15 +2,15 @@
 
 v1 and v2 load cleanly (with the container plugin, as upstream files need); v2 is v1 plus the rule
 "Search GPG Private Keys" tagged mitre_credential_access; v3 fails on exactly one condition.
-Loaded with the real rules core (``padlock.core.loader``), as ``padlock validate`` does.
+Loaded with the real rules core (``padlock.engine.loader``), as ``padlock validate`` does.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from padlock.core import loader
-from padlock.core.model import RulesFile
+from padlock.engine import loader
+from padlock.engine.model import RulesFile
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "rules"
 NAME = "padlock_example_rules.yaml"

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from padlock.core.tuning.alerts import AlertError, Limits, canonical_priority, parse_body, parse_line
+from padlock.policy.tuning.alerts import AlertError, Limits, canonical_priority, parse_body, parse_line
 from support_alerts import SHELL, body, falco_alert, reload_failure, sidekick_alert
 
 

@@ -1,4 +1,4 @@
-"""The tuner's aggregation and suggestions (padlock.core.tuning.suggest), fed parsed Falco alerts.
+"""The tuner's aggregation and suggestions (padlock.policy.tuning.suggest), fed parsed Falco alerts.
 
 Covers: a workload past the count and share thresholds gets one suggestion, below either it gets
 none; the suggested PolicyException matches exactly the values seen (image, container, process,
@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from padlock.api import ClusterPolicyException, PolicyException
-from padlock.core.tuning.alerts import from_json
-from padlock.core.tuning.suggest import (
+from padlock.policy.tuning.alerts import from_json
+from padlock.policy.tuning.suggest import (
     COUNTED,
     SILENCED,
     UNMATCHABLE,

@@ -9,9 +9,9 @@ does not run becomes FalcoRulesetStale; other internal and running-rule alerts g
 
 from __future__ import annotations
 
-from padlock.core.tuning.alerts import from_json
-from padlock.core.tuning.feedback import RELOAD_FAILED, STALE, RulesetView, assess
-from padlock.core.tuning.window import Lru, RateLimiter, WindowCounter
+from padlock.policy.tuning.alerts import from_json
+from padlock.policy.tuning.feedback import RELOAD_FAILED, STALE, RulesetView, assess
+from padlock.policy.tuning.window import Lru, RateLimiter, WindowCounter
 from support_alerts import falco_alert, reload_failure
 
 

@@ -18,7 +18,7 @@ from kopf._cogs.structs import references
 from kopf._core.engines import admission as kopf_admission
 
 from padlock import metrics
-from padlock.core import lock
+from padlock.policy import lock
 from padlock.webhook import handlers
 from padlock.webhook.wiring import WebhookOptions, setup
 

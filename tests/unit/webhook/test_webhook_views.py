@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from padlock.core.model import RulesFile
+from padlock.engine.model import RulesFile
 from padlock.flows.state import OperatorState
 from padlock.webhook.views import ViewCache, build_view
 

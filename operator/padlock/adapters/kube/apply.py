@@ -13,7 +13,7 @@ from typing import Any
 
 from padlock.adapters.kube.client import JSON, KubeClient
 from padlock.adapters.kube.resources import API_VERSION, MANAGED_POLICY
-from padlock.core import lock
+from padlock.policy import lock
 
 FIELD_MANAGER = "padlock"
 USER_CHOICE_FIELDS = lock.USER_CHOICE_SPEC_FIELDS

@@ -12,7 +12,7 @@ from typing import Any
 from padlock.adapters.kube import apply, events, publish, status
 from padlock.adapters.kube.client import JSON, KubeClient
 from padlock.adapters.kube.resources import API_VERSION, KINDS
-from padlock.core import lock
+from padlock.policy import lock
 
 log = logging.getLogger("padlock.adapters")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from padlock.adapters.kube.client import KubeClient
 from padlock.adapters.kube.resources import events_path
-from padlock.core import changes
+from padlock.policy import changes
 
 COMPONENT = "padlock"
 # Event messages are capped by the API server at 1 KiB; keep the head, which names the problem.

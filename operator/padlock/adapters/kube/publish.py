@@ -30,7 +30,7 @@ from typing import Any
 from padlock.adapters.kube import events
 from padlock.adapters.kube.client import JSON, ApiError, KubeClient
 from padlock.adapters.kube.resources import configmap_path
-from padlock.core import lock
+from padlock.policy import lock
 
 log = logging.getLogger("padlock.adapters")
 
