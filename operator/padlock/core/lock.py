@@ -381,6 +381,15 @@ def check_managed_policy(
     return _update_violations("ManagedPolicy", old, new, role, subresource or "")
 
 
+SPEC_DEFAULTS: Final[dict[str, Any]] = {
+    field.alias or name: field.default
+    for name, field in ManagedPolicySpec.model_fields.items()
+    if field.default is not None and field.default_factory is None and isinstance(field.default, bool | int | str)
+}
+"""Spec fields the CRD schema defaults (``default:`` in crds/), by JSON name: the API server sets them on
+every create before admission, so a declaration carrying one at its default has not set it."""
+
+
 def declaration_violations(new: Mapping[str, Any], role: Role) -> list[Violation]:
     """Locked fields set by a ManagedPolicy CREATE, judged as an UPDATE from an empty object.
 
@@ -390,6 +399,10 @@ def declaration_violations(new: Mapping[str, Any], role: Role) -> list[Violation
     and applies the catalog's fields beside the user's (padlock.flows.publishing.render_and_publish).
     """
     empty: dict[str, Any] = {"apiVersion": new.get("apiVersion"), "kind": new.get("kind"), "metadata": {}}
+    spec = _as_mapping(new.get("spec"))
+    defaulted = {k: v for k, v in SPEC_DEFAULTS.items() if k in spec and spec[k] == v and type(spec[k]) is type(v)}
+    if defaulted:
+        empty["spec"] = defaulted
     return _update_violations("ManagedPolicy", empty, new, role, "")
 
 

@@ -122,6 +122,12 @@ def _set_on_create(rule: lock.FieldRule) -> str:
         path = f"object.{'.'.join(rule.parts)}"
         return f"(has({path}) && {path}.exists(k, k.startsWith('{lock.PROTECTED_PREFIX}')))"
     present = f"({_present('object', rule.parts)})"
+    if rule.parts[0] == "spec" and len(rule.parts) == 2 and rule.parts[1] in lock.SPEC_DEFAULTS:
+        # The API server fills in the schema default before admission: at that value, not set by the request.
+        value = lock.SPEC_DEFAULTS[rule.parts[1]]
+        literal = ("true" if value else "false") if isinstance(value, bool) else (
+            f"'{value}'" if isinstance(value, str) else str(value))
+        present = f"({present[1:-1]} && object.spec.{rule.parts[1]} != {literal})"
     if lock.GARBAGE_COLLECTOR in rule.writers:
         present = f"(!variables.gc && {present})"
     return present

@@ -464,13 +464,21 @@ def test_a_declaration_is_created_by_anyone_and_each_locked_field_added_to_it_is
     declared = {"apiVersion": full["apiVersion"], "kind": full["kind"],
                 "metadata": {"name": "declared", "labels": {"team": "sec"}, "annotations": {"note": "x"}},
                 "spec": {k: full["spec"][k] for k in lock.USER_CHOICE_SPEC_FIELDS}}
-    for user in (TENANT, GC, OPERATOR):
-        req = request("managedpolicies", "CREATE", user, None, declared)
-        assert (webhook_allows(req), vap_allows(policies, req)) == (True, True), user
+    # As admission sees it: the API server has filled in the schema's defaults (crds/).
+    crd = yaml.safe_load((REPO / "crds" / "padlock.dev_managedpolicies.yaml").read_text())
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    defaults = {k: v["default"] for k, v in spec_schema.items() if "default" in v}
+    assert defaults == lock.SPEC_DEFAULTS
+    for obj in (declared, {**declared, "spec": {**declared["spec"], **defaults}}):
+        for user in (TENANT, GC, OPERATOR):
+            req = request("managedpolicies", "CREATE", user, None, obj)
+            assert (webhook_allows(req), vap_allows(policies, req)) == (True, True), (user, obj["spec"])
     extras: list[tuple[str, dict[str, Any]]] = [
         (f"spec.{k}", {**declared, "spec": {**declared["spec"], k: v}})
         for k, v in full["spec"].items() if k not in lock.USER_CHOICE_SPEC_FIELDS
     ]
+    extras += [(f"spec.{k} off its default", {**declared, "spec": {**declared["spec"], k: not v}})
+               for k, v in lock.SPEC_DEFAULTS.items() if isinstance(v, bool)]
     for key in ("labels", "annotations"):
         meta = {**declared["metadata"], key: {**declared["metadata"][key], "padlock.dev/x": "1"}}
         extras.append((f"metadata.{key}", {**declared, "metadata": meta}))
