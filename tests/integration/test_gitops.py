@@ -1,7 +1,7 @@
 """GitOps: a ManagedPolicy declared in Git before the operator creates it is adopted, and server-side
 apply shows there is no fight over fields.
 
-Covers, on the real API server with the chart's lock in force (its ValidatingAdmissionPolicies applied,
+The declared manifest is the one docs/gitops.md shows. Covers, on the real API server with the chart's lock in force (its ValidatingAdmissionPolicies applied,
 and the operator's webhook in url mode once it runs):
 - ``kubectl apply --server-side`` (field manager ``argocd-controller``, as Argo CD uses) of a
   ManagedPolicy holding only the user-choice fields (enabled, disabledRules, scope) succeeds before
@@ -19,11 +19,13 @@ and the operator's webhook in url mode once it runs):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from padlock.devenv.controlplane import ControlPlane
 from padlock.devenv.tools import Runner
@@ -32,12 +34,18 @@ from support_webhook import VAP_NAMES, chart_template, managed_policy, wait_unti
 
 SOURCE = "gitops"
 MANAGER = "argocd-controller"
-DECLARED = {
-    "apiVersion": "padlock.dev/v1alpha1",
-    "kind": "ManagedPolicy",
-    "metadata": {"name": POLICY, "labels": {"app.kubernetes.io/instance": "security-baseline"}},
-    "spec": {"enabled": True, "disabledRules": [KEYS_RULE], "scope": {"namespaces": {"exclude": ["kube-system"]}}},
-}
+DOC = Path(__file__).resolve().parents[2] / "docs" / "gitops.md"
+
+
+def _documented_declaration() -> dict[str, Any]:
+    """The declared ManagedPolicy of docs/gitops.md, so the documented manifest is the one tested."""
+    block = re.search(r"<!-- BEGIN manifest: declared-managedpolicy -->\n```yaml\n(.*?)```", DOC.read_text(), re.S)
+    assert block, "docs/gitops.md lost its declared-managedpolicy manifest"
+    obj: dict[str, Any] = yaml.safe_load(block.group(1))
+    return obj
+
+
+DECLARED = _documented_declaration()
 
 
 def _apply(kubectl: Runner, obj: dict[str, Any]) -> Any:
@@ -96,7 +104,8 @@ def test_a_declaration_with_only_user_choices_is_adopted_and_honoured(
     assert {k: spec[k] for k in ("enabled", "disabledRules", "scope")} == DECLARED["spec"]
     assert spec["catalog"]["policy"] == POLICY and spec["source"]["ruleSource"] == SOURCE
     assert KEYS_RULE in {r["name"] for r in spec["rules"]}
-    assert policy["metadata"]["labels"]["app.kubernetes.io/instance"] == "security-baseline"
+    assert DECLARED["metadata"]["name"] == POLICY and DECLARED["spec"]["disabledRules"] == [KEYS_RULE]
+    assert policy["metadata"]["annotations"].items() >= DECLARED["metadata"]["annotations"].items()
     assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "padlock"
     wait_for("the declared disabled rule to be off in the published layer",
              lambda: disabled(running.user.layer(), KEYS_RULE))
