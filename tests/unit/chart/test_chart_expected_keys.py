@@ -258,3 +258,28 @@ def test_the_schema_accepts_every_new_value_and_still_refuses_unknown_keys() -> 
 @pytest.mark.parametrize("key", ["serviceMonitor", "networkPolicy", "nameOverride", "fullnameOverride"])
 def test_every_new_top_level_key_is_in_values_yaml(key: str) -> None:
     assert key in yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("sets", "patches"),
+    [
+        ((), "padlock.dev"),
+        (("webhook.certificate.secretName=my-tls",), "padlock.dev"),
+        (("webhook.certificate.secretName=my-tls", "webhook.certificate.caBundle=QUJD"), None),
+        (("webhook.certificate.certManager.enabled=true",), None),
+    ],
+)
+def test_the_operator_parses_the_rendered_args_into_who_owns_the_ca_bundle(
+    sets: tuple[str, ...], patches: str | None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from padlock.cli import operator as operator_cli
+
+    c = container(render(*sets))
+    # The pod's environment, as the Deployment sets it: the flags must win over it.
+    for env in c["env"]:
+        if "value" in env:
+            monkeypatch.setenv(env["name"], env["value"])
+    monkeypatch.setenv("POD_NAMESPACE", "padlock-system")
+    ctx = operator_cli.command.make_context("operator", list(c["args"][1:]))
+    assert (ctx.params["webhook_configuration"] or None) == patches
+    assert ctx.params["webhook_cert_dir"] == "/etc/padlock/webhook-tls"
