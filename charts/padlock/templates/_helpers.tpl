@@ -4,15 +4,20 @@ lock-policy.yaml use them too).
 */}}
 
 {{- define "padlock.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-qualified name; just the release name when it already contains the chart name. */}}
+{{/* Release-qualified name (fullnameOverride wins); just the release name when it already contains the name. */}}
 {{- define "padlock.fullname" -}}
-{{- if contains .Chart.Name .Release.Name }}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -31,7 +36,7 @@ app.kubernetes.io/part-of: padlock
 
 {{/* The operator's ServiceAccount; the lock exempts system:serviceaccount:<namespace>:<this>. */}}
 {{- define "padlock.serviceAccountName" -}}
-{{- .Values.serviceAccount.name }}
+{{- .Values.serviceAccount.name | default (include "padlock.fullname" .) }}
 {{- end }}
 
 {{/* The operator's user name as the API server sees it. */}}
@@ -58,4 +63,28 @@ app.kubernetes.io/part-of: padlock
 {{- $out := list }}
 {{- range . }}{{- $out = append $out (printf "'%s'" .) }}{{- end }}
 {{- join ", " $out }}
+{{- end }}
+
+{{/*
+The Secret holding the webhook's serving certificate, or "" when the operator generates one:
+cert-manager's Certificate writes webhook.certificate.secretName (default <fullname>-webhook-tls);
+otherwise webhook.certificate.secretName, or the older webhook.certSecret.
+*/}}
+{{- define "padlock.webhookCertSecret" -}}
+{{- $cert := .Values.webhook.certificate }}
+{{- if $cert.certManager.enabled }}
+{{- $cert.secretName | default (printf "%s-webhook-tls" (include "padlock.fullname" .)) }}
+{{- else }}
+{{- $cert.secretName | default .Values.webhook.certSecret }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the operator writes the caBundle of the webhook configuration: it made the CA itself, or it
+serves a Secret's certificate and no webhook.certificate.caBundle was given. With cert-manager the
+cainjector owns the caBundle, and with a given caBundle the chart does: the operator must not fight them.
+*/}}
+{{- define "padlock.operatorPatchesCABundle" -}}
+{{- $cert := .Values.webhook.certificate }}
+{{- if and .Values.webhook.enabled (not $cert.certManager.enabled) (not $cert.caBundle) }}true{{ else }}false{{ end }}
 {{- end }}

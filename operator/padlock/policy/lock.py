@@ -197,7 +197,9 @@ def _configmap_rules() -> tuple[FieldRule, ...]:
 FIELD_RULES: Final = _managed_policy_rules() + _configmap_rules()
 
 OPERATION_RULES: Final = (
-    OperationRule("ManagedPolicy", "CREATE", "any", _OP_ONLY, "made from the policy catalog"),
+    OperationRule("ManagedPolicy", "CREATE", "any but a declaration", _OP_ONLY,
+                  "made from the policy catalog; anyone RBAC lets may declare one ahead of the operator "
+                  "(GitOps) with only the fields a user may change, which the operator adopts"),
     OperationRule("ManagedPolicy", "DELETE", "any", _OP_GC,
                   "the operator would recreate it; users disable it with spec.enabled: false"),
     OperationRule("ConfigMap", "CREATE", f"labelled {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", _OP_ONLY,
@@ -370,6 +372,11 @@ def check_managed_policy(
     role = identity.role(username)
     if role == "operator":
         return []
+    if operation == "CREATE" and new is not None:
+        declared = declaration_violations(new, role)
+        if not declared or _denied_operation("ManagedPolicy", operation, role) == []:
+            return []
+        return declared
     if operation in ("CREATE", "DELETE"):
         return _denied_operation("ManagedPolicy", operation, role)
     if operation != "UPDATE" or old is None or new is None:
@@ -379,11 +386,37 @@ def check_managed_policy(
     return _update_violations("ManagedPolicy", old, new, role, subresource or "")
 
 
+SPEC_DEFAULTS: Final[dict[str, Any]] = {
+    field.alias or name: field.default
+    for name, field in ManagedPolicySpec.model_fields.items()
+    if field.default is not None and field.default_factory is None and isinstance(field.default, bool | int | str)
+}
+"""Spec fields the CRD schema defaults (``default:`` in crds/), by JSON name: the API server sets them on
+every create before admission, so a declaration carrying one at its default has not set it."""
+
+
+def declaration_violations(new: Mapping[str, Any], role: Role) -> list[Violation]:
+    """Locked fields set by a ManagedPolicy CREATE, judged as an UPDATE from an empty object.
+
+    Empty means the object is a declaration: it sets only what ``role`` could change on an existing
+    ManagedPolicy (spec.enabled, spec.disabledRules, spec.scope, labels and annotations outside
+    padlock.dev/), so a GitOps tool may create it before the operator does; the operator then adopts it
+    and applies the catalog's fields beside the user's (padlock.flows.publishing.render_and_publish).
+    """
+    empty: dict[str, Any] = {"apiVersion": new.get("apiVersion"), "kind": new.get("kind"), "metadata": {}}
+    spec = _as_mapping(new.get("spec"))
+    defaulted = {k: v for k, v in SPEC_DEFAULTS.items() if k in spec and spec[k] == v and type(spec[k]) is type(v)}
+    if defaulted:
+        empty["spec"] = defaulted
+    return _update_violations("ManagedPolicy", empty, new, role, "")
+
+
 def managed_policy_message(name: str, operation: str, violations: Sequence[Violation]) -> str:
     """The rejection text: what is locked, that Padlock manages it, and how to proceed."""
     target = f'managedpolicy "{name}"'
     if operation == "CREATE":
-        what = "ManagedPolicy objects are created only by the Padlock operator"
+        what = ("ManagedPolicy objects are created only by the Padlock operator, or declared ahead of it "
+                f"with nothing but the fields below (this one sets {_list_paths(violations)})")
     elif operation == "DELETE":
         what = f"{target} is managed by Padlock and cannot be deleted (disable it with spec.enabled: false)"
     else:

@@ -116,10 +116,38 @@ def _sum(terms: Sequence[str], indent: int) -> str:
     return _block([t + (" +" if i < len(terms) - 1 else "") for i, t in enumerate(terms)], indent)
 
 
+def _set_on_create(rule: lock.FieldRule) -> str:
+    """CEL: the locked field (or a ``padlock.dev/`` key of the map) is set in the created object."""
+    if rule.keys == "padlock":
+        path = f"object.{'.'.join(rule.parts)}"
+        return f"(has({path}) && {path}.exists(k, k.startsWith('{lock.PROTECTED_PREFIX}')))"
+    present = f"({_present('object', rule.parts)})"
+    if rule.parts[0] == "spec" and len(rule.parts) == 2 and rule.parts[1] in lock.SPEC_DEFAULTS:
+        # The API server fills in the schema default before admission: at that value, not set by the request.
+        value = lock.SPEC_DEFAULTS[rule.parts[1]]
+        literal = ("true" if value else "false") if isinstance(value, bool) else (
+            f"'{value}'" if isinstance(value, str) else str(value))
+        present = f"({present[1:-1]} && object.spec.{rule.parts[1]} != {literal})"
+    if lock.GARBAGE_COLLECTOR in rule.writers:
+        present = f"(!variables.gc && {present})"
+    return present
+
+
+def declared_terms(kind: lock.LockedKind) -> list[str]:
+    """One CEL term per locked field a CREATE sets: the create of a declaration (only the fields a user
+    may change, ``lock.declaration_violations``) has none. ``*`` rows need none (pruned, as above)."""
+    return [
+        f"({_set_on_create(rule)} ? ['{rule.path}'] : [])"
+        for rule in lock.field_rules(kind)
+        if rule.locked and rule.parts[-1] != "*" and not rule.subresource
+    ]
+
+
 def render() -> str:
     """The whole ``lock-policy.yaml`` template text."""
     mp_main = changed_terms("ManagedPolicy")
     mp_status = changed_terms("ManagedPolicy", "status")
+    mp_declared = declared_terms("ManagedPolicy")
     cm_main = changed_terms("ConfigMap")
     gc_variable = (
         "    - name: gc\n"
@@ -137,7 +165,8 @@ verdicts as the webhook (padlock.policy.lock; tests/unit/policy/test_lock_table.
     policies for it); it may create ConfigMaps in the Falco namespace only under the generated names;
   - the garbage collector may delete locked objects and drop owner references and finalizers;
   - anyone else may UPDATE a ManagedPolicy only in spec.enabled, spec.disabledRules, spec.scope and
-    labels/annotations outside padlock.dev/; CREATE, DELETE and status writes are denied;
+    labels/annotations outside padlock.dev/; DELETE and status writes are denied, and CREATE too
+    unless the object is a declaration holding only those fields (GitOps; the operator adopts it);
   - ConfigMaps labelled app.kubernetes.io/managed-by=padlock may not be created, changed or deleted
     (data, binaryData, immutable, labels, annotations, finalizers, ownerReferences, generateName);
   - nobody but the operator may create <falco.rulesConfigMap> or <falco.rulesConfigMap>-<n> in the
@@ -180,11 +209,17 @@ spec:
         ) : (
 {_sum(mp_main, 10)}
         )
+    # Locked fields a CREATE sets; empty for a declaration (GitOps) the operator adopts.
+    - name: declared
+      expression: >-
+        request.operation != 'CREATE' ? [] : (
+{_sum(mp_declared, 10)}
+        )
   validations:
-    - expression: "{_allowed_by("ManagedPolicy", "CREATE")}"
+    - expression: "{_allowed_by("ManagedPolicy", "CREATE")} || size(variables.declared) == 0"
       reason: Forbidden
       messageExpression: >-
-        'ManagedPolicy objects are created only by the Padlock operator. {{{{ $howto }}}}'
+        'ManagedPolicy objects are created only by the Padlock operator, or declared ahead of it with nothing but the fields below (this one sets ' + variables.declared.join(', ') + '). {{{{ $howto }}}}'
     - expression: "{_allowed_by("ManagedPolicy", "DELETE")}"
       reason: Forbidden
       messageExpression: >-

@@ -229,8 +229,24 @@ def test_a_username_that_only_resembles_the_operator_is_not_the_operator() -> No
 def test_create_and_delete_by_anyone_but_the_operator_are_denied() -> None:
     policy = managed_policy()
     for user in (ADMIN, TENANT):
-        assert check(None, policy, op="CREATE", user=user) == [lock.Violation("", "added")]
+        # A create is refused naming the locked fields it sets (a declaration sets none).
+        created = check(None, policy, op="CREATE", user=user)
+        assert lock.Violation("spec.rules", "added") in created
+        assert all(v.change == "added" and v.path for v in created)
         assert check(policy, None, op="DELETE", user=user) == [lock.Violation("", "removed")]
+
+
+def test_a_declaration_with_only_user_choices_may_be_created_by_anyone_for_the_operator_to_adopt() -> None:
+    declared = {"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy",
+                "metadata": {"name": "p", "labels": {"team": "sec"}, "annotations": {"argocd.argoproj.io/x": "y"}},
+                "spec": {"enabled": False, "disabledRules": ["r"], "scope": {"namespaces": {"exclude": ["a"]}}}}
+    for user in (ADMIN, TENANT):
+        assert check(None, declared, op="CREATE", user=user) == []
+    for extra, path in (({"spec": {**declared["spec"], "description": "x"}}, "spec.description"),
+                        ({"metadata": {"name": "p", "labels": {"padlock.dev/catalog": "c"}}},
+                         'metadata.labels["padlock.dev/catalog"]'),
+                        ({"metadata": {"name": "p", "finalizers": ["x"]}}, "metadata.finalizers")):
+        assert check(None, {**declared, **extra}, op="CREATE", user=TENANT) == [lock.Violation(path, "added")]
 
 
 def test_status_writes_by_anyone_but_the_operator_are_denied() -> None:

@@ -15,6 +15,9 @@ Covers:
 - creates and deletes by the operator, a tenant and the garbage collector, including the reserved
   names ``padlock-rules``, ``padlock-rules-N`` (labelled or not, in and outside the Falco namespace) and
   the operator's own limit to the declared shard names;
+- a ManagedPolicy declared ahead of the operator (GitOps: only spec.enabled, disabledRules, scope and
+  labels/annotations outside padlock.dev/) may be created by anyone; the same declaration with any one
+  locked field of a full ManagedPolicy added is refused, by both;
 - spot checks that the verdicts are the intended ones (immutable, binaryData, finalizers,
   ownerReferences, generateName, user choices).
 """
@@ -453,6 +456,39 @@ def test_managed_policy_creates_are_the_operators_only(policies: list[Vap]) -> N
     for user, expected in ((OPERATOR, True), (GC, False), (TENANT, False)):
         req = request("managedpolicies", "CREATE", user, None, full_managed_policy())
         assert (webhook_allows(req), vap_allows(policies, req)) == (expected, expected), user
+
+
+def test_a_declaration_is_created_by_anyone_and_each_locked_field_added_to_it_is_refused_by_both(
+    policies: list[Vap],
+) -> None:
+    full = full_managed_policy()
+    declared = {"apiVersion": full["apiVersion"], "kind": full["kind"],
+                "metadata": {"name": "declared", "labels": {"team": "sec"}, "annotations": {"note": "x"}},
+                "spec": {k: full["spec"][k] for k in lock.USER_CHOICE_SPEC_FIELDS}}
+    # As admission sees it: the API server has filled in the schema's defaults (crds/).
+    crd = yaml.safe_load((REPO / "crds" / "padlock.dev_managedpolicies.yaml").read_text())
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    defaults = {k: v["default"] for k, v in spec_schema.items() if "default" in v}
+    assert defaults == lock.SPEC_DEFAULTS
+    for obj in (declared, {**declared, "spec": {**declared["spec"], **defaults}}):
+        for user in (TENANT, GC, OPERATOR):
+            req = request("managedpolicies", "CREATE", user, None, obj)
+            assert (webhook_allows(req), vap_allows(policies, req)) == (True, True), (user, obj["spec"])
+    extras: list[tuple[str, dict[str, Any]]] = [
+        (f"spec.{k}", {**declared, "spec": {**declared["spec"], k: v}})
+        for k, v in full["spec"].items() if k not in lock.USER_CHOICE_SPEC_FIELDS
+    ]
+    extras += [(f"spec.{k} off its default", {**declared, "spec": {**declared["spec"], k: not v}})
+               for k, v in lock.SPEC_DEFAULTS.items() if isinstance(v, bool)]
+    for key in ("labels", "annotations"):
+        meta = {**declared["metadata"], key: {**declared["metadata"][key], "padlock.dev/x": "1"}}
+        extras.append((f"metadata.{key}", {**declared, "metadata": meta}))
+    for key in ("generateName", "finalizers", "ownerReferences"):
+        extras.append((f"metadata.{key}", {**declared, "metadata": {**declared["metadata"], key: full["metadata"][key]}}))
+    assert len(extras) >= 9
+    for what, obj in extras:
+        req = request("managedpolicies", "CREATE", TENANT, None, obj)
+        assert (webhook_allows(req), vap_allows(policies, req)) == (False, False), what
 
 
 def test_removing_or_adding_the_managed_by_label_is_locked_both_ways(policies: list[Vap]) -> None:
