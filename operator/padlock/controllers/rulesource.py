@@ -129,6 +129,9 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
     (through ``_Gate``) just for the render and publish, so a slow server never delays another
     source's adoption or a policy render.
     """
+    if not ctx.leading():
+        # Followers leave every source due: the one that takes the lease syncs them all at once.
+        return
     name = body["metadata"]["name"]
     spec = body.get("spec") or {}
     try:
