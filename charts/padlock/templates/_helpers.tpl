@@ -59,3 +59,13 @@ app.kubernetes.io/part-of: padlock
 {{- range . }}{{- $out = append $out (printf "'%s'" .) }}{{- end }}
 {{- join ", " $out }}
 {{- end }}
+
+{{/* The Secret holding the webhook certificate every replica shares (leader election, no webhook.certSecret). */}}
+{{- define "padlock.webhookTlsSecretName" -}}
+{{- printf "%s-webhook-tls" (include "padlock.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* "true" when the replicas share a generated webhook certificate through that Secret. */}}
+{{- define "padlock.sharedWebhookCert" -}}
+{{- if and .Values.webhook.enabled .Values.leaderElection.enabled (not .Values.webhook.certSecret) }}true{{ end }}
+{{- end }}
