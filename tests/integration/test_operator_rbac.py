@@ -39,6 +39,7 @@ AS = [f"--as={SA}", "--as-group=system:serviceaccounts", f"--as-group=system:ser
 VALUES = (f"falco.namespace={NS['falco']}", f"rbac.configMapNamespaces={{{NS['sources']}}}",
           f"rbac.pullSecretNames={{{PULL_SECRET}}}", "leaderElection.enabled=true")
 INTENDED = kinds.operator_access(pull_secrets=(PULL_SECRET,), leader_election=True, source_namespaces=True,
+                                 webhook_tls_secret=f"{RELEASE}-padlock-webhook-tls",
                                  tuner=True)  # devenv.rbac applies the tuner's template too
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 BASIC_USER = {"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io",
