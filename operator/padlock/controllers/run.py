@@ -102,7 +102,9 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
             start_leading()
 
         election = LeaderElection(
-            LeaseStore(KubeClient(connection), election_flags.namespace, election_flags.name),
+            # A Lease request that hangs must not outlive the renew deadline unnoticed.
+            LeaseStore(KubeClient(connection, timeout=election_flags.timing.renew_deadline / 2),
+                       election_flags.namespace, election_flags.name),
             Elector(election_flags.identity, election_flags.timing), on_started=on_started, on_lost=on_lost)
         # Every write of the flows, the render loop and the caBundle keeper goes through the fence.
         client = FencedKubeClient(connection, election.fence)
