@@ -13,7 +13,8 @@ on the RuleSource); the other replica takes the Lease within the lease duration 
 the new release is adopted and the rules ConfigMap written exactly once for it (a watch counts every
 write); the user's choice survives in the ManagedPolicy and in the published layer; every admission
 request sent meanwhile (a locked edit, dry run) is denied by the webhook, i.e. answered by a live
-replica. The takeover and republish times are printed, and appended as JSON to
+replica. A leader whose Lease is taken over (an admin writes another holder) exits with status 1
+(a restart makes it a follower with no state carried over) and does not write the Lease back. The takeover and republish times are printed, and appended as JSON to
 ``$PADLOCK_FAILOVER_RESULTS`` when set (bench/operator/failover_bench.py); nothing here asserts on speed.
 """
 
@@ -299,4 +300,33 @@ def test_the_survivor_takes_over_a_killed_leader_mid_sync_publishes_once_and_adm
             op.stop()
             print(f"--- {name}\n{op.tail(40)}")
         proxy.close()
+        remove_story(kubectl, SOURCE)
+
+
+@pytest.mark.timeout(300)
+def test_a_leader_whose_lease_is_taken_stops_and_exits_without_writing_again(
+        control_plane: Any, kubectl: Any, registry: str, ha_rbac: None, tmp_path: Path) -> None:
+    admin = KubeClient(load_connection(str(control_plane.kubeconfig("admin"))))
+    user = User(kubectl, control_plane.kubeconfig("admin"))
+    repository = f"rules/{SOURCE}-{secrets.token_hex(3)}"
+    push_release(registry, repository, "v1", "1.0.0")
+    user.apply(rule_source(SOURCE, registry, repository, interval="2s"))
+    op = _replica(control_plane, tmp_path, "replica-a", free_port()).start()
+    try:
+        op.wait_ready(180)
+        wait_for("replica-a holding the Lease", lambda: _holder(admin) == "replica-a")
+        wait_for("v1 published", lambda: user.configmap(), timeout=180)
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{LEASE}"
+        lease = admin.get(path)
+        lease["spec"]["holderIdentity"] = "intruder"
+        lease["spec"]["leaseDurationSeconds"] = 3600  # nobody may take it back
+        admin.replace(path, lease)
+        assert op.proc is not None
+        code = op.proc.wait(timeout=RETRY * 3 + 30)
+        assert code == 1, f"the deposed leader exits with status 1, got {code}"
+        assert "lost Lease padlock-system/padlock-operator (holder now intruder)" in op.tail(200)
+        assert _holder(admin) == "intruder", "the deposed leader did not write the Lease back"
+    finally:
+        op.stop()
+        print(op.tail(40))
         remove_story(kubectl, SOURCE)
