@@ -6,7 +6,8 @@ Two replicas run as the chart's ServiceAccount with the chart's RBAC for ``leade
 share, which the chart creates empty). The API server reaches the webhook through a TCP pass-through
 proxy in front of both replicas, as a Service with two endpoints would (TLS ends in the replicas).
 
-Covers: exactly one replica takes the Lease, and the other syncs and renders nothing; both serve the same certificate (the one in the Secret)
+Covers: exactly one replica takes the Lease, and the other syncs and renders nothing but holds the
+same upstream rules for admission (a CustomPolicy built on them is accepted by each); both serve the same certificate (the one in the Secret)
 and the caBundle holds its CA; a user's choice on a ManagedPolicy is published; a new release is
 pushed and the leader is SIGKILLed once the sync of that release has started (its validation mark is
 on the RuleSource); the other replica takes the Lease within the lease duration plus bounded slack;
@@ -25,9 +26,11 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +204,28 @@ def ha_rbac(control_plane: Any, kubectl: Any, helm: Any, crds_installed: list[st
         rbac.install_operator_rbac(control_plane)
 
 
+def _review(port: int, ca_file: Path, obj: dict[str, Any]) -> dict[str, Any]:
+    """POST an AdmissionReview (create ``obj``) to one replica's CustomPolicy webhook; its response."""
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": secrets.token_hex(8), "kind": {"group": "padlock.dev", "version": "v1alpha1", "kind": "CustomPolicy"},
+        "resource": {"group": "padlock.dev", "version": "v1alpha1", "resource": "custompolicies"},
+        "name": obj["metadata"]["name"], "operation": "CREATE", "object": obj, "oldObject": None,
+        "userInfo": {"username": "admin", "groups": ["system:masters"]}, "dryRun": True, "options": None}}
+    request = urllib.request.Request(f"https://127.0.0.1:{port}/validate-custompolicy", method="POST",
+                                     data=json.dumps(review).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30, context=ssl.create_default_context(cafile=str(ca_file))) as r:
+        answer: dict[str, Any] = json.loads(r.read())["response"]
+    return answer
+
+
+def _custom_policy(name: str, rule: str) -> dict[str, Any]:
+    """A CustomPolicy that loads only on top of the source's rules (an upstream rule and list by name)."""
+    return {"apiVersion": "padlock.dev/v1alpha1", "kind": "CustomPolicy", "metadata": {"name": name},
+            "spec": {"description": "shells", "rules": [rule], "falcoRules": (
+                "- rule: Example shell again\n  desc: a shell\n  condition: evt.type = execve and proc.name in "
+                "(example_shell_binaries)\n  output: shell %proc.name\n  priority: INFO\n")}}
+
+
 def _holder(admin: KubeClient) -> str:
     lease = admin.get_or_none(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{LEASE}") or {}
     return str((lease.get("spec") or {}).get("holderIdentity") or "")
@@ -235,6 +260,20 @@ def test_the_survivor_takes_over_a_killed_leader_mid_sync_publishes_once_and_adm
         assert len(cas) == 1, "both replicas serve the certificate from the shared Secret"
         wait_for("the shared CA in the caBundle", hook.ca_published)
         hook.wait_answering(POLICY)
+
+        # Both replicas judge with the same upstream rules: a CustomPolicy naming an upstream rule and
+        # list is accepted by each (asked directly, over TLS checked against the shared CA), and one
+        # naming a rule no source has is refused by each.
+        ca_file = tmp_path / f"tls-{leader}" / "ca.crt"
+        def judged_alike(port: int) -> bool:
+            good = _review(port, ca_file, _custom_policy("shells", "Terminal shell in container"))
+            bad = _review(port, ca_file, _custom_policy("shells", "No such rule anywhere"))
+            return (good.get("allowed") is True and not good.get("warnings") and bad.get("allowed") is False
+                    and "No such rule anywhere" in json.dumps(bad))
+
+        for name, port in ports.items():  # a follower reads the adopted version back within seconds
+            wait_for(f"{name} judging CustomPolicies with the adopted rules", lambda port=port: judged_alike(port),
+                     timeout=60)
 
         user.apply({"apiVersion": "padlock.dev/v1alpha1", "kind": "ManagedPolicy", "metadata": {"name": POLICY},
                     "spec": {"disabledRules": [DISABLED_RULE]}}, "--server-side", "--field-manager", "gitops")

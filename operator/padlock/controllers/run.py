@@ -19,7 +19,7 @@ from padlock import metrics
 from padlock.adapters.kube.client import Connection, KubeClient
 from padlock.adapters.kube.cluster import KubeCluster
 from padlock.adapters.kube.resources import KINDS
-from padlock.controllers import expiry, health, render_loop, rulesource, watches, webhook_wiring
+from padlock.controllers import expiry, follower, health, render_loop, rulesource, watches, webhook_wiring
 from padlock.controllers.context import OperatorContext, RuntimeOptions
 from padlock.controllers.leader import ElectionFlags, LeaderElection
 from padlock.controllers.tuner import TunerFlags
@@ -138,6 +138,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
 
     def start_leading() -> None:
         """The leader's work: renders and publishing, expiry wake-ups, the webhook's caBundle."""
+        if election is not None:
+            follower.forget(ctx)
         ctx.tasks.append(asyncio.create_task(render_loop.run(ctx), name="padlock-render-loop"))
         ctx.tasks.append(asyncio.create_task(expiry.wake_render_on_expiry(ctx), name="padlock-expiry"))
         if made is not None and webhook_flags is not None and webhook_flags.configuration:
@@ -153,6 +155,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
         else:
             # Only after the prefill: a new leader renders from the objects as the cluster holds them.
             ctx.tasks.append(asyncio.create_task(election.run(), name="padlock-leader-election"))
+            ctx.tasks.append(asyncio.create_task(follower.mirror(ctx, max(runtime.tick, 0.5)),
+                                                 name="padlock-follower-mirror"))
         if tuner is not None:
             await tuner.start()
 
