@@ -72,3 +72,6 @@ FALCO_FEEDBACK = Counter(
     "padlock_falco_feedback_total", "Falco's own signals about the published ruleset, by reason "
     "(FalcoReloadFailed, FalcoRulesetStale) and Falco host.", ["reason", "hostname"], registry=REGISTRY,
 )
+
+# Leader election (--leader-election): 1 on the replica that holds the Lease and writes.
+LEADER = Gauge("padlock_leader", "1 while this replica holds the leader Lease", registry=REGISTRY)

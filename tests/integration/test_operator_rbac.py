@@ -38,7 +38,8 @@ SA = f"system:serviceaccount:{NS['release']}:padlock"
 AS = [f"--as={SA}", "--as-group=system:serviceaccounts", f"--as-group=system:serviceaccounts:{NS['release']}"]
 VALUES = (f"falco.namespace={NS['falco']}", f"rbac.configMapNamespaces={{{NS['sources']}}}",
           f"rbac.pullSecretNames={{{PULL_SECRET}}}", "leaderElection.enabled=true")
-INTENDED = kinds.operator_access(pull_secrets=(PULL_SECRET,), leader_election=True, source_namespaces=True)
+INTENDED = kinds.operator_access(pull_secrets=(PULL_SECRET,), leader_election=True, source_namespaces=True,
+                                 webhook_tls_secret=f"{RELEASE}-padlock-webhook-tls")
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 BASIC_USER = {"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io",
               "selfsubjectreviews.authentication.k8s.io"}

@@ -88,3 +88,14 @@ cainjector owns the caBundle, and with a given caBundle the chart does: the oper
 {{- $cert := .Values.webhook.certificate }}
 {{- if and .Values.webhook.enabled (not $cert.certManager.enabled) (not $cert.caBundle) }}true{{ else }}false{{ end }}
 {{- end }}
+
+{{/* The Secret holding the webhook certificate every replica shares (leader election, no webhook.certSecret). */}}
+{{- define "padlock.webhookTlsSecretName" -}}
+{{- printf "%s-webhook-tls" (include "padlock.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* "true" when the replicas share a generated webhook certificate through that Secret: leader
+election, and no certificate from a Secret or cert-manager (padlock.webhookCertSecret). */}}
+{{- define "padlock.sharedWebhookCert" -}}
+{{- if and .Values.webhook.enabled .Values.leaderElection.enabled (not (include "padlock.webhookCertSecret" .)) }}true{{ end }}
+{{- end }}

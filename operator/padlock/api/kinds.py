@@ -280,6 +280,7 @@ def operator_access(
     webhook_configuration: str = "padlock.dev",
     pull_secrets: tuple[str, ...] = (),
     leader_election: bool = False,
+    webhook_tls_secret: str = "padlock-webhook-tls",
     source_namespaces: bool = False,
     tuner: bool = False,
 ) -> tuple[Grant, ...]:
@@ -322,4 +323,8 @@ def operator_access(
     if leader_election:
         grants.append(Grant("coordination.k8s.io", "leases", ("get", "create", "update"), "release",
                             "leader election (only with leaderElection.enabled)"))
+    if leader_election and webhook:
+        grants.append(Grant("", "secrets", ("get", "update"), "release",
+                            "the webhook certificate replicas share (only with leaderElection.enabled)",
+                            (webhook_tls_secret,)))
     return tuple(grants)

@@ -57,6 +57,18 @@ def _addr(value: str | None, flag: str) -> str | None:
 @click.option("--webhook-namespace", envvar="POD_NAMESPACE", help="Namespace of that Service (default: the pod's).")
 @click.option("--operator-username", envvar="PADLOCK_OPERATOR_USERNAME", default="system:serviceaccount:padlock-system:padlock",
               show_default=True, help="The operator's own identity, whose writes pass the lock.")
+@click.option("--webhook-cert-secret", envvar="PADLOCK_WEBHOOK_CERT_SECRET",
+              help="Secret in the webhook namespace holding the certificate all replicas share (filled by the first).")
+@click.option("--leader-election/--no-leader-election", default=False, show_default=True,
+              help="Take a Lease before syncing and publishing; every replica still serves admission.")
+@click.option("--leader-election-namespace", envvar="POD_NAMESPACE", help="Namespace of the Lease (default: the pod's).")
+@click.option("--leader-election-id", default="padlock-operator", show_default=True, help="Name of the Lease.")
+@click.option("--leader-identity", envvar="POD_NAME", help="This replica's name in the Lease (default: host name and pid).")
+@click.option("--lease-duration", type=float, default=15.0, show_default=True,
+              help="Seconds a Lease not renewed stays with its holder.")
+@click.option("--renew-deadline", type=float, default=10.0, show_default=True,
+              help="Seconds the leader keeps writing without a renewal (shorter than --lease-duration).")
+@click.option("--retry-period", type=float, default=2.0, show_default=True, help="Seconds between Lease attempts.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--identity-check/--no-identity-check", default=False, help="Print the identity the operator runs as, then exit.")
 @click.option("--tick", type=float, default=1.0, show_default=True, hidden=True, help="Seconds between RuleSource timer ticks.")
@@ -70,6 +82,9 @@ def command(
     webhook_cert_dir: str | None, webhook_configuration: str, webhook_service: str | None,
     webhook_namespace: str | None, operator_username: str, log_format: str, identity_check: bool, tick: float, drift_interval: float,
     debounce: float, max_object_bytes: int = Limits.object_bytes, max_namespace_bytes: int = Limits.namespace_bytes,
+    webhook_cert_secret: str | None = None, leader_election: bool = False, leader_election_namespace: str | None = None,
+    leader_election_id: str = "padlock-operator", leader_identity: str | None = None, lease_duration: float = 15.0,
+    renew_deadline: float = 10.0, retry_period: float = 2.0,
     **tuner: Any,
 ) -> None:
     """Run the Padlock operator: follow RuleSources, keep managed policies, publish the ruleset."""
@@ -97,7 +112,13 @@ def command(
             port=webhook_port, listen_addr=webhook_addr, cert_dir=webhook_cert_dir,
             configuration=webhook_configuration or None, service=webhook_service or None,
             namespace=webhook_namespace or None, operator_username=operator_username,
+            cert_secret=webhook_cert_secret or None,
         )
+        if webhook_cert_secret and not webhook_namespace:
+            raise click.BadParameter("with --webhook-cert-secret, give --webhook-namespace (or POD_NAMESPACE)",
+                                     param_hint="--webhook-namespace")
+    election_flags = _election(leader_election, leader_election_namespace, leader_election_id, leader_identity,
+                               lease_duration, renew_deadline, retry_period)
     tuner_flags = build_tuner_flags(tuner)
     logging_setup.configure(log_format)
     try:
@@ -113,4 +134,27 @@ def command(
         return
     from padlock.controllers.run import run_operator
 
-    run_operator(options, runtime, connection, webhook_flags=webhook_flags, tuner_flags=tuner_flags)
+    run_operator(options, runtime, connection, webhook_flags=webhook_flags, tuner_flags=tuner_flags,
+                 election_flags=election_flags)
+
+
+def _election(enabled: bool, namespace: str | None, name: str, identity: str | None, duration: float,
+              deadline: float, retry: float) -> Any:
+    """``ElectionFlags`` for --leader-election, or None; bad timings are a usage error naming them."""
+    if not enabled:
+        return None
+    import os
+    import socket
+
+    from padlock.controllers.leader import ElectionFlags
+    from padlock.flows.leadership import Timing, TimingError
+
+    if not namespace:
+        raise click.BadParameter("with --leader-election, give --leader-election-namespace (or POD_NAMESPACE)",
+                                 param_hint="--leader-election-namespace")
+    try:
+        timing = Timing(lease_duration=duration, renew_deadline=deadline, retry_period=retry)
+    except TimingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--lease-duration/--renew-deadline/--retry-period") from exc
+    return ElectionFlags(namespace=namespace, name=name, identity=identity or f"{socket.gethostname()}-{os.getpid()}",
+                         timing=timing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,10 @@ class OperatorContext:
     """Monotonic time of the next due check per RuleSource."""
     started: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    leading: Callable[[], bool] = field(default=lambda: True)
+    """Whether this replica may sync and publish now (``--leader-election``: holds the Lease; else always)."""
+    elected: bool = False
+    """Run with leader election: readiness means "serves admission", not "synced" (followers never sync)."""
 
     def lock_for(self, source: str) -> asyncio.Lock:
         return self.source_locks.setdefault(source, asyncio.Lock())

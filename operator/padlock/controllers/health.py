@@ -1,6 +1,7 @@
 """Liveness ``/healthz`` and readiness ``/readyz`` on ``--health-addr`` (aiohttp, on kopf's loop).
 
-Ready once kopf runs and every RuleSource had its first sync after startup (or none exist).
+Ready once kopf runs and every RuleSource had its first sync after startup (or none exist). With
+leader election, ready once kopf runs: every replica serves admission, and a follower never syncs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ async def start(ctx: OperatorContext) -> web.AppRunner:
         return web.Response(text="ok\n")
 
     async def readyz(_: web.Request) -> web.Response:
-        if ctx.started and ctx.state.ready:
+        if ctx.started and (ctx.state.ready or ctx.elected):
             return web.Response(text="ok\n")
         pending = sorted(set(ctx.state.sources) - ctx.state.synced)
         return web.Response(status=503, text=f"not ready: waiting for first sync of {', '.join(pending) or 'startup'}\n")

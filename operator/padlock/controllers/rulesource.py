@@ -129,6 +129,9 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
     (through ``_Gate``) just for the render and publish, so a slow server never delays another
     source's adoption or a policy render.
     """
+    if not ctx.leading():
+        # Followers leave every source due: the one that takes the lease syncs them all at once.
+        return
     name = body["metadata"]["name"]
     spec = body.get("spec") or {}
     try:
@@ -168,7 +171,9 @@ async def sync_now(ctx: OperatorContext, body: dict[str, Any], logger: logging.L
         finally:
             metrics.SYNC_DURATION.labels(name).observe(ctx.monotonic() - started)
             metrics.SYNCS.labels(name, result).inc()
-            ctx.state.synced.add(name)
+            if name not in ctx.state.synced:
+                ctx.state.synced.add(name)
+                ctx.state.changes += 1  # the webhook's view is cached by this count: now it is complete
             if attempted is not None:
                 await asyncio.to_thread(_clear_attempt, ctx, name)
     log.info("RuleSource %s: sync %s", name, result, extra={"object": f"RuleSource/{name}"})
@@ -230,3 +235,7 @@ def register(registry: kopf.OperatorRegistry, tick: float) -> None:
             ctx.state.remove(_copy(body))
             ctx.next_check.pop(body["metadata"]["name"], None)
             ctx.request_render()
+        elif not ctx.leading():
+            # A follower keeps the sources as the leader writes them (status.currentDigest) for
+            # admission (controllers.follower); the leader reads them fresh in every sync.
+            ctx.state.upsert(_copy(body))

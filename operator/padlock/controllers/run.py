@@ -19,8 +19,9 @@ from padlock import metrics
 from padlock.adapters.kube.client import Connection, KubeClient
 from padlock.adapters.kube.cluster import KubeCluster
 from padlock.adapters.kube.resources import KINDS
-from padlock.controllers import expiry, health, render_loop, rulesource, watches, webhook_wiring
+from padlock.controllers import expiry, follower, health, render_loop, rulesource, watches, webhook_wiring
 from padlock.controllers.context import OperatorContext, RuntimeOptions
+from padlock.controllers.leader import ElectionFlags, LeaderElection
 from padlock.controllers.tuner import TunerFlags
 from padlock.controllers.webhook_wiring import WebhookFlags
 from padlock.flows.options import OperatorOptions
@@ -67,6 +68,11 @@ def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegis
     options = webhook_wiring.webhook_options(flags, plugins=ctx.options.plugins,
                                              engine_version=ctx.options.engine_version,
                                              target=ctx.options.publish_target())
+    if flags.cert_secret and flags.namespace:
+        # One certificate for every replica (Secret in the release namespace), read with the plain
+        # client: a follower may be the first to start and fill it.
+        webhook_wiring.load_shared_certificate(KubeClient(ctx.connection), flags.namespace, flags.cert_secret,
+                                               options.cert_dir, options.sans(), now=ctx.now())
     made = webhook.setup(settings, options, ctx.state, now=ctx.now(), registry=registry)
     log.info("admission webhook on https://%s:%d (configuration %s, service %s)", options.listen_addr,
              options.port, flags.configuration or "-", flags.service or "-")
@@ -75,10 +81,33 @@ def _setup_webhook(settings: kopf.OperatorSettings, registry: kopf.OperatorRegis
 
 async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
                    stop_flag: asyncio.Event | None, webhook_flags: WebhookFlags | None,
-                   tuner_flags: TunerFlags | None = None) -> None:
+                   tuner_flags: TunerFlags | None = None, election_flags: ElectionFlags | None = None) -> bool:
+    """Run until stopped; True when stopped because this replica lost the leader Lease."""
+    from padlock.adapters.kube.lease import FencedKubeClient, LeaseStore
     from padlock.flows import corebridge, sandbox, sourcebridge
+    from padlock.flows.leadership import Elector
 
+    # Stopped by the caller's flag, or by losing the lease.
+    stopping = asyncio.Event()
+    lost = False
+    election: LeaderElection | None = None
     client = KubeClient(connection)
+    if election_flags is not None:
+        def on_lost() -> None:
+            nonlocal lost
+            lost = True
+            stopping.set()
+
+        async def on_started() -> None:
+            start_leading()
+
+        election = LeaderElection(
+            # A Lease request that hangs must not outlive the renew deadline unnoticed.
+            LeaseStore(KubeClient(connection, timeout=election_flags.timing.renew_deadline / 2),
+                       election_flags.namespace, election_flags.name),
+            Elector(election_flags.identity, election_flags.timing), on_started=on_started, on_lost=on_lost)
+        # Every write of the flows, the render loop and the caBundle keeper goes through the fence.
+        client = FencedKubeClient(connection, election.fence)
     ctx = OperatorContext(
         options=options, runtime=runtime, connection=connection, client=client,
         cluster=KubeCluster(client, namespace=options.falco_namespace, configmap=options.configmap,
@@ -87,6 +116,8 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
         sources=sandbox.SandboxedSources(sourcebridge.Sources(client, engine_version=options.engine_version)),
         core=corebridge.Core(options),
     )
+    if election is not None:
+        ctx.leading, ctx.elected = election.leading, True
     registry = build_registry()
     settings = kopf.OperatorSettings()
     configure(settings)
@@ -105,15 +136,27 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
             insecure=not connection.verify, scheme="Bearer" if connection.token else None,
         )
 
-    @kopf.on.startup(registry=registry)
-    async def startup(**_: Any) -> None:
-        await asyncio.to_thread(_prefill, ctx)
+    def start_leading() -> None:
+        """The leader's work: renders and publishing, expiry wake-ups, the webhook's caBundle."""
+        if election is not None:
+            follower.forget(ctx)
         ctx.tasks.append(asyncio.create_task(render_loop.run(ctx), name="padlock-render-loop"))
         ctx.tasks.append(asyncio.create_task(expiry.wake_render_on_expiry(ctx), name="padlock-expiry"))
         if made is not None and webhook_flags is not None and webhook_flags.configuration:
             ctx.tasks.append(asyncio.create_task(
                 webhook_wiring.keep_ca_bundle(ctx.client, webhook_flags.configuration, made.tls.ca_pem()),
                 name="padlock-webhook-cabundle"))
+
+    @kopf.on.startup(registry=registry)
+    async def startup(**_: Any) -> None:
+        await asyncio.to_thread(_prefill, ctx)
+        if election is None:
+            start_leading()
+        else:
+            # Only after the prefill: a new leader renders from the objects as the cluster holds them.
+            ctx.tasks.append(asyncio.create_task(election.run(), name="padlock-leader-election"))
+            ctx.tasks.append(asyncio.create_task(follower.mirror(ctx, max(runtime.tick, 0.5)),
+                                                 name="padlock-follower-mirror"))
         if tuner is not None:
             await tuner.start()
 
@@ -121,16 +164,21 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
     async def cleanup(**_: Any) -> None:
         for task in ctx.tasks:
             task.cancel()
+        if election is not None and election.leading():
+            await election.release()
 
     runner = await health.start(ctx)
     if runtime.metrics_addr:
         metrics.serve(runtime.metrics_addr)
     ready_flag: asyncio.Event = asyncio.Event()
     ctx.tasks.append(asyncio.create_task(_watch_ready(ctx, ready_flag)))
+    if stop_flag is not None:
+        ctx.tasks.append(asyncio.create_task(_relay(stop_flag, stopping)))
     try:
+        # standalone: kopf's own peering stays off; leader election is ours (flows.leadership says why).
         await kopf.operator(
             registry=registry, settings=settings, clusterwide=True, standalone=True, memo=kopf.Memo(ctx=ctx),
-            stop_flag=stop_flag, ready_flag=ready_flag,
+            stop_flag=stopping, ready_flag=ready_flag,
         )
     finally:
         for task in ctx.tasks:
@@ -138,6 +186,12 @@ async def _operate(options: OperatorOptions, runtime: RuntimeOptions, connection
         if tuner is not None:
             await tuner.stop()
         await runner.cleanup()
+    return lost
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
@@ -147,15 +201,19 @@ async def _watch_ready(ctx: OperatorContext, flag: asyncio.Event) -> None:
 
 def run_operator(options: OperatorOptions, runtime: RuntimeOptions, connection: Connection,
                  stop_flag: threading.Event | None = None, webhook_flags: WebhookFlags | None = None,
-                 tuner_flags: TunerFlags | None = None) -> None:
-    """Run until stopped (SIGTERM, or ``stop_flag``); with ``webhook_flags``, serve the webhook too."""
-    async def main() -> None:
+                 tuner_flags: TunerFlags | None = None, election_flags: ElectionFlags | None = None) -> None:
+    """Run until stopped (SIGTERM, or ``stop_flag``); with ``webhook_flags``, serve the webhook too.
+
+    With ``election_flags``, a replica that loses the leader Lease exits with status 1, so its
+    Deployment restarts it as a follower with no state carried over."""
+    async def main() -> bool:
         flag: asyncio.Event | None = None
         if stop_flag is not None:
             flag = asyncio.Event()
             loop = asyncio.get_running_loop()
             threading.Thread(target=lambda: (stop_flag.wait(), loop.call_soon_threadsafe(flag.set)),
                              daemon=True).start()
-        await _operate(options, runtime, connection, flag, webhook_flags, tuner_flags)
+        return await _operate(options, runtime, connection, flag, webhook_flags, tuner_flags, election_flags)
 
-    asyncio.run(main())
+    if asyncio.run(main()):
+        raise SystemExit(1)

@@ -48,6 +48,8 @@ class WebhookFlags:
     """Namespace of that Service (the pod's namespace)."""
     operator_username: str = lock.DEFAULT_OPERATOR_USERNAME
     """The identity whose writes pass the lock (the operator's own ServiceAccount)."""
+    cert_secret: str | None = None
+    """Secret in ``namespace`` holding the certificate all replicas share (``load_shared_certificate``)."""
 
 
 def webhook_options(flags: WebhookFlags, *, plugins: dict[str, str] | None, engine_version: str | None,
@@ -141,3 +143,26 @@ async def keep_ca_bundle(
             log.info("webhook caBundle published into ValidatingWebhookConfiguration %s", name)
         last_problem = None
         await asyncio.sleep(recheck)
+
+
+def load_shared_certificate(client: Any, namespace: str, secret: str, cert_dir: str, sans: list[str], *,
+                            now: Any) -> bool:
+    """Put the replicas' shared serving certificate (Secret ``namespace/secret``) into ``cert_dir``.
+
+    Called at start, before ``padlock.webhook.setup`` reads ``cert_dir``. The first replica that finds
+    the Secret empty or unusable fills it (``adapters.kube.tls_secret``); every other one loads that
+    certificate, so all serve one CA and the leader's caBundle patch is the only one ever needed.
+    Returns whether this replica wrote the Secret.
+    """
+    from padlock.adapters.kube import tls_secret
+    from padlock.webhook import certs
+
+    def generate() -> dict[str, bytes]:
+        ca, cert, key = certs.generate(sans, now=now)
+        return {certs.CA_FILE: ca, certs.CERT_FILE: cert, certs.KEY_FILE: key}
+
+    files, wrote = tls_secret.load_or_fill(client, namespace, secret,
+                                           usable=lambda f: certs.usable(f, sans, now=now), generate=generate)
+    certs.write_files(cert_dir, files)
+    log.info("webhook certificate %s Secret %s/%s", "generated into" if wrote else "loaded from", namespace, secret)
+    return wrote

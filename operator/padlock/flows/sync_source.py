@@ -427,3 +427,10 @@ def _refused_conditions(name: str, refusal: Refusal, current: Any | None) -> lis
         Cond("UpToDate", False, refusal.reason, refusal.message),
         Cond("Degraded", True, refusal.reason, refusal.message + keep),
     ]
+
+
+def recover_current(source: JSON, sources: SourcePort, core: CorePort, cluster: ClusterPort) -> Any | None:
+    """The bundle of ``source``'s current version (``status.currentDigest``), read only: re-fetched by
+    digest, else recovered from the published ConfigMaps; None when neither works. Used by followers
+    (``padlock.controllers.follower``) to judge admission with the rules the leader adopted."""
+    return _recover(source, sources, core, cluster)

@@ -199,3 +199,25 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)
+
+
+def usable(files: dict[str, bytes], sans: Sequence[str], *, now: datetime.datetime) -> bool:
+    """Whether PEM ``tls.crt``/``ca.crt`` (a shared Secret's data) serve ``sans`` at ``now``, with a
+    margin of a tenth of ``VALIDITY``, so a certificate about to expire is renewed at start."""
+    try:
+        cert = x509.load_pem_x509_certificate(files[CERT_FILE])
+        x509.load_pem_x509_certificate(files[CA_FILE])
+        serialization.load_pem_private_key(files[KEY_FILE], password=None)
+    except (KeyError, ValueError):
+        return False
+    return (not set(sans) - set(certificate_sans(cert))
+            and cert.not_valid_before_utc <= now < cert.not_valid_after_utc - VALIDITY / 10)
+
+
+def write_files(cert_dir: str | os.PathLike[str], files: dict[str, bytes]) -> None:
+    """Write a shared Secret's data into ``cert_dir`` under the names ``ensure`` reads."""
+    directory = Path(cert_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / CA_FILE, files[CA_FILE], 0o644)
+    _write(directory / CERT_FILE, files[CERT_FILE], 0o644)
+    _write(directory / KEY_FILE, files[KEY_FILE], 0o600)

@@ -283,3 +283,17 @@ def test_the_operator_parses_the_rendered_args_into_who_owns_the_ca_bundle(
     ctx = operator_cli.command.make_context("operator", list(c["args"][1:]))
     assert (ctx.params["webhook_configuration"] or None) == patches
     assert ctx.params["webhook_cert_dir"] == "/etc/padlock/webhook-tls"
+
+
+@pytest.mark.parametrize("cert", [(), ("webhook.certificate.certManager.enabled=true",),
+                                  ("webhook.certificate.secretName=my-tls",)])
+def test_replicas_share_a_generated_certificate_only_when_no_secret_or_cert_manager_provides_one(
+        cert: tuple[str, ...]) -> None:
+    """High availability meets the certificate sources: with leader election the replicas share the
+    chart's empty Secret that the first replica fills, unless a Secret or cert-manager provides one."""
+    docs = render("replicaCount=2", "leaderElection.enabled=true", *cert)
+    env = {e["name"] for e in container(docs)["env"]}
+    shared = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-webhook-tls")]
+    assert bool(shared) == (not cert)
+    assert ("PADLOCK_WEBHOOK_CERT_SECRET" in env) == (not cert)
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1

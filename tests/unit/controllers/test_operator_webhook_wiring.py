@@ -1,5 +1,8 @@
 """The operator's webhook wiring: url-mode configuration from the chart, caBundle upkeep, flags.
 
+Also: the leader election flags, and the certificate replicas share through one Secret (filled
+once under a resourceVersion precondition; a replica that loses that race serves the winner's).
+
 Pure parts and the async upkeep loop with a fake publisher; the real API server side is covered by
 tests/integration/test_operator_webhook.py.
 """
@@ -92,8 +95,9 @@ def _run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[Any, dict[s
     seen: dict[str, Any] = {}
 
     def fake_run(options: Any, runtime: Any, connection: Any, webhook_flags: Any = None,
-                 tuner_flags: Any = None) -> None:
-        seen.update(options=options, runtime=runtime, webhook=webhook_flags, tuner=tuner_flags)
+                 tuner_flags: Any = None, election_flags: Any = None) -> None:
+        seen.update(options=options, runtime=runtime, webhook=webhook_flags, tuner=tuner_flags,
+                    election=election_flags)
 
     import padlock.adapters.kube.client as client_mod
     import padlock.controllers.run as run_mod
@@ -142,3 +146,64 @@ def test_an_expiry_wakes_the_render_once_when_it_passes() -> None:
     assert not expiry.passed_between(times, _t(0), _t(4))
     assert expiry.passed_between(times, _t(4), _t(5))
     assert not expiry.passed_between(times, _t(5), _t(6))
+
+
+def test_leader_election_flags_take_the_pods_namespace_and_name_and_refuse_unsafe_timings() -> None:
+    result, seen = _run_cli("--leader-election", env={"POD_NAMESPACE": "padlock-system", "POD_NAME": "padlock-0"})
+    assert result.exit_code == 0, result.output
+    election = seen["election"]
+    assert (election.namespace, election.identity, election.name) == ("padlock-system", "padlock-0", "padlock-operator")
+    assert election.timing.renew_deadline < election.timing.lease_duration
+    result, seen = _run_cli()
+    assert result.exit_code == 0 and seen["election"] is None
+    result, _ = _run_cli("--leader-election", "--lease-duration", "5", "--renew-deadline", "5",
+                         env={"POD_NAMESPACE": "p"})
+    assert result.exit_code == 2 and "must be longer than the renew deadline" in result.output
+    result, _ = _run_cli("--leader-election")
+    assert result.exit_code == 2 and "--leader-election-namespace" in result.output
+
+
+class _SecretServer:
+    """A Secret the way the API server treats updates: resourceVersion preconditions, 409 on a stale one."""
+
+    def __init__(self) -> None:
+        self.obj: dict[str, Any] = {"metadata": {"name": "tls", "namespace": "ns", "resourceVersion": "1"},
+                                    "type": "Opaque"}
+        self.race: dict[str, Any] | None = None
+
+    def get(self, path: str) -> dict[str, Any]:
+        import copy
+        return copy.deepcopy(self.obj)
+
+    def replace(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        from padlock.adapters.kube.client import ApiError
+        if self.race is not None:  # another replica wins between our read and our write
+            self.obj, self.race = {**self.race, "metadata": {**self.obj["metadata"], "resourceVersion": "2"}}, None
+        if body["metadata"]["resourceVersion"] != self.obj["metadata"]["resourceVersion"]:
+            raise ApiError("PUT", path, 409, "Conflict", "the object has been modified")
+        self.obj = {**body, "metadata": {**body["metadata"], "resourceVersion": str(int(body["metadata"]["resourceVersion"]) + 1)}}
+        return self.obj
+
+
+def test_replicas_share_one_certificate_from_the_secret_and_a_lost_race_uses_the_winners(tmp_path: Path) -> None:
+    from padlock.webhook import certs
+
+    now = dt.datetime.now(dt.UTC)
+    sans = ["127.0.0.1", "padlock.padlock-system.svc"]
+    server = _SecretServer()
+    assert webhook_wiring.load_shared_certificate(server, "ns", "tls", str(tmp_path / "a"), sans, now=now)
+    assert not webhook_wiring.load_shared_certificate(server, "ns", "tls", str(tmp_path / "b"), sans, now=now)
+    for name in (certs.CA_FILE, certs.CERT_FILE, certs.KEY_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # A replica that finds it empty but loses the race to fill it serves the winner's certificate.
+    winner = _SecretServer()
+    winner.obj["data"] = {}
+    import base64
+    ca, cert, key = certs.generate(sans, now=now)
+    winner.race = {"type": "Opaque", "data": {k: base64.b64encode(v).decode() for k, v in
+                                              ((certs.CA_FILE, ca), (certs.CERT_FILE, cert), (certs.KEY_FILE, key))}}
+    assert not webhook_wiring.load_shared_certificate(winner, "ns", "tls", str(tmp_path / "c"), sans, now=now)
+    assert (tmp_path / "c" / certs.CA_FILE).read_bytes() == ca
+    # A certificate that lacks a name the replicas are reached by is replaced, not served.
+    assert webhook_wiring.load_shared_certificate(server, "ns", "tls", str(tmp_path / "d"), [*sans, "other"], now=now)
+    assert (tmp_path / "d" / certs.CA_FILE).read_bytes() != (tmp_path / "a" / certs.CA_FILE).read_bytes()
