@@ -138,8 +138,14 @@ class HostTracker:
 
 
 def _reload_detail(alert: Alert) -> str:
+    """Falco's error, its loader's error lines first: the dry run returns the loader's verbose report
+    (``<file>: Invalid``, contexts, a snippet, then ``LOAD_ERR_<CODE> (<text>): <message>`` lines)."""
     text = alert.output.partition(f"{alert.rule}:")[2] or alert.output
-    return one_line(text) or "no detail given"
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    codes = [line for line in lines if line.startswith("LOAD_ERR")]
+    if codes:
+        lines = [lines[0], *codes]
+    return one_line(" ".join(lines)) or "no detail given"
 
 
 def _host(name: str) -> str:
@@ -171,7 +177,8 @@ def condition(tracker: HostTracker, published: Published | None) -> Cond | None:
                     "; ".join(parts) + _more(len(problems) - SHOWN) + untracked)
     if tracker.recovered_count:
         names = list(reversed(tracker.recovered))[:SHOWN]
+        verb = "shows" if tracker.recovered_count == 1 else "show"
         return Cond(TYPE, True, LOADED,
                     f"Falco on {', '.join(_host(h) for h in names)}{_more(tracker.recovered_count - len(names))} "
-                    f"shows the published ruleset {published.content_hash} again")
+                    f"{verb} the published ruleset {published.content_hash} again")
     return None
