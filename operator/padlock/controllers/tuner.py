@@ -31,7 +31,6 @@ from padlock.controllers.intake import Intake, IntakeOptions
 from padlock.core.tuning.feedback import RulesetView
 from padlock.core.tuning.suggest import PolicyRef, Tuner, TunerConfig
 from padlock.flows import falco_loaded
-from padlock.flows.conditions import Cond
 from padlock.flows.tuning import SuggestionWriter, ruleset_view, write_falco_loaded
 
 log = logging.getLogger("padlock.tuner")
@@ -63,12 +62,11 @@ class TunerRuntime:
     runner: Any = None
     published: falco_loaded.Published | None = None
     _published: Any = None
-    _condition: tuple[Cond, tuple[str, ...]] | None = None
-    _condition_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.tuner = Tuner(self.flags.config, policies_for=lambda rule: self.policies.get(rule, ()))
         self.hosts = falco_loaded.HostTracker(grace=self.flags.reload_grace)
+        self.gate = falco_loaded.WriteGate(self.flags.condition_interval, self.flags.condition_resync)
         self.intake = Intake(self.flags.intake, self.tuner, view=self.current_view,
                              published=self.current_published, hosts=self.hosts)
         self.writer = SuggestionWriter(
@@ -134,17 +132,12 @@ class TunerRuntime:
     async def write_condition(self) -> None:
         """``FalcoLoaded`` on the published RuleSources, when due and changed (never per alert)."""
         now = time.monotonic()
-        if now - self._condition_at < self.flags.condition_interval:
-            return
         cond = falco_loaded.condition(self.hosts, self.published)
         sources = tuple(getattr(self._published, "sources", ()) or ())
-        if cond is None or not sources:
+        if cond is None or not self.gate.due(cond, sources, now):
             return
-        if (cond, sources) == self._condition and now - self._condition_at < self.flags.condition_resync:
-            return
-        self._condition_at = now
         await asyncio.to_thread(write_falco_loaded, self.ctx.client, sources, cond, self.ctx.now())
-        self._condition = (cond, sources)
+        self.gate.written(cond, sources, now)
 
     async def step(self) -> None:
         self.refresh_view()

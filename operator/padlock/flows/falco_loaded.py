@@ -182,3 +182,24 @@ def condition(tracker: HostTracker, published: Published | None) -> Cond | None:
                     f"Falco on {', '.join(_host(h) for h in names)}{_more(tracker.recovered_count - len(names))} "
                     f"{verb} the published ruleset {published.content_hash} again")
     return None
+
+
+@dataclass
+class WriteGate:
+    """When the tuner's step writes ``FalcoLoaded``: never more often than every ``interval`` seconds,
+    only when the condition or the published sources changed, and every ``resync`` seconds again (one
+    read, no write when equal) to repair a status a concurrent RuleSource sync replaced."""
+
+    interval: float = 5.0
+    resync: float = 60.0
+    last: tuple[Cond, tuple[str, ...]] | None = None
+    at: float = float("-inf")
+
+    def due(self, cond: Cond | None, sources: tuple[str, ...], now: float) -> bool:
+        if cond is None or not sources or now - self.at < self.interval:
+            return False
+        return (cond, sources) != self.last or now - self.at >= self.resync
+
+    def written(self, cond: Cond, sources: tuple[str, ...], now: float) -> None:
+        self.last, self.at = (cond, sources), now
+

@@ -8,7 +8,9 @@ by a rule the current publish started running, or by a running rule after a newe
 grace, never by a running rule the old ruleset also ran; back to True/Loaded once every host
 recovered; bounds: hosts tracked LRU, at most three hosts named then "and N more"; the intake
 drops stale Events whose event predates the publish; the condition merges into a RuleSource status
-keeping lastTransitionTime and observedGeneration.
+keeping lastTransitionTime and observedGeneration; it is written at most every interval, only when it
+or the published sources changed (plus a periodic check), and only to sources whose stored condition
+differs.
 """
 
 from __future__ import annotations
@@ -185,3 +187,41 @@ def test_the_intake_posts_no_stale_event_for_an_event_before_the_publish_and_tra
     it.process([from_json(falco_alert(KEYS, hostname="node-1", time=_at(T0 + 1)))], T0 + 2)
     (fb,) = it.take_feedback()
     assert fb.reason == STALE and list(it.hosts.problems) == ["node-1"]
+
+
+def test_the_condition_is_written_at_most_every_interval_and_only_when_it_changed() -> None:
+    gate = fl.WriteGate(interval=5.0, resync=60.0)
+    failed = fl.Cond("FalcoLoaded", False, RELOAD_FAILED, "Falco on node-1 refused ...")
+    sources = ("falco-rules",)
+    assert not gate.due(None, sources, 0.0) and not gate.due(failed, (), 0.0)
+    assert gate.due(failed, sources, 0.0)
+    gate.written(failed, sources, 0.0)
+    other = fl.Cond("FalcoLoaded", False, RELOAD_FAILED, "Falco on node-1, node-2 refused ...")
+    assert not gate.due(other, sources, 4.9)  # changed, but too soon
+    assert gate.due(other, sources, 5.0)
+    assert not gate.due(failed, sources, 30.0)  # unchanged
+    assert gate.due(failed, ("falco-rules", "incubating"), 30.0)  # a source joined the published ruleset
+    assert gate.due(failed, sources, 60.0)  # the periodic check
+
+
+def test_write_falco_loaded_patches_only_sources_whose_condition_differs() -> None:
+    from padlock.flows.tuning import write_falco_loaded
+
+    t1 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    cond = fl.Cond("FalcoLoaded", False, STALE, "Falco on node-1 raised rule ...")
+    stored = {"a": {"status": {"observedGeneration": 2}}, "b": {"status": statuses.falco_loaded({}, cond, now=t1)}}
+    patches: list[tuple[str, Any]] = []
+
+    class Client:
+        def get_or_none(self, path: str) -> Any:
+            return stored.get(path.rstrip("/").rsplit("/", 1)[-1])
+
+        def merge_patch(self, path: str, body: Any) -> Any:
+            patches.append((path, body))
+            return {}
+
+    assert write_falco_loaded(Client(), ["a", "b", "gone"], cond, t1) == 1  # type: ignore[arg-type]
+    ((path, patch),) = patches
+    assert path.endswith("/rulesources/a/status")
+    assert patch["status"]["observedGeneration"] == 2
+    assert [c["type"] for c in patch["status"]["conditions"]] == ["FalcoLoaded"]
