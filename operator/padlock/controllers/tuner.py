@@ -62,6 +62,7 @@ class TunerRuntime:
     runner: Any = None
     published: falco_loaded.Published | None = None
     _published: Any = None
+    _restart_checked: bool = False
 
     def __post_init__(self) -> None:
         self.tuner = Tuner(self.flags.config, policies_for=lambda rule: self.policies.get(rule, ()))
@@ -134,6 +135,13 @@ class TunerRuntime:
         now = time.monotonic()
         cond = falco_loaded.condition(self.hosts, self.published)
         sources = tuple(getattr(self._published, "sources", ()) or ())
+        if cond is None and sources and not self._restart_checked:
+            self._restart_checked = True
+            for name in sources:
+                said = falco_loaded.after_restart(
+                    ((self.ctx.state.sources.get(name) or {}).get("status") or {}).get("conditions"))
+                if said is not None:
+                    await asyncio.to_thread(write_falco_loaded, self.ctx.client, (name,), said, self.ctx.now())
         if cond is None or not self.gate.due(cond, sources, now):
             return
         await asyncio.to_thread(write_falco_loaded, self.ctx.client, sources, cond, self.ctx.now())

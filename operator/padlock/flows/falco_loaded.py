@@ -203,3 +203,14 @@ class WriteGate:
     def written(self, cond: Cond, sources: tuple[str, ...], now: float) -> None:
         self.last, self.at = (cond, sources), now
 
+
+def after_restart(stored: object) -> Cond | None:
+    """What to write on a RuleSource whose stored ``FalcoLoaded`` (in its ``conditions``) this process has
+    no evidence for: the evidence lives in memory, so a False left by the previous process could never
+    clear. It becomes Unknown until Falco's next alerts decide again; None when nothing needs saying."""
+    for c in stored if isinstance(stored, list) else ():
+        if isinstance(c, dict) and c.get("type") == TYPE and c.get("status") == "False":
+            return Cond(TYPE, None, "EvidenceLost", "the operator restarted and no longer has the alerts behind "
+                        f"its last word ({c.get('reason')}); Falco's next alerts decide again")
+    return None
+

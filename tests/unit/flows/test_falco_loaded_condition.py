@@ -10,7 +10,7 @@ recovered; bounds: hosts tracked LRU, at most three hosts named then "and N more
 drops stale Events whose event predates the publish; the condition merges into a RuleSource status
 keeping lastTransitionTime and observedGeneration; it is written at most every interval, only when it
 or the published sources changed (plus a periodic check), and only to sources whose stored condition
-differs.
+differs; a False left by a previous process becomes Unknown (EvidenceLost).
 """
 
 from __future__ import annotations
@@ -225,3 +225,13 @@ def test_write_falco_loaded_patches_only_sources_whose_condition_differs() -> No
     assert path.endswith("/rulesources/a/status")
     assert patch["status"]["observedGeneration"] == 2
     assert [c["type"] for c in patch["status"]["conditions"]] == ["FalcoLoaded"]
+
+
+def test_a_false_left_by_a_previous_process_becomes_unknown_and_nothing_else_is_touched() -> None:
+    left = [{"type": "Ready", "status": "True"},
+            {"type": "FalcoLoaded", "status": "False", "reason": STALE, "message": "..."}]
+    cond = fl.after_restart(left)
+    assert cond is not None and (cond.type, cond.status, cond.reason) == ("FalcoLoaded", None, "EvidenceLost")
+    assert STALE in cond.message
+    assert fl.after_restart([{"type": "FalcoLoaded", "status": "True", "reason": fl.LOADED}]) is None
+    assert fl.after_restart(None) is None
