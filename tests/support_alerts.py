@@ -17,7 +17,8 @@ SHELL = "Terminal shell in container"
 
 def falco_alert(rule: str = SHELL, *, ns: str | None = "shop", image: str | None = "docker.io/library/nginx",
                 container: str | None = "nginx", proc: str | None = "bash", parent: str | None = "runc",
-                priority: str = "Notice", **extra_fields: Any) -> dict[str, Any]:
+                priority: str = "Notice", hostname: str = "node-1", time: str = "2024-12-02T14:33:20.123456789Z",
+                **extra_fields: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "container.id": "8a4f2bb6c9d1", "container.image.repository": image, "container.name": container,
         "evt.time": 1733150000123456789, "evt.type": "execve", "k8s.ns.name": ns, "k8s.pod.name": "web-0",
@@ -29,9 +30,9 @@ def falco_alert(rule: str = SHELL, *, ns: str | None = "shop", image: str | None
         "output": f"14:33:20.123456789: {priority} A shell was spawned in a container with an attached terminal "
                   f"(evt_type=execve user=root process={proc} parent={parent} container_id=8a4f2bb6c9d1 "
                   f"container_name={container} container_image_repository={image} k8s_ns={ns})",
-        "priority": priority, "rule": rule, "time": "2024-12-02T14:33:20.123456789Z",
+        "priority": priority, "rule": rule, "time": time,
         "output_fields": fields, "source": "syscall", "tags": ["T1059", "container", "maturity_stable", "mitre_execution", "shell"],
-        "hostname": "node-1",
+        "hostname": hostname,
     }
 
 
@@ -44,10 +45,31 @@ def sidekick_alert(**kwargs: Any) -> dict[str, Any]:
     return alert
 
 
-def reload_failure(message: str = "Error: could not load rules file /etc/falco/rules.d/padlock.yaml") -> dict[str, Any]:
+def reload_failure(message: str = "Error: could not load rules file /etc/falco/rules.d/padlock.yaml", *,
+                   hostname: str = "node-2", time: str = "2024-12-02T14:40:00.000000000Z") -> dict[str, Any]:
+    """Falco's restart handler (app/actions/create_signal_handlers.cpp) on a failed dry run: rule
+    "Falco internal: hot restart failure", output "<rule>: <err>", PRIORITY_CRITICAL, empty fields;
+    falco_outputs.cpp handle_msg adds time, hostname and source "internal" (no tags, no uuid)."""
     rule = "Falco internal: hot restart failure"
     return {"output": f"{rule}: {message}", "priority": "Critical", "rule": rule,
-            "time": "2024-12-02T14:40:00.000000000Z", "output_fields": {}, "hostname": "node-2", "source": "internal"}
+            "time": time, "output_fields": {}, "hostname": hostname, "source": "internal"}
+
+
+def loader_report(path: str, rule: str, field: str) -> str:
+    """The error Falco's dry run returns for a rules file it cannot load (load_rules_files.cpp returns
+    ``res->as_string(true, rc)``: rule_loader.cpp ``as_verbose_string``), here for an unknown field."""
+    return (f"{path}: Invalid\n1 Errors:\nIn rules content: ({path}:0:0)\n    rule '{rule}': ({path}:3:2)\n"
+            f"    condition expression: (\"{field} = bash\":1:0)\n------\n- rule: {rule}\n  ^\n------\n"
+            f"LOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called with nonexistent "
+            f"field {field}\n")
+
+
+def now_time(offset: float = 0.0) -> str:
+    """The current time as Falco writes an alert's ``time`` (RFC 3339, nanoseconds, UTC)."""
+    import datetime as dt
+
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
 
 
 def body(*alerts: dict[str, Any]) -> bytes:

@@ -10,8 +10,11 @@ give a suggestion in that namespace with the exact PolicyException; a falcosidek
 creates the exception through admission, the published layer carries it, the suggestion shows
 Accepted and further nginx alerts are silenced (metrics); ``padlock tune dismiss`` marks the other
 Dismissed; alerts from one image across two namespaces give a cluster-wide suggestion proposing a
-ClusterPolicyException; Falco's hot-restart-failure alert and an alert of a rule the published
-ruleset disables become Warning Events on the published ConfigMap.
+ClusterPolicyException; Falco's hot-restart-failure alert (Falco's real shape and loader report) becomes a
+Warning Event on the published ConfigMap and FalcoLoaded=False/FalcoReloadFailed naming the host on the
+published RuleSource; after a new publish the host's running alerts clear it, and an alert of a rule the
+published ruleset disables gives an Event and FalcoLoaded=False/FalcoRulesetStale (host, rule, content
+hash); re-enabling the rule and an alert of it from that host bring FalcoLoaded back to True/Loaded.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from typing import Any
 import pytest
 
 from padlock.controllers.process import free_port
-from support_alerts import Poster, body, client_pki, falco_alert, reload_failure, sidekick_alert
+from support_alerts import (
+    Poster,
+    body,
+    client_pki,
+    falco_alert,
+    loader_report,
+    now_time,
+    reload_failure,
+    sidekick_alert,
+)
 from support_operator import (
     CARRIERS,
     CONFIGMAP,
@@ -61,7 +73,9 @@ def story(control_plane: Any, kubectl: Any, helm: Any, registry: str, crds_insta
     flags = [*OPERATOR_FLAGS, "--tuner-port", str(port), "--tuner-token-file", str(token_file),
              "--tuner-cert-dir", str(workdir / "tuner-tls"), "--tuner-namespace", home,
              "--tuner-client-ca", pki["ca"],
-             "--tuner-min-hits", "5", "--tuner-min-share", "0.3", "--tuner-interval", "0.3"]
+             "--tuner-min-hits", "5", "--tuner-min-share", "0.3", "--tuner-interval", "0.3",
+             # Loopback Falco "hosts" see a publish at once: no kubelet delay to wait out.
+             "--tuner-reload-grace", "0"]
     cleanup = [("delete", "policyexceptions,tuningsuggestions", "--all", "-n", ns, "--wait=false") for ns in (shop, web, home)]
     cleanup.append(("delete", "clusterpolicyexceptions", "-l", "padlock.dev/suggestion", "--wait=false"))
     with running_operator(control_plane, kubectl, registry, workdir, source=SOURCE, helm=helm, flags=flags,
@@ -212,11 +226,34 @@ def _events(user: User, reason: str) -> list[dict[str, Any]]:
     return [e for e in items if e.get("reason") == reason and e["involvedObject"]["name"] == CONFIGMAP]
 
 
-def test_a_refused_falco_reload_becomes_a_warning_event_on_the_published_rules(story: dict[str, Any]) -> None:
-    assert story["poster"].post(body(reload_failure("LOAD_ERR_COMPILE_CONDITION: padlock.yaml")))[0] == 200
-    (event,) = wait_for("a FalcoReloadFailed Event", lambda: _events(story["user"], "FalcoReloadFailed"))
+REPORT = loader_report("/etc/falco/rules.d/padlock-rules.yaml", "Custom shell", "proc.nmae")
+
+
+def _falco_loaded(user: User) -> dict[str, Any]:
+    """The FalcoLoaded condition of the story's RuleSource (empty while there is none)."""
+    conditions = (user.get("rulesource", SOURCE) or {}).get("status", {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "FalcoLoaded"), {})
+
+
+def _content_hash(user: User) -> str:
+    return str(((user.configmap() or {}).get("metadata") or {}).get("annotations", {}).get("padlock.dev/content-hash"))
+
+
+def test_a_refused_falco_reload_becomes_a_warning_event_and_a_condition_on_the_published_rule_source(
+        story: dict[str, Any]) -> None:
+    user = story["user"]
+    assert story["poster"].post(body(reload_failure(REPORT, hostname="node-2", time=now_time())))[0] == 200
+    (event,) = wait_for("a FalcoReloadFailed Event", lambda: _events(user, "FalcoReloadFailed"))
     assert event["type"] == "Warning"
-    assert "node-2" in event["message"] and "LOAD_ERR_COMPILE_CONDITION: padlock.yaml" in event["message"]
+    assert "node-2" in event["message"] and "LOAD_ERR_COMPILE_CONDITION" in event["message"]
+    cond = wait_for("FalcoLoaded=False on the RuleSource", lambda: _falco_loaded(user).get("status") == "False"
+                    and _falco_loaded(user))
+    assert cond["reason"] == "FalcoReloadFailed"
+    assert cond["message"].startswith(f"Falco on node-2 refused to reload the published rules ({_content_hash(user)})")
+    assert cond["message"].endswith("LOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called "
+                                    "with nonexistent field proc.nmae")
+    columns = user.kubectl("get", "rulesource", SOURCE).stdout
+    assert re.search(rf"^{SOURCE}\s+\S+\s+True\s+\S+\s+False\s", columns, re.M), columns
 
 
 def test_an_alert_of_a_rule_the_ruleset_does_not_run_means_falco_is_stale(story: dict[str, Any]) -> None:
@@ -228,8 +265,38 @@ def test_an_alert_of_a_rule_the_ruleset_does_not_run_means_falco_is_stale(story:
 
     def posted_and_reported() -> list[dict[str, Any]]:
         # The ConfigMap shows the change a moment before the operator records it as published.
-        assert story["poster"].post(body(falco_alert(rule=off, ns=story["shop"])))[0] == 200
+        assert story["poster"].post(body(falco_alert(rule=off, ns=story["shop"], time=now_time())))[0] == 200
         return _events(user, "FalcoRulesetStale")
 
     (event,) = wait_for("a FalcoRulesetStale Event", posted_and_reported)
     assert off in event["message"] and "older ruleset" in event["message"]
+
+    def node_2_took_the_new_files() -> dict[str, Any]:
+        # node-2, whose reload failed before this publish, alerts from a running rule after it.
+        running = falco_alert(ns=story["web"], image="docker.io/library/alpine", hostname="node-2", time=now_time())
+        assert story["poster"].post(body(running))[0] == 200
+        cond = _falco_loaded(user)
+        return cond if cond.get("reason") == "FalcoRulesetStale" else {}
+
+    cond = wait_for("FalcoLoaded=False/FalcoRulesetStale", node_2_took_the_new_files)
+    assert cond["status"] == "False"
+    assert cond["message"] == (f"Falco on node-1 raised rule {off!r}, which the published ruleset "
+                               f"{_content_hash(user)} does not run: it runs an older ruleset")
+
+
+def test_alerts_of_the_current_ruleset_bring_falco_loaded_back(story: dict[str, Any]) -> None:
+    user, on = story["user"], KEYS_RULE
+    for policy in CARRIERS:
+        user.kubectl("patch", "managedpolicy", policy, "--type=merge", "-p", json.dumps({"spec": {"disabledRules": []}}))
+    wait_for(f"{on} running again in the published layer", lambda: not disabled(user.layer(), on))
+
+    def posted_and_loaded() -> dict[str, Any]:
+        # The rule this publish started running, raised by node-1: an older ruleset would not raise it.
+        assert story["poster"].post(body(falco_alert(rule=on, ns=story["shop"], time=now_time())))[0] == 200
+        cond = _falco_loaded(user)
+        return cond if cond.get("status") == "True" else {}
+
+    cond = wait_for("FalcoLoaded=True/Loaded", posted_and_loaded)
+    assert cond["reason"] == "Loaded"
+    # node-2 recovered in the same episode (FalcoLoaded stayed False for node-1): both are named.
+    assert cond["message"] == f"Falco on node-1, node-2 show the published ruleset {_content_hash(user)} again"

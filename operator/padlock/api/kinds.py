@@ -111,6 +111,12 @@ RULE_SOURCE = Kind(
             '.status.conditions[?(@.type=="UpToDate")].status',
             "Whether the newest allowed version is in use",
         ),
+        PrinterColumn(
+            "FALCO",
+            "string",
+            '.status.conditions[?(@.type=="FalcoLoaded")].status',
+            "Whether Falco's alerts show it runs the published ruleset (the tuner's feedback)",
+        ),
         PrinterColumn("AVAILABLE", "string", ".status.availableVersion", "Newest version found"),
         PrinterColumn("LAST CHECK", "date", ".status.lastCheckTime", "Time since the last check"),
         _AGE,

@@ -195,7 +195,9 @@ class HistoryEntry(PadlockModel):
 
 
 class RuleSourceStatus(StatusBase):
-    """What the operator found and adopted. Conditions: `Ready`, `UpToDate`, `Degraded`."""
+    """What the operator found and adopted. Conditions: `Ready`, `UpToDate`, `Degraded`, and `FalcoLoaded`
+    (from Falco's own alerts, with the tuner on: False when a Falco host refused to reload the published
+    ruleset or still runs an older one)."""
 
     current_version: str | None = Field(default=None, max_length=128)
     """Version in use (published to Falco)."""

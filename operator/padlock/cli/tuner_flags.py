@@ -49,6 +49,9 @@ _OPTIONS = [
                  help="Largest request body in bytes."),
     click.option("--tuner-interval", type=float, default=1.0, show_default=True, hidden=True,
                  help="Seconds between suggestion writes."),
+    click.option("--tuner-reload-grace", type=click.FloatRange(min=0), default=120.0, show_default=True,
+                 help="Seconds after a publish before Falco's alerts count as evidence of what it loaded "
+                      "(the kubelet's delay in updating the mounted rules)."),
 ]
 
 
@@ -98,4 +101,4 @@ def build(values: dict[str, Any]) -> Any:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--tuner-token-file") from None
     return TunerFlags(intake=intake, config=config, samples=values["tuner_samples"], cluster_namespace=namespace,
-                      interval=values["tuner_interval"])
+                      interval=values["tuner_interval"], reload_grace=values["tuner_reload_grace"])

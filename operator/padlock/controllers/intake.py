@@ -27,6 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from padlock import metrics
+from padlock.flows.falco_loaded import HostTracker, Published
 from padlock.policy.tuning.alerts import Alert, AlertError, Limits, parse_body
 from padlock.policy.tuning.feedback import Feedback, RulesetView, assess
 from padlock.policy.tuning.suggest import Tuner
@@ -68,6 +69,9 @@ class Intake:
     tuner: Tuner
     view: Callable[[], RulesetView | None] = lambda: None
     clock: Callable[[], float] = time.time
+    published: Callable[[], Published | None] = lambda: None
+    """The last published ruleset for the per-host ``FalcoLoaded`` evidence (``padlock.flows.falco_loaded``)."""
+    hosts: HostTracker = field(default_factory=HostTracker)
     feedback: dict[tuple[str, str], Feedback] = field(default_factory=dict)
     """Feedback waiting for the background task, the latest per (reason, host)."""
     received: int = 0
@@ -122,9 +126,14 @@ class Intake:
     # -- counting (no I/O) ------------------------------------------------------------------------------
     def process(self, alerts: list[Alert], now: float) -> None:
         view = self.view()
+        published = self.published()
         tally: Tally[tuple[str, str, str]] = Tally()
         for alert in alerts:
             fb = assess(alert, view)
+            # The tracker also decides whether a stale-looking alert is evidence at all (its event may
+            # predate the publish); it costs one dict lookup for an alert of a healthy host.
+            if not self.hosts.observe(alert, fb, published, now) and published is not None:
+                fb = None
             if fb is not None:
                 host = fb.hostname if fb.hostname in self._hosts or len(self._hosts) < MAX_HOST_LABELS else "other"
                 self._hosts.add(host)

@@ -200,6 +200,7 @@ class Core:
             running={_key(ref): state.to_status() for ref, state in
                      running.effective_state(outcome.policy_included, outcome.policy_rules).items()},
             raw=outcome,
+            sources=tuple(sorted(inputs.bundles)),
         )
 
     def diff_counts(self, old: Any | None, new: Any) -> tuple[int, int, int]:

@@ -75,6 +75,8 @@ class Rendered:
     ``NamespaceLimit`` or ``NoRoom`` (its ``Ready`` condition's reason, its Event's reason)."""
     raw: Any = None
     """The core's own result object (for the webhook and the CLI)."""
+    sources: tuple[str, ...] = ()
+    """RuleSources whose content the render holds (they carry the tuner's ``FalcoLoaded`` condition)."""
 
     def errors_for(self, key: ObjectKey) -> tuple[str, ...]:
         return tuple(self.diagnostics.get(key, ()))

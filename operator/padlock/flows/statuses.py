@@ -114,6 +114,16 @@ def rule_source(status: Mapping[str, Any], decided: Sequence[Cond], *, generatio
     return model.to_dict()
 
 
+def falco_loaded(status: Mapping[str, Any], decided: Cond, *, now: dt.datetime) -> JSON:
+    """``status`` of a RuleSource with the tuner's ``FalcoLoaded`` condition merged in; every other field
+    (``observedGeneration`` included: this says nothing about the spec) stays as stored."""
+    model = RuleSourceStatus.model_validate({
+        **status,
+        "conditions": _conditions(status, [decided], status.get("observedGeneration"), now),
+    })
+    return model.to_dict()
+
+
 def _in_force(errors: Sequence[str], *, expired: bool = False, reason: str = "Invalid") -> Cond:
     """``Ready``: False with why the object is left out of the published ruleset (``reason``:
     ``Invalid``, or the limit that left it out: ``TooLarge``, ``NamespaceLimit``, ``NoRoom``)."""

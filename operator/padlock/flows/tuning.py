@@ -8,6 +8,10 @@ which ``observe(body)`` (from the operator's watch) hands to the tuner (Accepted
 exception covers; Dismissed: do not propose it again). ``report(feedback)`` posts a Warning Event on
 the published rules ConfigMap, at most once per reason, host and ``event_interval``.
 
+``write_falco_loaded(client, sources, cond, now)`` merges the ``FalcoLoaded`` condition
+(``padlock.flows.falco_loaded``) into the status of each published RuleSource through the one status
+writer (a read, then a patch only when it differs).
+
 ``ruleset_view(published, managed)`` derives, from the last published render, which policies run each
 rule (for the exceptions' ``policies``) and which rules the ruleset knows but does not run (stale
 Falco). Called by ``padlock.controllers.tuner`` in worker threads; it blocks on the API server, which
@@ -16,6 +20,7 @@ is why the intake never calls it directly.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +30,9 @@ from typing import Any
 from padlock.adapters.kube.client import ApiError, KubeClient
 from padlock.adapters.kube.events import ObjectRef, post_event
 from padlock.adapters.kube.resources import KINDS
+from padlock.adapters.kube.status import write_status
+from padlock.flows import statuses
+from padlock.flows.conditions import Cond
 from padlock.policy.tuning.feedback import Feedback, RulesetView
 from padlock.policy.tuning.objects import decision_of, status_of, suggestion_object
 from padlock.policy.tuning.suggest import PolicyRef, Suggestion, Tuner
@@ -32,6 +40,7 @@ from padlock.policy.tuning.suggest import PolicyRef, Suggestion, Tuner
 log = logging.getLogger("padlock.tuner")
 JSON = dict[str, Any]
 SUGGESTION = KINDS["TuningSuggestion"]
+RULE_SOURCE = KINDS["RuleSource"]
 
 
 @dataclass
@@ -127,6 +136,23 @@ class SuggestionWriter:
                 log.warning("Falco feedback Event not posted: %s", exc)
             log.warning("%s: %s", fb.reason, fb.message)
         return posted
+
+
+def write_falco_loaded(client: KubeClient, sources: Iterable[str], cond: Cond, now: dt.datetime) -> int:
+    """Merge ``cond`` into each RuleSource's status; returns how many were written. A vanished source or
+    a refused write affects only that source."""
+    written = 0
+    for name in sources:
+        try:
+            obj = client.get_or_none(RULE_SOURCE.path(name))
+            if obj is None:
+                continue
+            current = obj.get("status") or {}
+            desired = statuses.falco_loaded(current, cond, now=now)
+            written += write_status(client, RULE_SOURCE, name, desired, current=current)
+        except ApiError as exc:
+            log.warning("RuleSource %s: FalcoLoaded not written: %s", name, exc)
+    return written
 
 
 def ruleset_view(published: Any, managed: Mapping[str, JSON],

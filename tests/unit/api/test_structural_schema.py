@@ -135,7 +135,7 @@ def test_printer_columns_answer_the_first_question() -> None:
     assert list(cols)[:5] == ["ENABLED", "RULES", "VERSION", "UPDATED", "AGE"]
     assert cols["UPDATED"] == {**cols["UPDATED"], "type": "date", "jsonPath": ".status.lastUpdated"}
     rs = [c["name"] for c in schema.crd(kinds.RULE_SOURCE)["spec"]["versions"][0]["additionalPrinterColumns"]]
-    assert rs[:6] == ["VERSION", "READY", "UP-TO-DATE", "AVAILABLE", "LAST CHECK", "AGE"]
+    assert rs[:7] == ["VERSION", "READY", "UP-TO-DATE", "FALCO", "AVAILABLE", "LAST CHECK", "AGE"]
     cp = [
         c["name"] for c in schema.crd(kinds.CUSTOM_POLICY)["spec"]["versions"][0]["additionalPrinterColumns"]
     ]
