@@ -13,6 +13,7 @@ from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
 from padlock.flows.state import ObjectKey
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
 
@@ -33,7 +34,7 @@ class ManagedDraft:
 class RenderInputs:
     """Everything the effective ruleset depends on (and nothing else: no clock, no cluster)."""
 
-    bundles: Mapping[str, Any]
+    bundles: Mapping[str, Bundle]
     """Adopted (or candidate) bundle per RuleSource name."""
     load_orders: Mapping[str, int]
     """``spec.loadOrder`` per RuleSource name."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padlock.policy import lock
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
 ObjectKey = tuple[str, str, str]
@@ -46,7 +47,7 @@ class Snapshot:
     """A consistent, immutable-by-convention copy of what a render needs."""
 
     sources: dict[str, JSON]
-    bundles: dict[str, Any]
+    bundles: dict[str, Bundle]
     managed: dict[str, JSON]
     custom: dict[str, JSON]
     exceptions: dict[ObjectKey, JSON]
@@ -58,8 +59,8 @@ class OperatorState:
 
     sources: dict[str, JSON] = field(default_factory=dict)
     """RuleSource objects by name, as last seen."""
-    bundles: dict[str, Any] = field(default_factory=dict)
-    """Adopted bundle (``padlock.sources`` Bundle: version, digest, files) per RuleSource name."""
+    bundles: dict[str, Bundle] = field(default_factory=dict)
+    """Adopted bundle (version, digest, files) per RuleSource name."""
     managed: dict[str, JSON] = field(default_factory=dict)
     """ManagedPolicy objects by name, as last seen."""
     custom: dict[str, JSON] = field(default_factory=dict)
