@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
-from padlock.flows.state import ObjectKey
 from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace or "", name) of a padlock object."""
 
 
 @dataclass(frozen=True)
