@@ -4,7 +4,8 @@ The copy follows the managed policy's updates (``basedOn.followUpdates: true``) 
 ``--freeze``, lists its rules explicitly in ``spec.rules`` so the frozen set is visible in Git. The
 managed policy is read from ``--from-file`` or from the cluster (kubeconfig / ``--context``); the
 CustomPolicy is printed as YAML, or created in the cluster with ``--apply``. The copy itself is the
-pure ``padlock.policy.managed.copy_to_custom``; the cluster calls stay in this module.
+pure ``padlock.policy.managed.copy_to_custom``; the cluster calls stay in this module and go through
+the operator's own client (``padlock.adapters.kube.client``: same credentials loading, same errors).
 
 Exit codes: 0 done, 1 not found / rejected by the cluster, 2 usage or unreadable input.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -24,8 +25,10 @@ from padlock.cli import objects
 from padlock.engine import safe_yaml
 from padlock.policy.managed import copy_to_custom
 
+if TYPE_CHECKING:
+    from padlock.adapters.kube.client import KubeClient
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-GROUP, VERSION = kinds.MANAGED_POLICY.group, kinds.MANAGED_POLICY.version
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _KINDS = (kinds.MANAGED_POLICY.singular, kinds.MANAGED_POLICY.plural, *kinds.MANAGED_POLICY.short_names)
 
@@ -48,19 +51,15 @@ def _from_file(path: Path, name: str) -> dict[str, Any] | None:
     return None
 
 
-def _api(kubeconfig: str | None, context: str | None) -> Any:
-    """A CustomObjectsApi from the kubeconfig (or in-cluster credentials when none is found)."""
-    from kubernetes import client, config
+def _client(kubeconfig: str | None, context: str | None) -> KubeClient:
+    """The operator's client, with the kubeconfig (and context), else in-cluster credentials."""
+    from padlock.adapters.kube.client import KubeClient, load_connection
 
-    load_kube: Any = config.load_kube_config
-    load_incluster: Any = config.load_incluster_config
     try:
-        load_kube(config_file=kubeconfig, context=context)
-    except Exception:
-        if kubeconfig or context:
-            raise
-        load_incluster()
-    return client.CustomObjectsApi()
+        return KubeClient(load_connection(kubeconfig, context))
+    except Exception as exc:
+        click.echo(f"error: cannot load cluster credentials: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 @click.command(name="copy")
@@ -97,20 +96,22 @@ def command(
         raise click.BadParameter(f'"{source}": expected managedpolicy/NAME', param_hint="SOURCE")
     if not _NAME.match(new_name):
         raise click.BadParameter(f'"{new_name}" is not a valid Kubernetes object name', param_hint="NEW_NAME")
-    api = None
+    from padlock.adapters.kube.client import ApiError
+    from padlock.adapters.kube.resources import CUSTOM_POLICY, MANAGED_POLICY
+
+    client = None
     if from_file is not None:
         body = _from_file(from_file, name)
     else:
-        from kubernetes.client.exceptions import ApiException
-
-        api = _api(kubeconfig, context_)
+        client = _client(kubeconfig, context_)
         try:
-            body = api.get_cluster_custom_object(GROUP, VERSION, kinds.MANAGED_POLICY.plural, name)
-        except ApiException as exc:
-            if exc.status != 404:
-                click.echo(f"error: reading managedpolicy/{name}: {exc.status} {exc.reason}", err=True)
-                sys.exit(EXIT_FAILED)
-            body = None
+            body = client.get_or_none(MANAGED_POLICY.path(name))
+        except ApiError as exc:
+            click.echo(f"error: reading managedpolicy/{name}: {exc.status} {exc.reason}", err=True)
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:  # unreachable server, TLS: say so instead of a traceback
+            click.echo(f"error: reading managedpolicy/{name}: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
     if body is None:
         where = str(from_file) if from_file is not None else "the cluster"
         click.echo(f'error: no ManagedPolicy named "{name}" in {where}', err=True)
@@ -122,15 +123,16 @@ def command(
             nl=False,
         )
         return
-    from kubernetes.client.exceptions import ApiException
-
-    if api is None:
-        api = _api(kubeconfig, context_)
+    if client is None:
+        client = _client(kubeconfig, context_)
     try:
-        api.create_cluster_custom_object(GROUP, VERSION, kinds.CUSTOM_POLICY.plural, copy)
-    except ApiException as exc:
+        client.create(CUSTOM_POLICY.path(), copy)
+    except ApiError as exc:
         click.echo(
-            f"error: creating custompolicy/{new_name}: {exc.status} {exc.reason}: {exc.body}", err=True
+            f"error: creating custompolicy/{new_name}: {exc.status} {exc.reason}: {exc.message}", err=True
         )
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:
+        click.echo(f"error: creating custompolicy/{new_name}: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"custompolicy.padlock.dev/{new_name} created")

@@ -20,12 +20,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from padlock.cli.policies import ago
+
+if TYPE_CHECKING:
+    from padlock.adapters.kube.client import KubeClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _EXPIRES = re.compile(r"^(\d+)([mhdw])$")
@@ -86,7 +89,7 @@ def exception_body(suggestion: dict[str, Any], *, reason: str | None, expires: d
 
 
 # -- cluster -------------------------------------------------------------------------------------------
-def _client(kubeconfig: str | None, context: str | None) -> Any:
+def _client(kubeconfig: str | None, context: str | None) -> KubeClient:
     from padlock.adapters.kube.client import KubeClient, load_connection
 
     try:
@@ -96,7 +99,7 @@ def _client(kubeconfig: str | None, context: str | None) -> Any:
         sys.exit(EXIT_USAGE)
 
 
-def _find(client: Any, name: str, namespace: str | None) -> dict[str, Any]:
+def _find(client: KubeClient, name: str, namespace: str | None) -> dict[str, Any]:
     from padlock.adapters.kube.resources import KINDS
 
     kind = KINDS["TuningSuggestion"]
@@ -117,7 +120,7 @@ def _find(client: Any, name: str, namespace: str | None) -> dict[str, Any]:
     return dict(matches[0])
 
 
-def _set_state(client: Any, suggestion: dict[str, Any], state: str) -> None:
+def _set_state(client: KubeClient, suggestion: dict[str, Any], state: str) -> None:
     from padlock.adapters.kube.resources import KINDS
 
     md = suggestion["metadata"]

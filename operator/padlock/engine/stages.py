@@ -124,17 +124,12 @@ def _with_snippet(d: Diagnostic, lines: list[str]) -> Diagnostic:
 
 def engine_requirement(col: collector.Collection, engine: str, diags: list[Diagnostic]) -> str | None:
     """The highest ``required_engine_version``; a diagnostic in ``diags`` for each one ``engine`` misses."""
-    best: tuple[tuple[int, int, int], str, collector.Loc] | None = None
     for version, loc in col.engine_versions:
-        parsed = versions.parse(version)
-        assert parsed is not None
-        if best is None or parsed > best[0]:
-            best = (parsed, version, loc)
         if not versions.compatible(engine, version):
             diags.append(Diagnostic("LOAD_ERR_VALIDATE", "engine-version-too-old",
                                     f"Rules require engine version {version}, but engine version is {engine}",
                                     loc.file, loc.line, loc.column, "required_engine_version", version))
-    return best[1] if best else None
+    return versions.highest(version for version, _ in col.engine_versions)
 
 
 def plugin_requirements(col: collector.Collection, loaded: Mapping[str, str]) -> list[Diagnostic]:

@@ -5,13 +5,16 @@ collector, compiler and field catalog to pick the tables of the Falco release be
 (``release_for``: override keys, deprecations, which catalog; data in ``data/falco_versions.json``). Falco reads an
 integer engine version ``N`` as ``0.N.0`` and treats a requirement as met when the major versions are
 equal and the running version is at least the required one (``sinsp_version::compatible_with``).
+
+The one place Padlock compares engine versions: the loader, the field catalog, the CLI and the early
+gate of ``padlock.sources.requirements`` all call ``parse``, ``compatible`` and ``highest`` here.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -43,6 +46,16 @@ def normalise_engine_version(value: object) -> str | None:
             return f"0.{int(text)}.0"
         return text if parse(text) is not None else None
     return None
+
+
+def highest(candidates: Iterable[str]) -> str | None:
+    """The newest of ``candidates`` as written (the first of equals); unparseable ones are skipped."""
+    best: tuple[tuple[int, int, int], str] | None = None
+    for text in candidates:
+        parsed = parse(text)
+        if parsed is not None and (best is None or parsed > best[0]):
+            best = (parsed, text)
+    return best[1] if best is not None else None
 
 
 def compatible(running: str, required: str) -> bool:

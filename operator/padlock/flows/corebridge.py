@@ -19,6 +19,7 @@ from padlock.flows.options import OperatorOptions
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
 from padlock.flows.state import USER_CHOICE_FIELDS, ObjectKey
 from padlock.policy import lock
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
 MANAGED_LABELS = {lock.MANAGED_BY_LABEL: lock.MANAGED_BY_VALUE}
@@ -121,7 +122,7 @@ class Core:
         return self._rulesets[key]
 
     # -- the port --------------------------------------------------------------------------------------
-    def managed_drafts(self, bundles: Mapping[str, Any], now: dt.datetime,
+    def managed_drafts(self, bundles: Mapping[str, Bundle], now: dt.datetime,
                        load_orders: Mapping[str, int] | None = None) -> list[ManagedDraft]:
         from padlock.policy import catalog, managed
 
@@ -203,7 +204,7 @@ class Core:
             sources=tuple(sorted(inputs.bundles)),
         )
 
-    def diff_counts(self, old: Any | None, new: Any) -> tuple[int, int, int]:
+    def diff_counts(self, old: Bundle | None, new: Bundle) -> tuple[int, int, int]:
         new_rules = self._ruleset("diff-new", new).rules
         if old is None:
             return len(new_rules), 0, 0
@@ -220,12 +221,11 @@ class Core:
             modified = sum(1 for n in set(new_rules) & set(old_rules) if new_rules[n] != old_rules[n])
             return added, removed, modified
 
-    def recover_files(self, source: JSON, configmaps: Sequence[JSON]) -> Any | None:
+    def recover_files(self, source: JSON, configmaps: Sequence[JSON]) -> Bundle | None:
         """The source's files as published (keys ``NN-<source>-<file>``), when the ConfigMaps say they
         hold exactly ``status.currentVersion`` of it."""
         from padlock.engine.model import RulesFile
         from padlock.policy import effective
-        from padlock.sources.bundles import Bundle
 
         md, status = source.get("metadata") or {}, source.get("status") or {}
         name, version = str(md.get("name")), status.get("currentVersion")

@@ -30,6 +30,7 @@ from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
 from padlock.flows.state import ObjectKey, Snapshot, frozen_key, key_of, user_choices
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
 
@@ -73,7 +74,7 @@ def with_frozen_set(obj: JSON, frozen: Mapping[str, Sequence[str]]) -> JSON:
     return {**obj, "status": {**status, "frozenRules": list(frozen[key])}}
 
 
-def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Any], managed: Sequence[JSON], options: OperatorOptions,
+def render_inputs(snapshot: Snapshot, bundles: Mapping[str, Bundle], managed: Sequence[JSON], options: OperatorOptions,
                   frozen: Mapping[str, Sequence[str]] | None = None) -> RenderInputs:
     load_orders = {
         name: int(((snapshot.sources.get(name) or {}).get("spec") or {}).get("loadOrder", 50)) for name in bundles
@@ -103,7 +104,7 @@ def owners(snapshot: Snapshot) -> list[JSON]:
 def render_and_publish(
     snapshot: Snapshot, remembered: Mapping[str, JSON], *, core: CorePort, cluster: ClusterPort,
     options: OperatorOptions, now: dt.datetime, previous: Rendered | None,
-    bundles: Mapping[str, Any] | None = None, old_rules: Mapping[str, list[JSON]] | None = None,
+    bundles: Mapping[str, Bundle] | None = None, old_rules: Mapping[str, list[JSON]] | None = None,
     from_versions: Mapping[str, str | None] | None = None, publish_invalid: bool = False,
     frozen: MutableMapping[str, tuple[str, ...]] | None = None,
 ) -> PublishOutcome:
@@ -136,7 +137,7 @@ def render_and_publish(
         remember_frozen_sets(frozen, rendered, snapshot)
     write_statuses(snapshot, managed, rendered, previous, cluster=cluster, now=now,
                    old_rules=old_rules or {}, from_versions=from_versions or {}, frozen=frozen)
-    written = tuple(getattr(result, "written", ()) or ())
+    written = result.written if result is not None else ()
     return PublishOutcome(rendered, True, tuple(recreated), written, removed)
 
 

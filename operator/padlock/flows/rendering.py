@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
-from padlock.flows.state import ObjectKey
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace or "", name) of a padlock object."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ManagedDraft:
 class RenderInputs:
     """Everything the effective ruleset depends on (and nothing else: no clock, no cluster)."""
 
-    bundles: Mapping[str, Any]
+    bundles: Mapping[str, Bundle]
     """Adopted (or candidate) bundle per RuleSource name."""
     load_orders: Mapping[str, int]
     """``spec.loadOrder`` per RuleSource name."""

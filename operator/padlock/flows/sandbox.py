@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.context
 import resource
 import signal
 from typing import Any
 
 from padlock.flows.ports import SourcePort
+from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import SourceRejected
 
 JSON = dict[str, Any]
@@ -35,10 +37,10 @@ CPU_SECONDS = 60
 WALL_SECONDS = 120.0
 """Wall-clock deadline of one check (a loaded node may give the child little CPU)."""
 
-_context: Any = None
+_context: multiprocessing.context.ForkServerContext | None = None
 
 
-def _ctx() -> Any:
+def _ctx() -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         ctx = multiprocessing.get_context("forkserver")
@@ -118,14 +120,14 @@ class SandboxedSources:
     def __init__(self, inner: SourcePort) -> None:
         self.inner = inner
 
-    def resolve(self, source: JSON) -> Any:
+    def resolve(self, source: JSON) -> Candidate:
         return self.inner.resolve(source)
 
-    def fetch(self, source: JSON, candidate: Any) -> Any:
+    def fetch(self, source: JSON, candidate: Candidate) -> Bundle:
         bundle = self.inner.fetch(source, candidate)
         name = str((source.get("metadata") or {}).get("name"))
         check_files(name, "", [(f.name, f.text) for f in bundle.files])
         return bundle
 
-    def fetch_current(self, source: JSON) -> Any | None:
+    def fetch_current(self, source: JSON) -> Bundle | None:
         return self.inner.fetch_current(source)

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from padlock import sources
 from padlock.adapters.kube.client import ApiError, KubeClient
 from padlock.adapters.kube.resources import configmap_path
 from padlock.api.rulesource import RuleSourceSpec
-from padlock.sources.bundles import Candidate
+from padlock.sources.bundles import Bundle, Candidate
 from padlock.sources.errors import SpecInvalid
-from padlock.sources.ports import ConfigMapContent
+from padlock.sources.ports import ConfigMapContent, ConfigMapReader
 
 JSON = dict[str, Any]
 DEFAULT_SECRET_NAMESPACE = "padlock-system"
+
+
+class _Access(TypedDict, total=False):
+    """What ``padlock.sources.resolve`` and ``fetch`` need from the cluster, read here."""
+
+    configmaps: ConfigMapReader
+    docker_config: Mapping[str, Any]
+    ca_pem: str | None
 
 
 class Sources:
@@ -39,11 +48,11 @@ class Sources:
             engine_version=self.engine_version, **self._access(spec),
         )
 
-    def fetch(self, source: JSON, candidate: Candidate) -> sources.Bundle:
+    def fetch(self, source: JSON, candidate: Candidate) -> Bundle:
         name, spec = self._spec(source)
         return sources.fetch(name, spec, candidate, engine_version=self.engine_version, **self._access(spec))
 
-    def fetch_current(self, source: JSON) -> sources.Bundle | None:
+    def fetch_current(self, source: JSON) -> Bundle | None:
         status = source.get("status") or {}
         version, digest = status.get("currentVersion"), status.get("currentDigest")
         if not version or not digest:
@@ -61,8 +70,8 @@ class Sources:
         except ValueError as exc:
             raise SpecInvalid(name, "", f"spec: {exc}".replace("\n", " ")) from None
 
-    def _access(self, spec: RuleSourceSpec) -> dict[str, Any]:
-        out: dict[str, Any] = {"configmaps": self._read_configmap}
+    def _access(self, spec: RuleSourceSpec) -> _Access:
+        out: _Access = {"configmaps": self._read_configmap}
         if spec.oci is not None and spec.oci.pull_secret is not None:
             ref = spec.oci.pull_secret
             secret = self.client.get(f"/api/v1/namespaces/{ref.namespace or self.secret_namespace}/secrets/{ref.name}")

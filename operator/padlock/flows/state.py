@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from padlock.flows.rendering import ObjectKey as ObjectKey
+from padlock.flows.rendering import Rendered
 from padlock.policy import lock
+from padlock.sources.bundles import Bundle
 
 JSON = dict[str, Any]
-ObjectKey = tuple[str, str, str]
-"""(kind, namespace or "", name) of a padlock object."""
 
 USER_CHOICE_FIELDS = lock.USER_CHOICE_SPEC_FIELDS
 
@@ -46,7 +47,7 @@ class Snapshot:
     """A consistent, immutable-by-convention copy of what a render needs."""
 
     sources: dict[str, JSON]
-    bundles: dict[str, Any]
+    bundles: dict[str, Bundle]
     managed: dict[str, JSON]
     custom: dict[str, JSON]
     exceptions: dict[ObjectKey, JSON]
@@ -58,8 +59,8 @@ class OperatorState:
 
     sources: dict[str, JSON] = field(default_factory=dict)
     """RuleSource objects by name, as last seen."""
-    bundles: dict[str, Any] = field(default_factory=dict)
-    """Adopted bundle (``padlock.sources`` Bundle: version, digest, files) per RuleSource name."""
+    bundles: dict[str, Bundle] = field(default_factory=dict)
+    """Adopted bundle (version, digest, files) per RuleSource name."""
     managed: dict[str, JSON] = field(default_factory=dict)
     """ManagedPolicy objects by name, as last seen."""
     custom: dict[str, JSON] = field(default_factory=dict)
@@ -73,9 +74,9 @@ class OperatorState:
     """Frozen rule sets captured by published renders, per CustomPolicy (``frozen_key``: its uid, so a
     policy deleted and created again freezes anew), for renders that run before the watch shows them in
     ``status.frozenRules`` (``padlock.flows.publishing``). Written only by renders, under the publish lock."""
-    last_render: Any = None
+    last_render: Rendered | None = None
     """The last effective render (``padlock.flows.rendering.Rendered``), publishable or not."""
-    last_published: Any = None
+    last_published: Rendered | None = None
     """The last render that was published (the ruleset Falco runs)."""
     synced: set[str] = field(default_factory=set)
     """RuleSources whose first sync after startup finished (adopted, recovered or failed cleanly)."""

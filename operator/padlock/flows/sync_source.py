@@ -23,7 +23,7 @@ failed cluster write propagates (the controller records it and retries).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,8 +33,10 @@ from padlock.flows import publishing, statuses
 from padlock.flows.conditions import Cond
 from padlock.flows.options import OperatorOptions
 from padlock.flows.ports import ClusterPort, CorePort, SourcePort
-from padlock.flows.rendering import Rendered
+from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
 from padlock.flows.state import Snapshot
+from padlock.sources.bundles import Bundle, Candidate
+from padlock.sources.errors import ApprovalRequired, SourceError
 
 JSON = dict[str, Any]
 
@@ -85,37 +87,42 @@ class _GuardedCore:
     def __init__(self, core: CorePort) -> None:
         self._core = core
 
-    def managed_drafts(self, *args: Any, **kwargs: Any) -> Any:
+    def managed_drafts(self, bundles: Mapping[str, Bundle], now: dt.datetime,
+                       load_orders: Mapping[str, int] | None = None) -> Sequence[ManagedDraft]:
         try:
-            return self._core.managed_drafts(*args, **kwargs)
+            return self._core.managed_drafts(bundles, now, load_orders)
         except Exception as exc:
             raise _RenderCrashed(exc) from exc
 
-    def render(self, *args: Any, **kwargs: Any) -> Any:
+    def render(self, inputs: RenderInputs, now: dt.datetime) -> Rendered:
         try:
-            return self._core.render(*args, **kwargs)
+            return self._core.render(inputs, now)
         except Exception as exc:
             raise _RenderCrashed(exc) from exc
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._core, name)
+    # Not render-side: a failure here is not a verdict on the release, so it passes through unchanged.
+    def diff_counts(self, old: Bundle | None, new: Bundle) -> tuple[int, int, int]:
+        return self._core.diff_counts(old, new)
+
+    def recover_files(self, source: JSON, configmaps: Sequence[JSON]) -> Bundle | None:
+        return self._core.recover_files(source, configmaps)
 
 
 def _context(snapshot: Snapshot, name: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((n, str(getattr(b, "digest", ""))) for n, b in snapshot.bundles.items() if n != name))
+    return tuple(sorted((n, b.digest) for n, b in snapshot.bundles.items() if n != name))
 
 
 @dataclass
 class SyncOutcome:
     result: str
     """Metric label: unchanged, adopted, refused, unavailable, waiting_approval, waiting_sources, error."""
-    bundle: Any = None
+    bundle: Bundle | None = None
     """The bundle now current (adopted or recovered); None when there is none."""
     rendered: Rendered | None = None
     """The render that was published by an adoption."""
     refusal: Refusal | None = None
     status: JSON = field(default_factory=dict)
-    restored: dict[str, Any] = field(default_factory=dict)
+    restored: dict[str, Bundle] = field(default_factory=dict)
     """Other sources' current bundles this sync restored (after a restart) before publishing."""
     attempted: str | None = None
     """The digest this sync marked as attempted (``attempts``); the caller clears the mark."""
@@ -129,32 +136,34 @@ _REASONS = {"EngineTooNew": "EngineTooOld"}
 
 
 def _error_reason(exc: BaseException, default: str = "SourceUnavailable") -> str:
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, str) and reason and reason[0].isupper() and " " not in reason:
-        return _REASONS.get(reason, reason)
+    """The condition reason of a failed check or pull: a ``SourceError`` names it; anything else
+    (a failed cluster read, a bug) counts as an outage."""
+    if isinstance(exc, SourceError):
+        return _REASONS.get(exc.reason, exc.reason)
     return default
 
 
+def _retryable(exc: BaseException) -> bool:
+    return exc.retryable if isinstance(exc, SourceError) else True
+
+
 def _text(exc: BaseException) -> str:
-    one_line = getattr(exc, "one_line", None)
-    return str(one_line()) if callable(one_line) else str(exc)
+    return exc.one_line() if isinstance(exc, SourceError) else str(exc)
 
 
 def _problem(exc: BaseException, name: str, digest: str = "") -> str:
     """What went wrong, without the source name (the message names it once) and without a reference
     that only repeats the digest."""
-    problem = getattr(exc, "problem", None)
-    if not isinstance(problem, str):
-        text = _text(exc)
-        return text.removeprefix(f"RuleSource {name}: ")
-    reference = str(getattr(exc, "reference", "") or "")
+    if not isinstance(exc, SourceError):
+        return _text(exc).removeprefix(f"RuleSource {name}: ")
+    problem, reference = exc.problem, exc.reference
     if reference and not (digest and digest in reference) and reference not in problem:
         return f"{reference}: {problem}"
     return problem
 
 
-def _not_adopted(name: str, candidate: Any, problem: str) -> str:
-    digest = str(getattr(candidate, "digest", "") or "")
+def _not_adopted(name: str, candidate: Candidate, problem: str) -> str:
+    digest = candidate.digest
     shown = f" ({digest})" if digest and digest not in problem else ""
     return f"RuleSource {name}: version {candidate.version}{shown} not adopted: {problem}"
 
@@ -249,17 +258,16 @@ def _sync(
     try:
         candidate = sources.resolve(source)
     except Exception as exc:  # every failure keeps what runs and says why
-        available = getattr(exc, "available_version", None)
-        if available:  # Manual policy, nothing approved or installed yet: not a failure
-            status["availableVersion"] = available
-            msg = f"RuleSource {name}: {getattr(exc, 'problem', exc)}"
+        if isinstance(exc, ApprovalRequired):  # Manual policy, nothing approved or installed yet: not a failure
+            status["availableVersion"] = exc.available_version
+            msg = f"RuleSource {name}: {exc.problem}"
             return finish("waiting_approval", [
                 Cond("Ready", current is not None, "AwaitingApproval", msg),
                 Cond("UpToDate", False, "AwaitingApproval", msg),
                 Cond("Degraded", False, "Healthy", ""),
             ])
         reason = _error_reason(exc)
-        if getattr(exc, "retryable", True) or reason == "SourceUnavailable":
+        if _retryable(exc) or reason == "SourceUnavailable":
             msg = f"RuleSource {name}: cannot check for new versions: {_text(exc)}"
             return finish("unavailable", [
                 Cond("Ready", current is not None, "SourceUnavailable", msg),
@@ -268,7 +276,7 @@ def _sync(
             ])
         refusal = Refusal("", "", reason, f"RuleSource {name}: {_problem(exc, name)}", spec=spec_key)
         return refuse(refusal)
-    available = getattr(candidate, "available_version", None)
+    available = candidate.available_version
     if available and available != status.get("currentVersion"):
         status["availableVersion"] = available
     elif candidate.digest != status.get("currentDigest"):
@@ -320,7 +328,7 @@ def _sync(
     def adopt(snapshot: Snapshot, previous: Rendered | None) -> SyncOutcome:
         # Never publish less than before: every other source that published a version must be in the
         # render (right after a restart its bundle may not be restored yet).
-        restored: dict[str, Any] = {}
+        restored: dict[str, Bundle] = {}
         for other in missing_sources(snapshot, name):
             got = _recover(snapshot.sources[other], sources, core, cluster)
             if got is None:
@@ -391,7 +399,7 @@ def limits_text(exc: BaseException) -> str:
     return f"internal error {type(exc).__name__}{': ' + detail if detail else ''}; please report it"
 
 
-def _recover(source: JSON, sources: SourcePort, core: CorePort, cluster: ClusterPort) -> Any | None:
+def _recover(source: JSON, sources: SourcePort, core: CorePort, cluster: ClusterPort) -> Bundle | None:
     try:
         bundle = sources.fetch_current(source)
         if bundle is not None:
@@ -404,7 +412,7 @@ def _recover(source: JSON, sources: SourcePort, core: CorePort, cluster: Cluster
         return None
 
 
-def _refusal_from_render(name: str, candidate: Any, rendered: Rendered,
+def _refusal_from_render(name: str, candidate: Candidate, rendered: Rendered,
                          context: tuple[tuple[str, str], ...], spec: str = "") -> Refusal:
     if rendered.engine_errors:
         reason, errors = "EngineTooOld", list(rendered.engine_errors)
@@ -420,7 +428,7 @@ def _refusal_from_render(name: str, candidate: Any, rendered: Rendered,
     return Refusal(candidate.digest, candidate.version, reason, msg, context, spec)
 
 
-def _refused_conditions(name: str, refusal: Refusal, current: Any | None) -> list[Cond]:
+def _refused_conditions(name: str, refusal: Refusal, current: Bundle | None) -> list[Cond]:
     keep = f"; keeping version {current.version}" if current is not None else ""
     return [
         Cond("Ready", False, refusal.reason, refusal.message + keep),

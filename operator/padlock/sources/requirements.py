@@ -1,6 +1,8 @@
 """The Falco engine version an artifact needs, and the check against the cluster's engine. Pure.
 
 Called by: the source modules, on the artifact config (OCI) or the rules text (HTTP, ConfigMap).
+Versions are read and compared by ``padlock.engine.versions``, as the loader does, so the early gate
+and the full check never disagree.
 Mirrors falcosecurity/rules ``build/registry/requirements.go``: the requirement is the
 ``engine_version_semver`` entry of the config's ``requirements``; inside a rules file it is the
 ``- required_engine_version:`` line, where an integer N means ``0.N.0``. The full loader in
@@ -14,8 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import semantic_version
-
+from padlock.engine import versions
 from padlock.sources.errors import EngineTooNew
 
 ENGINE_KEY = "engine_version_semver"
@@ -24,14 +25,7 @@ _LINE = re.compile(r"^-\s*required_engine_version\s*:\s*['\"]?([^'\"#\s]+)['\"]?
 
 def normalise(value: object) -> str | None:
     """``26`` or ``"26"`` -> ``0.26.0``; a semver string unchanged; None for anything unreadable."""
-    text = str(value).strip()
-    if text.isdigit():
-        return f"0.{int(text)}.0"
-    try:
-        semantic_version.Version(text)
-    except ValueError:
-        return None
-    return text
+    return versions.normalise_engine_version(value)
 
 
 def from_config(config: Mapping[str, Any]) -> str | None:
@@ -47,30 +41,23 @@ def from_config(config: Mapping[str, Any]) -> str | None:
 
 def from_texts(texts: Iterable[str]) -> str | None:
     """The highest ``required_engine_version`` declared in the rules texts, None if none is."""
-    best: semantic_version.Version | None = None
-    for text in texts:
-        for match in _LINE.finditer(text):
-            value = normalise(match.group(1))
-            if value is not None and (best is None or semantic_version.Version(value) > best):
-                best = semantic_version.Version(value)
-    return str(best) if best is not None else None
+    found = (normalise(match.group(1)) for text in texts for match in _LINE.finditer(text))
+    return versions.highest(v for v in found if v is not None)
 
 
 def check_engine(
     requirement: str | None, engine_version: str | None, *, source: str, reference: str, version: str
 ) -> None:
-    """Raise ``EngineTooNew`` when the artifact needs a newer engine than ``engine_version``.
+    """Raise ``EngineTooNew`` when ``engine_version`` does not meet the artifact's requirement
+    (``versions.compatible``, the loader's own test).
 
-    Either side unknown means no early verdict: the loader decides with the parsed files.
+    Either side unknown or unreadable means no early verdict: the loader decides with the parsed files.
     """
     if requirement is None or engine_version is None:
         return
-    try:
-        needed = semantic_version.Version(requirement)
-        running = semantic_version.Version(engine_version)
-    except ValueError:
+    if versions.parse(requirement) is None or versions.parse(engine_version) is None:
         return
-    if needed > running:
+    if not versions.compatible(engine_version, requirement):
         raise EngineTooNew(
             source,
             reference,

@@ -27,6 +27,7 @@ import kopf
 
 from padlock import metrics
 from padlock.api import kinds
+from padlock.flows.state import OperatorState
 from padlock.policy import admission, lock
 from padlock.webhook.views import ViewCache
 
@@ -57,8 +58,8 @@ class AdmissionContext:
     identity: lock.Identity = field(default_factory=lock.Identity)
     target: lock.PublishTarget = field(default_factory=lock.PublishTarget)
     """Where the operator publishes: the ConfigMap names reserved for it in the Falco namespace."""
-    state: Any | None = None
-    """``padlock.flows.state.OperatorState`` (read only), or None for a webhook-only process."""
+    state: OperatorState | None = None
+    """The operator's state (read only), or None for a webhook-only process."""
     views: ViewCache = field(default_factory=ViewCache)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from padlock.engine import readorder
 from padlock.engine.model import RulesFile
+from padlock.flows.state import OperatorState
 from padlock.policy import admission
 from padlock.policy import policy_objects as po
 
@@ -35,10 +36,10 @@ class ViewCache:
             [], {}, complete=False, plugins=self.plugins, engine_version=self.engine_version
         )
 
-    def view(self, state: Any | None) -> admission.AdmissionView:
+    def view(self, state: OperatorState | None) -> admission.AdmissionView:
         if state is None:
             return self._stateless
-        revision = (id(state), int(getattr(state, "changes", 0)))
+        revision = (id(state), state.changes)
         if revision != self._revision:
             self._view = build_view(state, plugins=self.plugins, engine_version=self.engine_version,
                                     cache=self.upstream)
@@ -47,29 +48,26 @@ class ViewCache:
 
 
 def build_view(
-    state: Any, *, plugins: Mapping[str, str] | None = None, engine_version: str | None = None,
+    state: OperatorState, *, plugins: Mapping[str, str] | None = None, engine_version: str | None = None,
     cache: admission.UpstreamCache | None = None,
 ) -> admission.AdmissionView:
     """The current effective inputs held by an ``OperatorState``."""
-    sources: Mapping[str, Mapping[str, Any]] = getattr(state, "sources", {}) or {}
-    bundles: Mapping[str, Any] = getattr(state, "bundles", {}) or {}
+    sources, bundles = state.sources, state.bundles
     ordered = sorted(bundles, key=lambda name: (_load_order(sources.get(name)), name))
     by_key: dict[str, RulesFile] = {}
     for name in ordered:
         order = _load_order(sources.get(name))
-        for f in getattr(bundles[name], "files", ()):
+        for f in bundles[name].files:
             # Same names as the published ConfigMap keys (design.md, "Published ruleset").
             key = readorder.upstream_key(order, name, f.name)
             by_key[key] = RulesFile(key, f.text)
     # In the order Falco reads the mounted directory, as the renderer validates them.
     files = [by_key[k] for k in readorder.read_order(by_key)]
     policies: dict[tuple[str, str], set[str]] = {}
-    managed: Mapping[str, Mapping[str, Any]] = getattr(state, "managed", {}) or {}
-    for name, body in managed.items():
+    for name, body in state.managed.items():
         spec = body.get("spec") or {}
         policies[("ManagedPolicy", name)] = {r.name for r in po.managed_rules_from_spec(spec)}
-    custom: Mapping[str, Mapping[str, Any]] = getattr(state, "custom", {}) or {}
-    for name, body in custom.items():
+    for name, body in state.custom.items():
         spec = body.get("spec") or {}
         rules = {r for r in spec.get("rules") or () if isinstance(r, str)}
         rules.update(admission.defined_rule_names(spec.get("falcoRules") or ""))
@@ -80,7 +78,7 @@ def build_view(
         elif isinstance(based, str):
             rules.update(policies.get(("ManagedPolicy", based), ()))
         policies[("CustomPolicy", name)] = rules
-    complete = bool(getattr(state, "ready", True))
+    complete = state.ready
     return admission.AdmissionView.build(
         files, policies, complete=complete, plugins=plugins, engine_version=engine_version, cache=cache
     )

@@ -25,6 +25,7 @@ from typing import Any
 
 import kopf
 
+from padlock.adapters.kube.client import JSON_PATCH, KubeClient
 from padlock.policy import lock
 from padlock.webhook import certs, handlers
 from padlock.webhook.views import ViewCache
@@ -115,10 +116,10 @@ def setup(
     return WebhookRuntime(tls=tls, context=context, server=server)
 
 
-def publish_ca_bundle(client: Any, config_name: str, ca_pem: bytes) -> bool:
+def publish_ca_bundle(client: KubeClient, config_name: str, ca_pem: bytes) -> bool:
     """Write ``ca_pem`` into every webhook of a ValidatingWebhookConfiguration; True if it changed.
 
-    ``client`` is ``padlock.adapters.kube.client.KubeClient``. A JSON patch guarded by a ``test`` of
+    A JSON patch guarded by a ``test`` of
     the resourceVersion read, not a merge patch (which would replace the whole ``webhooks`` list).
     Needs RBAC get/patch on that one configuration (the chart's rbac.yaml grants exactly that).
     """
@@ -133,5 +134,5 @@ def publish_ca_bundle(client: Any, config_name: str, ca_pem: bytes) -> bool:
             ops.append({"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle", "value": encoded})
     if len(ops) == 1:
         return False
-    client.request("PATCH", path, body=ops, content_type="application/json-patch+json")
+    client.request("PATCH", path, body=ops, content_type=JSON_PATCH)
     return True

@@ -9,6 +9,7 @@ from typing import Any
 
 from padlock.adapters.kube.publish import ConfigMapContent
 from padlock.flows.rendering import ManagedDraft, Rendered, RenderInputs
+from padlock.sources.errors import SourceError
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -35,13 +36,13 @@ class Candidate:
     available_version: str | None = None
 
 
-class SourceFailure(Exception):
-    def __init__(self, reason: str, retryable: bool, available_version: str | None = None) -> None:
-        super().__init__(f"RuleSource src: registry says no ({reason})")
+class SourceFailure(SourceError):
+    """A failure of ``padlock.sources`` with any reason (the flows read only ``SourceError``'s fields)."""
+
+    def __init__(self, reason: str, retryable: bool) -> None:
         self.reason = reason
         self.retryable = retryable
-        if available_version:
-            self.available_version = available_version
+        super().__init__("src", "", f"registry says no ({reason})")
 
 
 class FakeSources:

@@ -1,7 +1,8 @@
 """``padlock.flows.sync_source.sync`` with fakes of every port. Covers: adopting a new release (status,
 history, Event, one publish), refusing one that does not validate or needs a newer engine (nothing
 applied or published, the current version kept, conditions say why), the cheap check when nothing
-moved, an unreachable source, not pulling a refused digest again, and Manual approval."""
+moved, an unreachable source, not pulling a refused digest again, Manual approval, and a failure that
+is not a ``SourceError`` (a cluster read) counting as an outage."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from flow_fakes import (
 from padlock.flows import sync_source
 from padlock.flows.options import OperatorOptions
 from padlock.flows.state import OperatorState
+from padlock.sources.errors import ApprovalRequired
 
 V1 = Bundle("1.0.0", "sha256:v1", (File("a", "x"),))
 V2 = Bundle("1.1.0", "sha256:v2", (File("a", "x"), File("gpg", "y")))
@@ -120,7 +122,7 @@ def test_manual_policy_waits_for_approval_with_available_version():
     src = rule_source(updatePolicy="Manual")
     state.upsert(src)
     cluster = FakeCluster()
-    error = SourceFailure("AwaitingApproval", False, available_version="1.0.0")
+    error = ApprovalRequired("src", "", "1.0.0")
     out = run(src, state, FakeSources(error=error), FakeCore(), cluster)
     assert out.result == "waiting_approval" and cluster.publishes == []
     status = cluster.statuses[("RuleSource", "src")]
@@ -147,3 +149,21 @@ def test_release_refused_against_other_sources_is_retried_when_they_change():
     second = run(src, state, sources, FakeCore(), FakeCluster(), refused=first.refusal)
     assert sources.fetched == ["sha256:v3", "sha256:v3"]
     assert second.result == "adopted"
+
+
+def test_a_failed_cluster_read_during_the_pull_is_an_outage_not_a_refusal():
+    """Only a ``SourceError`` decides a release's fate; any other failure (here the API server
+    refusing to hand out the pull secret) keeps the current version and is retried."""
+    from padlock.adapters.kube.client import ApiError
+
+    class SecretUnreadable(FakeSources):
+        def fetch(self, source, candidate):
+            raise ApiError("GET", "/api/v1/namespaces/padlock-system/secrets/pull", 403, "Forbidden", "no")
+
+    state, src = adopted_state()
+    cluster = FakeCluster()
+    out = run(src, state, SecretUnreadable(Candidate("1.1.0", "sha256:v2")), FakeCore(), cluster)
+    assert out.result == "unavailable" and out.refusal is None and out.bundle is V1
+    status = cluster.statuses[("RuleSource", "src")]
+    assert cond(status, "Ready")["status"] == "True"
+    assert cond(status, "Degraded")["reason"] == "SourceUnavailable" and "403 Forbidden" in cond(status, "Degraded")["message"]

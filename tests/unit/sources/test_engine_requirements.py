@@ -1,6 +1,7 @@
 """The engine version an artifact needs is read like upstream's build/registry and checked early.
 
-Covers ``padlock.sources.requirements``.
+Covers ``padlock.sources.requirements``: reading the requirement, and an early gate that decides
+exactly as the loader's ``padlock.engine.versions.compatible`` (one engine-version comparison).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from padlock.devenv.paths import upstream_rules_dir
+from padlock.engine import versions
 from padlock.sources import requirements
 from padlock.sources.errors import EngineTooNew
 
@@ -51,3 +53,22 @@ def test_equal_or_older_requirement_or_unknown_engine_passes() -> None:
     requirements.check_engine("0.57.0", "0.57.0", source="s", reference="r", version="v")
     requirements.check_engine("0.50.0", "0.62.0", source="s", reference="r", version="v")
     requirements.check_engine("0.99.0", None, source="s", reference="r", version="v")
+
+
+VERSIONS = ("0.26.0", "0.50.0", "0.57.0", "0.57.1", "0.62.0", "1.0.0", "0.57.0-rc1", "0.100.0")
+
+
+@pytest.mark.parametrize("requirement", VERSIONS)
+@pytest.mark.parametrize("engine", VERSIONS)
+def test_the_early_gate_refuses_exactly_what_the_loader_refuses(requirement: str, engine: str) -> None:
+    refused = False
+    try:
+        requirements.check_engine(requirement, engine, source="s", reference="r", version="v")
+    except EngineTooNew:
+        refused = True
+    assert refused is not versions.compatible(engine, requirement)
+
+
+def test_the_highest_requirement_compares_numerically_not_as_text() -> None:
+    texts = ["- required_engine_version: 0.9.0\n", "- required_engine_version: 0.10.0\n- required_engine_version: 7\n"]
+    assert requirements.from_texts(texts) == "0.10.0"

@@ -62,12 +62,16 @@ class Connection:
 
 
 def load_connection(kubeconfig: str | None = None, context: str | None = None) -> Connection:
-    """Credentials from ``kubeconfig`` (and ``context``), else in-cluster, else the default kubeconfig."""
+    """Credentials from ``kubeconfig`` (and ``context``), else in-cluster, else the default kubeconfig.
+
+    The one way the operator and every CLI command find the API server. A ``context`` alone names a
+    context of the default kubeconfig, so it skips the in-cluster account.
+    """
     import kubernetes.client
     import kubernetes.config
 
     cfg = kubernetes.client.Configuration()
-    if kubeconfig:
+    if kubeconfig or context:
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, context=context, client_configuration=cfg)
     else:
