@@ -16,6 +16,7 @@ items). ``compile_collection`` runs the three; the collection is never changed.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -151,10 +152,15 @@ class Env:
         self.list_names: frozenset[str] = frozenset()
         self.macro_ast: dict[str, ast.Node] = {}
         self.parse_failed = False
+        # With the text memos below (subst, ex_subst, paste, paste-text) and the field lru_caches all off:
+        # objects parsed anew re-render 127 ms instead of 97 ms (target < 100 ms, bench/README.md)
+        # text -> (condition with lists substituted, lists it names); pure memo
+        self.subst_cache: dict[str, tuple[ast.Node, frozenset[str]]] = {}
         self.close_memo: dict[str, str | None] = {}
         self.macro_evttypes: dict[tuple[str, bool], _EvtSet] = {}
         self.reach_memo: dict[str, frozenset[str]] = {}
         self.macro_lists: dict[str, frozenset[str]] = {}  # lists each parsed macro names
+        self.ex_subst: dict[str, tuple[str, tuple[str, ...]]] = {}  # exception text -> substituted, lists
         self._lists()
         self._macros()
         #: a macro graph with a cycle (only possible next to an undefined-macro error) makes the
@@ -191,27 +197,34 @@ class Env:
                 out.extend(cond_items[item] if later is not None and later > rank[info.name] else (item,))
             cond_items[info.name] = tuple(out)
         self.cond_items = cond_items
+        self.paste_memo: dict[str, tuple[str, int] | None] = {}
+        self.paste_text_memo: dict[str, tuple[str, frozenset[str]]] = {}
 
-    # No memo on these text steps: with and without one, render_bench and load_bench were the same
-    # within noise (bench/README.md, "Caches and what they buy"); the per-rule memo upstream of them
-    # (padlock.engine.incremental) already keeps a re-render from calling them for unchanged rules.
     def resolve_exception(self, icond: str) -> tuple[str, tuple[str, ...]]:
-        """An exception's built text with lists substituted."""
-        return exception_text.resolve_lists(icond, self.list_pairs)
+        """An exception's built text with lists substituted (memoised: pure in the text and the lists)."""
+        done = self.ex_subst.get(icond)
+        if done is None:
+            done = self.ex_subst[icond] = exception_text.resolve_lists(icond, self.list_pairs)
+        return done
 
     def pasted(self, text: str) -> tuple[str, frozenset[str]]:
         """Falco's textual list substitution (``exception_text.resolve_lists``) of a condition for this
-        env's lists: (pasted text, lists it pasted)."""
-        pasted, used = exception_text.resolve_lists(text, self.list_pairs)
-        return pasted, frozenset(used)
+        env's lists, memoised: (pasted text, lists it pasted)."""
+        done = self.paste_text_memo.get(text)
+        if done is None:
+            pasted, used = exception_text.resolve_lists(text, self.list_pairs)
+            done = self.paste_text_memo[text] = (pasted, frozenset(used))
+        return done
 
     def paste_error(self, text: str) -> tuple[str, int] | None:
         """What Falco refuses once it pasted the lists into ``text`` as text (``proc.name = my_list``).
 
         Padlock substitutes lists on the parsed tree; Falco pastes them into the text first
         (``exception_text.resolve_lists``). When only the pasted text fails to parse, returns (message, offset of
-        the first pasted list name in ``text``).
+        the first pasted list name in ``text``); memoised by text.
         """
+        if text in self.paste_memo:
+            return self.paste_memo[text]
         pasted, used = self.pasted(text)
         found: tuple[str, int] | None = None
         if used and pasted != text:
@@ -220,6 +233,7 @@ class Env:
                 name, at = min(((n, _bounded_find(text, n)) for n in used), key=lambda x: (x[1] < 0, x[1]))
                 found = (f"{parsed.message} (once Falco pastes the items of list '{name}' into the condition "
                          f"text: {pasted.strip()[:200]!r})", max(at, 0))
+        self.paste_memo[text] = found
         return found
 
     # -- macros --------------------------------------------------------------------------------
@@ -239,7 +253,7 @@ class Env:
                 self.parse_failed = True
                 self.diagnostics.append(where.at("LOAD_ERR_COMPILE_CONDITION", "list-paste-syntax", *pasted))
                 continue
-            node, lists = self.substituted(parsed)
+            node, lists = self.substituted(m.condition, parsed)
             self.used_lists |= lists
             self.macro_ast[m.name] = node
             self.macro_lists[m.name] = lists
@@ -310,8 +324,12 @@ class Env:
                            f"did you mean '{close[0]}'?")
         return d
 
-    def substituted(self, node: ast.Node) -> tuple[ast.Node, frozenset[str]]:
-        return cond.substitute_lists(node, self.cond_items), self.lists_named(node)
+    def substituted(self, text: str, node: ast.Node) -> tuple[ast.Node, frozenset[str]]:
+        done = self.subst_cache.get(text)
+        if done is None:
+            done = (cond.substitute_lists(node, self.cond_items), self.lists_named(node))
+            self.subst_cache[text] = done
+        return done
 
     def lists_named(self, node: ast.Node) -> frozenset[str]:
         names: set[str] = set()
@@ -458,7 +476,7 @@ class _RuleCompiler:
                 self.diag(env.undefined_macro(where, ref))
             else:
                 self.used_macros.add(ref.name)
-        parsed, lists = env.substituted(parsed)
+        parsed, lists = env.substituted(r.condition, parsed)
         self.used_lists |= lists
         ex_node, whole, ex_failed = self.exceptions(r)
         if ex_failed:
@@ -805,7 +823,7 @@ def rule_inputs(env: Env, r: RuleInfo) -> tuple[Hashable, ...]:
     if isinstance(parsed, cond.ConditionError):
         return ()
     reach = sorted(env.reach(parsed))
-    lists = set(env.substituted(parsed)[1]) | env.pasted(r.condition)[1]
+    lists = set(env.substituted(r.condition, parsed)[1]) | env.pasted(r.condition)[1]
     for name in reach:
         lists |= env.macro_lists.get(name, frozenset())
     for ex in r.exceptions:  # the lists Falco's textual substitution finds in the built exception text
@@ -920,6 +938,7 @@ def _ast_depth(node: ast.Node) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_from_text(text: str) -> ast.FieldRef | None:
     try:
         node = cond.parse(f"{text.strip()} exists")

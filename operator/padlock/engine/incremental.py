@@ -161,6 +161,8 @@ class Memo:
         if len(self.parse_cache.ok) + len(self.parse_cache.bad) > _PARSE_CACHE_LIMIT:
             self.parse_cache.ok.clear()
             self.parse_cache.bad.clear()
+        if self.env is not None and len(self.env.subst_cache) > _PARSE_CACHE_LIMIT:
+            self.env.subst_cache.clear()
 
 
 @dataclass(frozen=True, eq=False)

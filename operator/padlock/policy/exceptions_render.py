@@ -14,6 +14,7 @@ Who calls it: ``padlock.policy.layer``. Pure: ``now`` is passed in.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -321,6 +322,7 @@ def _yaml(emitted: str | tuple[str, ...]) -> Any:
     return list(emitted) if isinstance(emitted, tuple) else emitted
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_ref(text: str) -> cond.FieldRef | None:
     try:
         node = cond.parse(f"{text} exists")
