@@ -162,9 +162,12 @@ class RenderCache:
     #: not reached by render_bench; a miss loads one policy's falcoRules on the prepared upstream (about
     #: 0.4 ms, admission_bench), so every ~250 policies with inline rules would add 100 ms to a re-render
     custom: dict[tuple[Any, ...], CustomRules] = field(default_factory=dict)
+    #: item text by repr (items built anew each render, e.g. the rule overrides): objects parsed anew
+    #: re-render in 97 ms with it, 105 ms without (target < 100 ms, bench/README.md)
+    dumped: dict[str, str] = field(default_factory=dict)
     #: id(item) -> (text, lines) for the items of the latest emit (items the layer memo hands out
     #: again); ``dumped_keep`` holds those items alive so their ids stay theirs. Re-render after one
-    #: change 63 ms with it, 330 ms without (target < 100 ms, bench/README.md "Caches and what they buy").
+    #: change 72 ms with it, 313 ms without it and the repr memo (target < 100 ms, bench/README.md).
     dumped_items: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     dumped_keep: list[Mapping[str, Any]] = field(default_factory=list)
     #: re-render after one change 72 ms with, 488 ms without (target < 100 ms)
@@ -191,9 +194,16 @@ def _is_rules_file(fname: str) -> bool:
     return base.endswith((".yaml", ".yml")) and base != "padlock-catalog.yaml"
 
 
-def _dump(item: Mapping[str, Any]) -> str:
-    return yaml.dump([item], Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=None, width=4096)
+def _dump(item: Mapping[str, Any], cache: RenderCache) -> str:
+    key = repr(item)
+    text = cache.dumped.get(key)
+    if text is None:
+        text = yaml.dump([item], Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True,
+                         default_flow_style=None, width=4096)
+        if len(cache.dumped) > 200_000:
+            cache.dumped.clear()
+        cache.dumped[key] = text
+    return text
 
 
 @dataclass
@@ -228,7 +238,7 @@ def _texts(layer: Layer, cache: RenderCache) -> tuple[list[list[_Text]], dict[Ob
             for item in section.items:
                 hit = old.get(id(item)) or seen.get(id(item))
                 if hit is None:
-                    text = _dump(item)
+                    text = _dump(item, cache)
                     hit = (text, text.count("\n"), len(text.encode()))
                 seen[id(item)] = hit
                 keep.append(item)
