@@ -32,7 +32,7 @@ Who calls it: ``padlock.policy.effective.render``. Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -197,30 +197,11 @@ def _unique(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build_layer(
-    upstream: Ruleset,
-    managed: Sequence[ManagedPolicyInput],
-    custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
-    exceptions: Sequence[ExceptionInput],
-    now: datetime,
-    memo: LayerMemo | None = None,
-) -> Layer:
-    """Resolve every policy and exception against the loaded rules and produce the layer's items.
-
-    ``memo`` (optional) makes a repeated call cheap; it is updated to what this call used.
-    """
-    used = LayerMemo()
-    diags: list[ObjectDiagnostic] = []
-    invalid: set[ObjectRef] = set()
-
-    def warn(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
-        diags.append(ObjectDiagnostic(ref, path, msg, id_, "warning"))
-
-    def fail(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
-        diags.append(ObjectDiagnostic(ref, path, msg, id_))
-        invalid.add(ref)
-
-    # 1. The rules as they stand after upstream and every CustomPolicy's inline items.
+def _inline_items(
+    upstream: Ruleset, custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]], fail: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[dict[str, Rule], list[tuple[CustomPolicyInput, CustomRules | None]]]:
+    """Step 1: the rules as they stand after upstream and every CustomPolicy's inline items, and the
+    policies whose items do not clash with another policy's."""
     rules: dict[str, Rule] = dict(upstream.rules)
     claimed: dict[tuple[str, str], str] = {}
     custom_ok: list[tuple[CustomPolicyInput, CustomRules | None]] = []
@@ -241,8 +222,13 @@ def build_layer(
                 claimed[key] = policy.name
             rules.update(parsed.rules)
         custom_ok.append((policy, parsed))
+    return rules, custom_ok
 
-    # 2. What each policy covers and runs.
+
+def _resolve_managed(
+    managed: Sequence[ManagedPolicyInput], rules: Mapping[str, Rule], warn: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[dict[ObjectRef, ResolvedPolicy], dict[str, ResolvedPolicy]]:
+    """Step 2a: what each ManagedPolicy covers and runs (by ref, and by name)."""
     resolved: dict[ObjectRef, ResolvedPolicy] = {}
     managed_by_name: dict[str, ResolvedPolicy] = {}
     for mp in sorted(managed, key=lambda m: m.name):
@@ -267,89 +253,74 @@ def build_layer(
         )
         resolved[ref] = rp
         managed_by_name[mp.name] = rp
-    custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+    return resolved, managed_by_name
 
-    def resolve_custom(policy: CustomPolicyInput, parsed: CustomRules | None) -> _PolicyOutcome:
-        found: list[ObjectDiagnostic] = []
 
-        def note(path: str, msg: str, id_: str) -> None:
-            found.append(ObjectDiagnostic(policy.ref, path, msg, id_, "warning"))
+def _resolve_custom(
+    policy: CustomPolicyInput, parsed: CustomRules | None, managed_by_name: Mapping[str, ResolvedPolicy],
+    rules: Mapping[str, Rule],
+) -> _PolicyOutcome:
+    """Step 2b: what one CustomPolicy covers and runs, with its warnings."""
+    found: list[ObjectDiagnostic] = []
 
-        ref = policy.ref
-        base: list[str] = []
-        captured: tuple[str, ...] | None = None
-        if policy.based_on is not None:
-            target = managed_by_name.get(policy.based_on.managed_policy)
-            if target is None:
-                found.append(ObjectDiagnostic(
-                    ref,
-                    "spec.basedOn.managedPolicy",
-                    f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
-                    "unknown-policy",
-                ))
-                return _PolicyOutcome(policy, parsed, tuple(found), None)
-            if policy.based_on.follow_updates:
-                base = list(target.included)
+    def note(path: str, msg: str, id_: str) -> None:
+        found.append(ObjectDiagnostic(policy.ref, path, msg, id_, "warning"))
+
+    ref = policy.ref
+    base: list[str] = []
+    captured: tuple[str, ...] | None = None
+    if policy.based_on is not None:
+        target = managed_by_name.get(policy.based_on.managed_policy)
+        if target is None:
+            found.append(ObjectDiagnostic(
+                ref,
+                "spec.basedOn.managedPolicy",
+                f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
+                "unknown-policy",
+            ))
+            return _PolicyOutcome(policy, parsed, tuple(found), None)
+        if policy.based_on.follow_updates:
+            base = list(target.included)
+        elif policy.frozen_rules is not None:
+            base = list(policy.frozen_rules)
+        elif _needs_capture(policy):
+            # First render of a frozen policy: its frozen set is what the managed policy includes
+            # now, sorted (a set, shown in status), and this very render already uses it.
+            captured = tuple(sorted(target.included))
+            base = list(captured)
+    candidates = _unique([*base, *policy.rules])
+    for name in candidates:
+        if name not in rules:
+            if name in policy.rules:
+                where = "spec.rules"
             elif policy.frozen_rules is not None:
-                base = list(policy.frozen_rules)
-            elif _needs_capture(policy):
-                # First render of a frozen policy: its frozen set is what the managed policy includes
-                # now, sorted (a set, shown in status), and this very render already uses it.
-                captured = tuple(sorted(target.included))
-                base = list(captured)
-        candidates = _unique([*base, *policy.rules])
-        for name in candidates:
-            if name not in rules:
-                if name in policy.rules:
-                    where = "spec.rules"
-                elif policy.frozen_rules is not None:
-                    where = "status.frozenRules"
-                else:
-                    where = "spec.basedOn"
-                note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
-        defined = parsed.defined_rules if parsed is not None else ()
-        included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
-        for i, name in enumerate(policy.disabled_rules):
-            if name not in included:
-                note(f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
-        # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
-        off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
-        rp = ResolvedPolicy(
-            ref,
-            policy.enabled,
-            included,
-            tuple(n for n in included if n not in off),
-            policy.scope,
-            policy.priority_override,
-        )
-        return _PolicyOutcome(policy, parsed, tuple(found), rp, captured)
+                where = "status.frozenRules"
+            else:
+                where = "spec.basedOn"
+            note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
+    defined = parsed.defined_rules if parsed is not None else ()
+    included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
+    for i, name in enumerate(policy.disabled_rules):
+        if name not in included:
+            note(f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
+    # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
+    off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
+    rp = ResolvedPolicy(
+        ref,
+        policy.enabled,
+        included,
+        tuple(n for n in included if n not in off),
+        policy.scope,
+        policy.priority_override,
+    )
+    return _PolicyOutcome(policy, parsed, tuple(found), rp, captured)
 
-    # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
-    # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
-    defined_state = {
-        n: rules[n].enabled for _, parsed in custom_ok if parsed is not None for n in parsed.defined_rules if n in rules
-    }
-    policy_context = (managed_by_name, frozenset(rules), defined_state)
-    reuse_policies = memo is not None and memo.policy_context == policy_context
-    used.policy_context = policy_context
-    frozen_capture: dict[ObjectRef, tuple[str, ...] | None] = {}
-    for policy, parsed in custom_ok:
-        got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
-        if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
-            got = resolve_custom(policy, parsed)
-        used.policies[policy.name] = got
-        diags.extend(got.diagnostics)
-        if drops_frozen_set(policy):
-            frozen_capture[policy.ref] = None
-        if got.resolved is None:
-            invalid.add(policy.ref)
-            continue
-        if got.captured is not None:
-            frozen_capture[policy.ref] = got.captured
-        resolved[policy.ref] = got.resolved
-        custom_valid.append((policy, parsed))
 
-    # 3. Desired state of every rule.
+def _desired_rules(
+    rules: Mapping[str, Rule], resolved: Mapping[ObjectRef, ResolvedPolicy], lists: Container[str], warn: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[list[Mapping[str, Any]], list[tuple[ObjectRef, ...]], frozenset[str]]:
+    """Step 3: the override item of every rule whose desired state differs from upstream's, who shaped
+    each, and the names of the rules that run."""
     runners: dict[str, list[ResolvedPolicy]] = {}
     for rp in resolved.values():
         if rp.enabled:
@@ -366,7 +337,7 @@ def build_layer(
             scopes = [rp.scope for rp in by]
             if all(not s.is_empty for s in scopes):
                 if rule.source == "syscall":
-                    item["condition"] = scoped_condition(rule.condition, scopes, upstream.lists)
+                    item["condition"] = scoped_condition(rule.condition, scopes, lists)
                     ov["condition"] = "replace"
                 else:
                     for rp in by:
@@ -392,6 +363,66 @@ def build_layer(
             shaped = [rp.ref for rp in by if "condition" in ov or (rp.priority and "priority" in ov)]
             shapers.append(tuple(sorted(set(shaped))))
     running = frozenset(runners)
+    return override_items, shapers, running
+
+
+def build_layer(
+    upstream: Ruleset,
+    managed: Sequence[ManagedPolicyInput],
+    custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
+    exceptions: Sequence[ExceptionInput],
+    now: datetime,
+    memo: LayerMemo | None = None,
+) -> Layer:
+    """Resolve every policy and exception against the loaded rules and produce the layer's items.
+
+    ``memo`` (optional) makes a repeated call cheap; it is updated to what this call used.
+    """
+    used = LayerMemo()
+    diags: list[ObjectDiagnostic] = []
+    invalid: set[ObjectRef] = set()
+
+    def warn(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_, "warning"))
+
+    def fail(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_))
+        invalid.add(ref)
+
+    # 1. The rules as they stand after upstream and every CustomPolicy's inline items.
+    rules, custom_ok = _inline_items(upstream, custom, fail)
+
+    # 2. What each policy covers and runs.
+    resolved, managed_by_name = _resolve_managed(managed, rules, warn)
+    custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+
+    # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
+    # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
+    defined_state = {
+        n: rules[n].enabled for _, parsed in custom_ok if parsed is not None for n in parsed.defined_rules if n in rules
+    }
+    policy_context = (managed_by_name, frozenset(rules), defined_state)
+    reuse_policies = memo is not None and memo.policy_context == policy_context
+    used.policy_context = policy_context
+    frozen_capture: dict[ObjectRef, tuple[str, ...] | None] = {}
+    for policy, parsed in custom_ok:
+        got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
+        if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
+            got = _resolve_custom(policy, parsed, managed_by_name, rules)
+        used.policies[policy.name] = got
+        diags.extend(got.diagnostics)
+        if drops_frozen_set(policy):
+            frozen_capture[policy.ref] = None
+        if got.resolved is None:
+            invalid.add(policy.ref)
+            continue
+        if got.captured is not None:
+            frozen_capture[policy.ref] = got.captured
+        resolved[policy.ref] = got.resolved
+        custom_valid.append((policy, parsed))
+
+    # 3. Desired state of every rule.
+    override_items, shapers, running = _desired_rules(rules, resolved, upstream.lists, warn)
 
     # 4. Exceptions, each bound to the running rules of the policies it names.
     all_custom = {p.name for p, _ in custom}
