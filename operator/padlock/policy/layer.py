@@ -366,6 +366,88 @@ def _desired_rules(
     return override_items, shapers, running
 
 
+@dataclass
+class _Binder:
+    """Step 4's context: binds one exception object to the running rules of the policies it names."""
+
+    rules: Mapping[str, Rule]
+    running: frozenset[str]
+    resolved: Mapping[ObjectRef, ResolvedPolicy]
+    all_custom: set[str]
+    list_items: Mapping[str, tuple[str, ...]]
+    now: datetime
+    included_sets: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
+        self.by_name = {(ref.kind, ref.name): rp for ref, rp in self.resolved.items() if not ref.namespace}
+
+    def included_set(self, rp: ResolvedPolicy) -> frozenset[str]:
+        got = self.included_sets.get(rp.ref)
+        if got is None:
+            got = self.included_sets[rp.ref] = frozenset(rp.included)
+        return got
+
+    def targets_of(self, exc: ExceptionInput, out: list[ObjectDiagnostic]) -> tuple[list[str], bool]:
+        targets: list[str] = []
+        unknown = False
+        for i, t in enumerate(exc.policies):
+            target = self.by_name.get((t.kind, t.name))
+            if target is None:
+                known = t.kind == "CustomPolicy" and t.name in self.all_custom
+                out.append(ObjectDiagnostic(
+                    exc.ref,
+                    f"spec.policies[{i}]",
+                    f'{t.kind} "{t.name}" is invalid and left out' if known else f'no {t.kind} named "{t.name}"',
+                    "unknown-policy",
+                ))
+                unknown = True
+                continue
+            covered = self.included_set(target)
+            for j, r in enumerate(t.rules):
+                if r not in covered:
+                    out.append(ObjectDiagnostic(
+                        exc.ref,
+                        f"spec.policies[{i}].rules[{j}]",
+                        f'{t.kind} {t.name} has no rule "{r}"; ignored',
+                        "unknown-rule",
+                        "warning",
+                    ))
+            targets.extend(r for r in (t.rules or target.included) if r in covered)
+        return targets, unknown
+
+    def bind(
+        self, exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic], old: _Outcome | None = None
+    ) -> tuple[RenderedException, Section | None]:
+        """The exception rendered and bound to its target rules; ``old``: its previous outcome, whose
+        rendered entry and items are taken again when it was not expired (they depend on it alone)."""
+        if old is not None and old.rendered is not None and not old.rendered.expired and not is_expired(exc, self.now):
+            rendered = old.rendered
+            previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
+        else:
+            rendered = _render_guarded(exc, self.now, index, self.list_items)
+            previous = {}
+        out.extend(rendered.diagnostics)
+        if rendered.expired or rendered.entry is None:
+            return rendered, None
+        items: list[Mapping[str, Any]] = []
+        for name in sorted(set(targets)):
+            if name not in self.running:
+                continue  # a rule that does not run needs no exception
+            if exc.ref.kind == "PolicyException" and self.rules[name].source != "syscall":
+                out.append(ObjectDiagnostic(
+                    exc.ref,
+                    exc.path,
+                    f'rule "{name}" has source {self.rules[name].source}, which has no '
+                    f"{NAMESPACE_FIELD} field; not applied to it",
+                    "exception-not-applicable",
+                    "warning",
+                ))
+                continue
+            items.append(_append_item(name, rendered.entry, previous))
+        return rendered, (Section(exc.ref, tuple(items)) if items else None)
+
+
 def build_layer(
     upstream: Ruleset,
     managed: Sequence[ManagedPolicyInput],
@@ -428,77 +510,9 @@ def build_layer(
     all_custom = {p.name for p, _ in custom}
     exception_sections: list[Section] = []
     expired: list[ObjectRef] = []
-    # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
-    by_name = {(ref.kind, ref.name): rp for ref, rp in resolved.items() if not ref.namespace}
-    included_sets: dict[ObjectRef, frozenset[str]] = {}
-
-    def included_set(rp: ResolvedPolicy) -> frozenset[str]:
-        got = included_sets.get(rp.ref)
-        if got is None:
-            got = included_sets[rp.ref] = frozenset(rp.included)
-        return got
-
-    def targets_of(exc: ExceptionInput, out: list[ObjectDiagnostic]) -> tuple[list[str], bool]:
-        targets: list[str] = []
-        unknown = False
-        for i, t in enumerate(exc.policies):
-            target = by_name.get((t.kind, t.name))
-            if target is None:
-                known = t.kind == "CustomPolicy" and t.name in all_custom
-                out.append(ObjectDiagnostic(
-                    exc.ref,
-                    f"spec.policies[{i}]",
-                    f'{t.kind} "{t.name}" is invalid and left out' if known else f'no {t.kind} named "{t.name}"',
-                    "unknown-policy",
-                ))
-                unknown = True
-                continue
-            covered = included_set(target)
-            for j, r in enumerate(t.rules):
-                if r not in covered:
-                    out.append(ObjectDiagnostic(
-                        exc.ref,
-                        f"spec.policies[{i}].rules[{j}]",
-                        f'{t.kind} {t.name} has no rule "{r}"; ignored',
-                        "unknown-rule",
-                        "warning",
-                    ))
-            targets.extend(r for r in (t.rules or target.included) if r in covered)
-        return targets, unknown
-
-    def bind(
-        exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic], old: _Outcome | None = None
-    ) -> tuple[RenderedException, Section | None]:
-        """The exception rendered and bound to its target rules; ``old``: its previous outcome, whose
-        rendered entry and items are taken again when it was not expired (they depend on it alone)."""
-        if old is not None and old.rendered is not None and not old.rendered.expired and not is_expired(exc, now):
-            rendered = old.rendered
-            previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
-        else:
-            rendered = _render_guarded(exc, now, index, list_items)
-            previous = {}
-        out.extend(rendered.diagnostics)
-        if rendered.expired or rendered.entry is None:
-            return rendered, None
-        items: list[Mapping[str, Any]] = []
-        for name in sorted(set(targets)):
-            if name not in running:
-                continue  # a rule that does not run needs no exception
-            if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
-                out.append(ObjectDiagnostic(
-                    exc.ref,
-                    exc.path,
-                    f'rule "{name}" has source {rules[name].source}, which has no '
-                    f"{NAMESPACE_FIELD} field; not applied to it",
-                    "exception-not-applicable",
-                    "warning",
-                ))
-                continue
-            items.append(_append_item(name, rendered.entry, previous))
-        return rendered, (Section(exc.ref, tuple(items)) if items else None)
-
     # Falco substitutes lists textually into exceptions: their rendering is proven against them.
     list_items = expand_lists((n, li.items) for n, li in upstream.lists.items())
+    binder = _Binder(rules, running, resolved, all_custom, list_items, now)
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
     order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -534,7 +548,7 @@ def build_layer(
         exc = exceptions[position]
         if not alone:
             found: list[ObjectDiagnostic] = []
-            targets, unknown = targets_of(exc, found)
+            targets, unknown = binder.targets_of(exc, found)
             diags.extend(found)
             if unknown:
                 invalid.add(exc.ref)
@@ -553,12 +567,12 @@ def build_layer(
             or not hit.candidates.isdisjoint(changed_rules)
         ):
             first: list[ObjectDiagnostic] = []
-            targets, unknown = targets_of(exc, first)
+            targets, unknown = binder.targets_of(exc, first)
             later: list[ObjectDiagnostic] = []
             if unknown:
                 hit = _Outcome(exc, expired_now, tuple(first), True, (), False, False, None, None, frozenset())
             else:
-                rendered, section = bind(exc, 0, targets, later, hit)
+                rendered, section = binder.bind(exc, 0, targets, later, hit)
                 hit = _Outcome(exc, expired_now, tuple(first), False, tuple(later), rendered.expired,
                                rendered.entry is None and not rendered.expired, section, rendered,
                                frozenset(targets))
@@ -570,7 +584,7 @@ def build_layer(
     used.context = context if alone else None
     for policy, _ in custom_valid:
         rp = resolved[policy.ref]
-        covered = included_set(rp)
+        covered = binder.included_set(rp)
         for i, exc in enumerate(policy.exceptions):
             for j, r in enumerate(exc.rules):
                 if r not in covered:
@@ -595,7 +609,7 @@ def build_layer(
         if exc.ref in invalid:
             continue
         found = []
-        rendered, section = bind(exc, index, targets, found)
+        rendered, section = binder.bind(exc, index, targets, found)
         diags.extend(found)
         if rendered.expired:
             expired.append(exc.ref)
