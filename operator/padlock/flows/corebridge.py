@@ -101,6 +101,8 @@ class Core:
         self.options = options
         self.cache = effective.RenderCache()
         self.base_catalog = catalog.builtin()
+        # managed_drafts runs before every render: 94 ms CPU of bundle loads per render without this
+        # (re-render target < 100 ms, bench/README.md "Caches and what they buy")
         self._rulesets: dict[tuple[str, str], Any] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ Who calls it: ``padlock.policy.effective.render``. Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -197,30 +197,11 @@ def _unique(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build_layer(
-    upstream: Ruleset,
-    managed: Sequence[ManagedPolicyInput],
-    custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
-    exceptions: Sequence[ExceptionInput],
-    now: datetime,
-    memo: LayerMemo | None = None,
-) -> Layer:
-    """Resolve every policy and exception against the loaded rules and produce the layer's items.
-
-    ``memo`` (optional) makes a repeated call cheap; it is updated to what this call used.
-    """
-    used = LayerMemo()
-    diags: list[ObjectDiagnostic] = []
-    invalid: set[ObjectRef] = set()
-
-    def warn(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
-        diags.append(ObjectDiagnostic(ref, path, msg, id_, "warning"))
-
-    def fail(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
-        diags.append(ObjectDiagnostic(ref, path, msg, id_))
-        invalid.add(ref)
-
-    # 1. The rules as they stand after upstream and every CustomPolicy's inline items.
+def _inline_items(
+    upstream: Ruleset, custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]], fail: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[dict[str, Rule], list[tuple[CustomPolicyInput, CustomRules | None]]]:
+    """Step 1: the rules as they stand after upstream and every CustomPolicy's inline items, and the
+    policies whose items do not clash with another policy's."""
     rules: dict[str, Rule] = dict(upstream.rules)
     claimed: dict[tuple[str, str], str] = {}
     custom_ok: list[tuple[CustomPolicyInput, CustomRules | None]] = []
@@ -241,8 +222,13 @@ def build_layer(
                 claimed[key] = policy.name
             rules.update(parsed.rules)
         custom_ok.append((policy, parsed))
+    return rules, custom_ok
 
-    # 2. What each policy covers and runs.
+
+def _resolve_managed(
+    managed: Sequence[ManagedPolicyInput], rules: Mapping[str, Rule], warn: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[dict[ObjectRef, ResolvedPolicy], dict[str, ResolvedPolicy]]:
+    """Step 2a: what each ManagedPolicy covers and runs (by ref, and by name)."""
     resolved: dict[ObjectRef, ResolvedPolicy] = {}
     managed_by_name: dict[str, ResolvedPolicy] = {}
     for mp in sorted(managed, key=lambda m: m.name):
@@ -267,89 +253,74 @@ def build_layer(
         )
         resolved[ref] = rp
         managed_by_name[mp.name] = rp
-    custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+    return resolved, managed_by_name
 
-    def resolve_custom(policy: CustomPolicyInput, parsed: CustomRules | None) -> _PolicyOutcome:
-        found: list[ObjectDiagnostic] = []
 
-        def note(path: str, msg: str, id_: str) -> None:
-            found.append(ObjectDiagnostic(policy.ref, path, msg, id_, "warning"))
+def _resolve_custom(
+    policy: CustomPolicyInput, parsed: CustomRules | None, managed_by_name: Mapping[str, ResolvedPolicy],
+    rules: Mapping[str, Rule],
+) -> _PolicyOutcome:
+    """Step 2b: what one CustomPolicy covers and runs, with its warnings."""
+    found: list[ObjectDiagnostic] = []
 
-        ref = policy.ref
-        base: list[str] = []
-        captured: tuple[str, ...] | None = None
-        if policy.based_on is not None:
-            target = managed_by_name.get(policy.based_on.managed_policy)
-            if target is None:
-                found.append(ObjectDiagnostic(
-                    ref,
-                    "spec.basedOn.managedPolicy",
-                    f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
-                    "unknown-policy",
-                ))
-                return _PolicyOutcome(policy, parsed, tuple(found), None)
-            if policy.based_on.follow_updates:
-                base = list(target.included)
+    def note(path: str, msg: str, id_: str) -> None:
+        found.append(ObjectDiagnostic(policy.ref, path, msg, id_, "warning"))
+
+    ref = policy.ref
+    base: list[str] = []
+    captured: tuple[str, ...] | None = None
+    if policy.based_on is not None:
+        target = managed_by_name.get(policy.based_on.managed_policy)
+        if target is None:
+            found.append(ObjectDiagnostic(
+                ref,
+                "spec.basedOn.managedPolicy",
+                f'no ManagedPolicy named "{policy.based_on.managed_policy}"',
+                "unknown-policy",
+            ))
+            return _PolicyOutcome(policy, parsed, tuple(found), None)
+        if policy.based_on.follow_updates:
+            base = list(target.included)
+        elif policy.frozen_rules is not None:
+            base = list(policy.frozen_rules)
+        elif _needs_capture(policy):
+            # First render of a frozen policy: its frozen set is what the managed policy includes
+            # now, sorted (a set, shown in status), and this very render already uses it.
+            captured = tuple(sorted(target.included))
+            base = list(captured)
+    candidates = _unique([*base, *policy.rules])
+    for name in candidates:
+        if name not in rules:
+            if name in policy.rules:
+                where = "spec.rules"
             elif policy.frozen_rules is not None:
-                base = list(policy.frozen_rules)
-            elif _needs_capture(policy):
-                # First render of a frozen policy: its frozen set is what the managed policy includes
-                # now, sorted (a set, shown in status), and this very render already uses it.
-                captured = tuple(sorted(target.included))
-                base = list(captured)
-        candidates = _unique([*base, *policy.rules])
-        for name in candidates:
-            if name not in rules:
-                if name in policy.rules:
-                    where = "spec.rules"
-                elif policy.frozen_rules is not None:
-                    where = "status.frozenRules"
-                else:
-                    where = "spec.basedOn"
-                note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
-        defined = parsed.defined_rules if parsed is not None else ()
-        included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
-        for i, name in enumerate(policy.disabled_rules):
-            if name not in included:
-                note(f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
-        # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
-        off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
-        rp = ResolvedPolicy(
-            ref,
-            policy.enabled,
-            included,
-            tuple(n for n in included if n not in off),
-            policy.scope,
-            policy.priority_override,
-        )
-        return _PolicyOutcome(policy, parsed, tuple(found), rp, captured)
+                where = "status.frozenRules"
+            else:
+                where = "spec.basedOn"
+            note(where, f'rule "{name}" does not exist in any source; ignored', "vanished-rule")
+    defined = parsed.defined_rules if parsed is not None else ()
+    included = _unique([n for n in candidates if n in rules] + [n for n in defined if n in rules])
+    for i, name in enumerate(policy.disabled_rules):
+        if name not in included:
+            note(f"spec.disabledRules[{i}]", f'no rule named "{name}" in this policy', "missing-disabled-rule")
+    # A rule the policy itself defines with enabled: false stays off, as its author wrote it.
+    off = set(policy.disabled_rules) | {n for n in defined if n in rules and not rules[n].enabled}
+    rp = ResolvedPolicy(
+        ref,
+        policy.enabled,
+        included,
+        tuple(n for n in included if n not in off),
+        policy.scope,
+        policy.priority_override,
+    )
+    return _PolicyOutcome(policy, parsed, tuple(found), rp, captured)
 
-    # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
-    # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
-    defined_state = {
-        n: rules[n].enabled for _, parsed in custom_ok if parsed is not None for n in parsed.defined_rules if n in rules
-    }
-    policy_context = (managed_by_name, frozenset(rules), defined_state)
-    reuse_policies = memo is not None and memo.policy_context == policy_context
-    used.policy_context = policy_context
-    frozen_capture: dict[ObjectRef, tuple[str, ...] | None] = {}
-    for policy, parsed in custom_ok:
-        got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
-        if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
-            got = resolve_custom(policy, parsed)
-        used.policies[policy.name] = got
-        diags.extend(got.diagnostics)
-        if drops_frozen_set(policy):
-            frozen_capture[policy.ref] = None
-        if got.resolved is None:
-            invalid.add(policy.ref)
-            continue
-        if got.captured is not None:
-            frozen_capture[policy.ref] = got.captured
-        resolved[policy.ref] = got.resolved
-        custom_valid.append((policy, parsed))
 
-    # 3. Desired state of every rule.
+def _desired_rules(
+    rules: Mapping[str, Rule], resolved: Mapping[ObjectRef, ResolvedPolicy], lists: Container[str], warn: Callable[[ObjectRef, str, str, str], None]
+) -> tuple[list[Mapping[str, Any]], list[tuple[ObjectRef, ...]], frozenset[str]]:
+    """Step 3: the override item of every rule whose desired state differs from upstream's, who shaped
+    each, and the names of the rules that run."""
     runners: dict[str, list[ResolvedPolicy]] = {}
     for rp in resolved.values():
         if rp.enabled:
@@ -366,7 +337,7 @@ def build_layer(
             scopes = [rp.scope for rp in by]
             if all(not s.is_empty for s in scopes):
                 if rule.source == "syscall":
-                    item["condition"] = scoped_condition(rule.condition, scopes, upstream.lists)
+                    item["condition"] = scoped_condition(rule.condition, scopes, lists)
                     ov["condition"] = "replace"
                 else:
                     for rp in by:
@@ -392,28 +363,38 @@ def build_layer(
             shaped = [rp.ref for rp in by if "condition" in ov or (rp.priority and "priority" in ov)]
             shapers.append(tuple(sorted(set(shaped))))
     running = frozenset(runners)
+    return override_items, shapers, running
 
-    # 4. Exceptions, each bound to the running rules of the policies it names.
-    all_custom = {p.name for p, _ in custom}
-    exception_sections: list[Section] = []
-    expired: list[ObjectRef] = []
-    # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
-    by_name = {(ref.kind, ref.name): rp for ref, rp in resolved.items() if not ref.namespace}
-    included_sets: dict[ObjectRef, frozenset[str]] = {}
 
-    def included_set(rp: ResolvedPolicy) -> frozenset[str]:
-        got = included_sets.get(rp.ref)
+@dataclass
+class _Binder:
+    """Step 4's context: binds one exception object to the running rules of the policies it names."""
+
+    rules: Mapping[str, Rule]
+    running: frozenset[str]
+    resolved: Mapping[ObjectRef, ResolvedPolicy]
+    all_custom: set[str]
+    list_items: Mapping[str, tuple[str, ...]]
+    now: datetime
+    included_sets: dict[ObjectRef, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Policies are cluster-scoped (namespace ""); sets make the membership tests below cheap.
+        self.by_name = {(ref.kind, ref.name): rp for ref, rp in self.resolved.items() if not ref.namespace}
+
+    def included_set(self, rp: ResolvedPolicy) -> frozenset[str]:
+        got = self.included_sets.get(rp.ref)
         if got is None:
-            got = included_sets[rp.ref] = frozenset(rp.included)
+            got = self.included_sets[rp.ref] = frozenset(rp.included)
         return got
 
-    def targets_of(exc: ExceptionInput, out: list[ObjectDiagnostic]) -> tuple[list[str], bool]:
+    def targets_of(self, exc: ExceptionInput, out: list[ObjectDiagnostic]) -> tuple[list[str], bool]:
         targets: list[str] = []
         unknown = False
         for i, t in enumerate(exc.policies):
-            target = by_name.get((t.kind, t.name))
+            target = self.by_name.get((t.kind, t.name))
             if target is None:
-                known = t.kind == "CustomPolicy" and t.name in all_custom
+                known = t.kind == "CustomPolicy" and t.name in self.all_custom
                 out.append(ObjectDiagnostic(
                     exc.ref,
                     f"spec.policies[{i}]",
@@ -422,7 +403,7 @@ def build_layer(
                 ))
                 unknown = True
                 continue
-            covered = included_set(target)
+            covered = self.included_set(target)
             for j, r in enumerate(t.rules):
                 if r not in covered:
                     out.append(ObjectDiagnostic(
@@ -436,28 +417,28 @@ def build_layer(
         return targets, unknown
 
     def bind(
-        exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic], old: _Outcome | None = None
+        self, exc: ExceptionInput, index: int, targets: list[str], out: list[ObjectDiagnostic], old: _Outcome | None = None
     ) -> tuple[RenderedException, Section | None]:
         """The exception rendered and bound to its target rules; ``old``: its previous outcome, whose
         rendered entry and items are taken again when it was not expired (they depend on it alone)."""
-        if old is not None and old.rendered is not None and not old.rendered.expired and not is_expired(exc, now):
+        if old is not None and old.rendered is not None and not old.rendered.expired and not is_expired(exc, self.now):
             rendered = old.rendered
             previous = {str(i["rule"]): i for i in old.section.items} if old.section is not None else {}
         else:
-            rendered = _render_guarded(exc, now, index, list_items)
+            rendered = _render_guarded(exc, self.now, index, self.list_items)
             previous = {}
         out.extend(rendered.diagnostics)
         if rendered.expired or rendered.entry is None:
             return rendered, None
         items: list[Mapping[str, Any]] = []
         for name in sorted(set(targets)):
-            if name not in running:
+            if name not in self.running:
                 continue  # a rule that does not run needs no exception
-            if exc.ref.kind == "PolicyException" and rules[name].source != "syscall":
+            if exc.ref.kind == "PolicyException" and self.rules[name].source != "syscall":
                 out.append(ObjectDiagnostic(
                     exc.ref,
                     exc.path,
-                    f'rule "{name}" has source {rules[name].source}, which has no '
+                    f'rule "{name}" has source {self.rules[name].source}, which has no '
                     f"{NAMESPACE_FIELD} field; not applied to it",
                     "exception-not-applicable",
                     "warning",
@@ -466,8 +447,72 @@ def build_layer(
             items.append(_append_item(name, rendered.entry, previous))
         return rendered, (Section(exc.ref, tuple(items)) if items else None)
 
+
+def build_layer(
+    upstream: Ruleset,
+    managed: Sequence[ManagedPolicyInput],
+    custom: Sequence[tuple[CustomPolicyInput, CustomRules | None]],
+    exceptions: Sequence[ExceptionInput],
+    now: datetime,
+    memo: LayerMemo | None = None,
+) -> Layer:
+    """Resolve every policy and exception against the loaded rules and produce the layer's items.
+
+    ``memo`` (optional) makes a repeated call cheap; it is updated to what this call used.
+    """
+    used = LayerMemo()
+    diags: list[ObjectDiagnostic] = []
+    invalid: set[ObjectRef] = set()
+
+    def warn(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_, "warning"))
+
+    def fail(ref: ObjectRef, path: str, msg: str, id_: str) -> None:
+        diags.append(ObjectDiagnostic(ref, path, msg, id_))
+        invalid.add(ref)
+
+    # 1. The rules as they stand after upstream and every CustomPolicy's inline items.
+    rules, custom_ok = _inline_items(upstream, custom, fail)
+
+    # 2. What each policy covers and runs.
+    resolved, managed_by_name = _resolve_managed(managed, rules, warn)
+    custom_valid: list[tuple[CustomPolicyInput, CustomRules | None]] = []
+
+    # A CustomPolicy resolves from itself, its parsed falcoRules, the managed policies and which rules
+    # exist (and whether the ones it defines are enabled): while those are the same, reuse its outcome.
+    defined_state = {
+        n: rules[n].enabled for _, parsed in custom_ok if parsed is not None for n in parsed.defined_rules if n in rules
+    }
+    policy_context = (managed_by_name, frozenset(rules), defined_state)
+    reuse_policies = memo is not None and memo.policy_context == policy_context
+    used.policy_context = policy_context
+    frozen_capture: dict[ObjectRef, tuple[str, ...] | None] = {}
+    for policy, parsed in custom_ok:
+        got = memo.policies.get(policy.name) if reuse_policies and memo is not None else None
+        if got is None or got.parsed is not parsed or not (got.policy is policy or got.policy == policy):
+            got = _resolve_custom(policy, parsed, managed_by_name, rules)
+        used.policies[policy.name] = got
+        diags.extend(got.diagnostics)
+        if drops_frozen_set(policy):
+            frozen_capture[policy.ref] = None
+        if got.resolved is None:
+            invalid.add(policy.ref)
+            continue
+        if got.captured is not None:
+            frozen_capture[policy.ref] = got.captured
+        resolved[policy.ref] = got.resolved
+        custom_valid.append((policy, parsed))
+
+    # 3. Desired state of every rule.
+    override_items, shapers, running = _desired_rules(rules, resolved, upstream.lists, warn)
+
+    # 4. Exceptions, each bound to the running rules of the policies it names.
+    all_custom = {p.name for p, _ in custom}
+    exception_sections: list[Section] = []
+    expired: list[ObjectRef] = []
     # Falco substitutes lists textually into exceptions: their rendering is proven against them.
     list_items = expand_lists((n, li.items) for n, li in upstream.lists.items())
+    binder = _Binder(rules, running, resolved, all_custom, list_items, now)
     # (kind, name, namespace) is ObjectRef's own order, without its slow generated comparisons
     keys = [(e.ref.kind, e.ref.name, e.ref.namespace) for e in exceptions]
     order = sorted(range(len(keys)), key=keys.__getitem__)
@@ -503,7 +548,7 @@ def build_layer(
         exc = exceptions[position]
         if not alone:
             found: list[ObjectDiagnostic] = []
-            targets, unknown = targets_of(exc, found)
+            targets, unknown = binder.targets_of(exc, found)
             diags.extend(found)
             if unknown:
                 invalid.add(exc.ref)
@@ -522,12 +567,12 @@ def build_layer(
             or not hit.candidates.isdisjoint(changed_rules)
         ):
             first: list[ObjectDiagnostic] = []
-            targets, unknown = targets_of(exc, first)
+            targets, unknown = binder.targets_of(exc, first)
             later: list[ObjectDiagnostic] = []
             if unknown:
                 hit = _Outcome(exc, expired_now, tuple(first), True, (), False, False, None, None, frozenset())
             else:
-                rendered, section = bind(exc, 0, targets, later, hit)
+                rendered, section = binder.bind(exc, 0, targets, later, hit)
                 hit = _Outcome(exc, expired_now, tuple(first), False, tuple(later), rendered.expired,
                                rendered.entry is None and not rendered.expired, section, rendered,
                                frozenset(targets))
@@ -539,7 +584,7 @@ def build_layer(
     used.context = context if alone else None
     for policy, _ in custom_valid:
         rp = resolved[policy.ref]
-        covered = included_set(rp)
+        covered = binder.included_set(rp)
         for i, exc in enumerate(policy.exceptions):
             for j, r in enumerate(exc.rules):
                 if r not in covered:
@@ -564,7 +609,7 @@ def build_layer(
         if exc.ref in invalid:
             continue
         found = []
-        rendered, section = bind(exc, index, targets, found)
+        rendered, section = binder.bind(exc, index, targets, found)
         diags.extend(found)
         if rendered.expired:
             expired.append(exc.ref)
