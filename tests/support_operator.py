@@ -19,6 +19,7 @@ import json
 import secrets
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,35 @@ def remove_story(kubectl: Any, source: str, cleanup: Sequence[Sequence[str]] = (
     kubectl("delete", "managedpolicies", "--all", "--wait=false", check=False)
     kubectl("delete", "configmap", CONFIGMAP, "-n", FALCO_NS, "--ignore-not-found", check=False)
     kubectl("delete", "configmap", "-n", FALCO_NS, "-l", f"padlock.dev/ruleset={CONFIGMAP}", check=False)
+
+
+class ConfigMapWatch:
+    """``kubectl get configmap padlock-rules -w``: every version written (ADDED or MODIFIED), as
+    ``record(object)`` in ``seen``; a test counts writes or checks what each version held."""
+
+    def __init__(self, kubectl: Any, kubeconfig: str, record: Callable[[dict[str, Any]], Any]) -> None:
+        self.record = record
+        self.seen: list[Any] = []
+        self.proc = subprocess.Popen(
+            [str(kubectl.binary), "--kubeconfig", kubeconfig, "get", "configmap", CONFIGMAP, "-n", FALCO_NS,
+             "-w", "--output-watch-events", "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        decoder, buf = json.JSONDecoder(), ""
+        for line in self.proc.stdout:
+            buf += line
+            while buf.strip():
+                try:
+                    event, end = decoder.raw_decode(buf.lstrip())
+                except json.JSONDecodeError:
+                    break
+                buf = buf.lstrip()[end:]
+                if event.get("type") in ("ADDED", "MODIFIED"):
+                    self.seen.append(self.record(event.get("object") or {}))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

@@ -27,7 +27,6 @@ import os
 import secrets
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.request
@@ -49,6 +48,7 @@ from support_operator import (
     FALCO_NS,
     GPG_RULE,
     OPERATOR_FLAGS,
+    ConfigMapWatch,
     User,
     disabled,
     parse_layer,
@@ -121,35 +121,10 @@ class Proxy:
         self.sock.close()
 
 
-class ConfigMapWatch:
-    """``kubectl get configmap padlock-rules -w``: every version written, as (resourceVersion, source-versions)."""
-
-    def __init__(self, kubectl: Any, kubeconfig: str) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self.proc = subprocess.Popen(
-            [str(kubectl.binary), "--kubeconfig", kubeconfig, "get", "configmap", CONFIGMAP, "-n", FALCO_NS,
-             "-w", "--output-watch-events", "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        decoder, buf = json.JSONDecoder(), ""
-        for line in self.proc.stdout:
-            buf += line
-            while buf.strip():
-                try:
-                    event, end = decoder.raw_decode(buf.lstrip())
-                except json.JSONDecodeError:
-                    break
-                buf = buf.lstrip()[end:]
-                md = (event.get("object") or {}).get("metadata") or {}
-                if event.get("type") in ("ADDED", "MODIFIED"):
-                    self.seen.append((md["resourceVersion"], (md.get("annotations") or {}).get(
-                        "padlock.dev/source-versions", "")))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+def _written(obj: dict[str, Any]) -> tuple[str, str]:
+    """(resourceVersion, source-versions annotation) of one version of the published ConfigMap."""
+    md = obj.get("metadata") or {}
+    return md["resourceVersion"], (md.get("annotations") or {}).get("padlock.dev/source-versions", "")
 
 
 class Prober:
@@ -279,7 +254,7 @@ def test_the_survivor_takes_over_a_killed_leader_mid_sync_publishes_once_and_adm
                     "spec": {"disabledRules": [DISABLED_RULE]}}, "--server-side", "--field-manager", "gitops")
         wait_for("the user's choice published", lambda: disabled(user.layer(), DISABLED_RULE))
 
-        watch = ConfigMapWatch(kubectl, str(control_plane.kubeconfig("admin")))
+        watch = ConfigMapWatch(kubectl, str(control_plane.kubeconfig("admin")), _written)
         prober = Prober(kubectl)
         wait_for("the watch listing the current version", lambda: watch.seen, timeout=30)
         listed = len(watch.seen)

@@ -12,11 +12,8 @@ last release of ``main`` is adopted and both sources are in the ConfigMap.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +22,8 @@ import pytest
 
 from padlock.devenv import artifacts
 from support_operator import (
-    CONFIGMAP,
-    FALCO_NS,
     RULES,
+    ConfigMapWatch,
     RunningOperator,
     rule_source,
     running_operator,
@@ -44,36 +40,9 @@ def sources_in(data: dict[str, str]) -> set[str]:
     return {name for name in ("main", "extra") if any(f"-{name}-" in key for key in data)}
 
 
-class Watch:
-    """``kubectl get configmap padlock-rules -w``: every version written, as (resourceVersion, sources)."""
-
-    def __init__(self, kubectl: Any, kubeconfig: str) -> None:
-        self.seen: list[tuple[str, set[str]]] = []
-        self.proc = subprocess.Popen(
-            [str(kubectl.binary), "--kubeconfig", kubeconfig, "get", "configmap", CONFIGMAP, "-n", FALCO_NS,
-             "-w", "--output-watch-events", "-o", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        decoder, buf = json.JSONDecoder(), ""
-        for line in self.proc.stdout:
-            buf += line
-            while buf.strip():
-                try:
-                    event, end = decoder.raw_decode(buf.lstrip())
-                except json.JSONDecodeError:
-                    break
-                buf = buf.lstrip()[end:]
-                obj = event.get("object") or {}
-                if event.get("type") in ("ADDED", "MODIFIED"):
-                    self.seen.append((obj["metadata"]["resourceVersion"], sources_in(obj.get("data") or {})))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+def _written(obj: dict[str, Any]) -> tuple[str, set[str]]:
+    """(resourceVersion, the sources whose files one version of the published ConfigMap holds)."""
+    return obj["metadata"]["resourceVersion"], sources_in(obj.get("data") or {})
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +67,7 @@ def test_no_published_version_lacks_a_source_across_random_sigkill_restarts(
     running, user = two_sources, two_sources.user
     rng = random.Random(SEED)
     print(f"restart test: {ITERATIONS} iterations, seed {SEED}")
-    watch = Watch(kubectl, str(running.control_plane.kubeconfig("admin")))
+    watch = ConfigMapWatch(kubectl, str(running.control_plane.kubeconfig("admin")), _written)
     time.sleep(1.0)  # the watch lists the current version first
     last = ""
     try:

@@ -19,40 +19,27 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import chart_template
 import pytest
 import yaml
 
 from padlock.api import RuleSource
-from padlock.devenv import tools
 from padlock.webhook import certs
 
-REPO = Path(__file__).resolve().parents[3]
-CHART = REPO / "charts" / "padlock"
+REPO = chart_template.REPO
+CHART = chart_template.CHART
 EVERY = REPO / "tests" / "data" / "chart" / "every-new-value.yaml"
 
 
-def _helm(*args: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="padlock-helm-") as home:
-        env = {"HOME": home, "HELM_CACHE_HOME": home, "HELM_CONFIG_HOME": home, "HELM_DATA_HOME": home,
-               "PATH": "/usr/bin:/bin"}
-        return subprocess.run([str(tools.find("helm")), *args], capture_output=True, text=True, env=env,
-                              timeout=120, check=False)
+_helm = chart_template.helm
 
 
 def render(*sets: str, files: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
-    args = ["template", "rel", str(CHART), "--namespace", "padlock-system"]
-    for f in files:
-        args += ["-f", str(f)]
-    for s in sets:
-        args += ["--set", s]
-    result = _helm(*args)
-    assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return chart_template.render(*sets, files=files, release="rel")
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -14,43 +14,23 @@ Runs the real helm binary (``padlock.devenv.tools.find("helm")``), no cluster ne
 from __future__ import annotations
 
 import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
+import chart_template
 import click
-import yaml
 
 from padlock.cli import operator as operator_cli
-from padlock.devenv import tools
 
-CHART = Path(__file__).resolve().parents[3] / "charts" / "padlock"
+CHART = chart_template.CHART
 HA = ("replicaCount=2", "leaderElection.enabled=true")
 
 
-def _helm(*args: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="padlock-helm-") as home:
-        env = {"HOME": home, "HELM_CACHE_HOME": home, "HELM_CONFIG_HOME": home, "HELM_DATA_HOME": home,
-               "PATH": "/usr/bin:/bin"}
-        return subprocess.run([str(tools.find("helm")), *args], capture_output=True, text=True, env=env,
-                              timeout=120, check=False)
-
-
 def _template(*sets: str) -> subprocess.CompletedProcess[str]:
-    args = ["template", "padlock", str(CHART), "--namespace", "padlock-system"]
-    for s in sets:
-        args += ["--set", s]
-    return _helm(*args)
+    return chart_template.helm(*chart_template.template_args(*sets))
 
 
-def render(*sets: str) -> list[dict[str, Any]]:
-    result = _template(*sets)
-    assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
-
-
-def _of(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+render = chart_template.render
+_of = chart_template.of
 
 
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:

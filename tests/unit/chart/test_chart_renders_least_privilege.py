@@ -15,51 +15,25 @@ Runs the real helm binary (``padlock.devenv.tools.find("helm")``), no cluster ne
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
+import chart_template
 import pytest
-import yaml
 
 from padlock.api import RuleSource, kinds
-from padlock.devenv import tools
 
-REPO = Path(__file__).resolve().parents[3]
-CHART = REPO / "charts" / "padlock"
-
-
-def _helm(*args: str) -> subprocess.CompletedProcess[str]:
-    helm = tools.find("helm")
-    with tempfile.TemporaryDirectory(prefix="padlock-helm-") as home:
-        env = {
-            "HOME": home,
-            "HELM_CACHE_HOME": home,
-            "HELM_CONFIG_HOME": home,
-            "HELM_DATA_HOME": home,
-            "PATH": "/usr/bin:/bin",
-        }
-        return subprocess.run(
-            [str(helm), *args], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
+REPO = chart_template.REPO
+CHART = chart_template.CHART
 
 
-def render(
-    *sets: str, namespace: str = "padlock-system", template: str | None = None
-) -> list[dict[str, Any]]:
-    args = ["template", "padlock", str(CHART), "--namespace", namespace]
-    for s in sets:
-        args += ["--set", s]
-    if template:
-        args += ["--show-only", template]
-    result = _helm(*args)
-    assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+_helm = chart_template.helm
 
 
-def _of(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+def render(*sets: str, namespace: str = "padlock-system", template: str | None = None) -> list[dict[str, Any]]:
+    return chart_template.render(*sets, template=template, namespace=namespace)
+
+
+_of = chart_template.of
 
 
 @pytest.fixture(scope="module")
